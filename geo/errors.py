@@ -1,0 +1,64 @@
+"""Domain exceptions; the CLI and the web layer map them to exit codes and HTTP statuses in one place each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one input: where (``features[3].properties.kind``), what, and a hint."""
+
+    where: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def as_dict(self) -> dict[str, str]:
+        return {"where": self.where, "message": self.message, "hint": self.hint}
+
+
+class StationMapError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ValidationError(StationMapError, ValueError):
+    """Input broke the schema or a rule. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem] | Problem | str, source: str = ""):
+        if isinstance(problems, str):
+            problems = [Problem(source or "input", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        self.source = source
+        first = str(self.problems[0]) if self.problems else "invalid input"
+        more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}{first}{more}")
+
+
+class NotFoundError(StationMapError, KeyError):
+    """No station (or district) with that id."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want plain text
+        return str(self.args[0]) if self.args else "not found"
+
+
+class RegistryUnavailableError(StationMapError, OSError):
+    """The registry file is missing, unreadable or corrupt; we refuse to overwrite it."""
+
+
+class PermissionDeniedError(StationMapError, PermissionError):
+    """The actor may not do this (e.g. edit another district's station)."""
+
+
+class OutOfDistrictError(PermissionDeniedError):
+    """A station lies outside the district of the account that submitted it."""
+
+
+class ConflictError(StationMapError):
+    """The registry changed since the caller read it (stale version)."""
