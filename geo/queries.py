@@ -1,0 +1,50 @@
+"""Queries shared by the CLI and the web API, answering in GeoJSON Features (WGS-84)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+
+from geo import schema
+from geo.coords import to_wgs84
+from geo.errors import Problem, ValidationError
+from geo.hours import is_open, next_change
+from geo.nearest import check_query_point
+
+
+def query_point_wgs84(lon, lat, crs: str = "wgs84") -> tuple[float, float]:
+    """Validate a user's point and convert it from ``crs`` (wgs84, gcj02, bd09) to WGS-84."""
+    if crs not in schema.INPUT_CRS:
+        raise ValidationError(Problem("crs", f"unknown coordinate system {crs!r}", "one of " + ", ".join(schema.INPUT_CRS)))
+    lon, lat, _ = check_query_point(lon, lat)
+    wlon, wlat = to_wgs84(lon, lat, crs)
+    return float(wlon), float(wlat)
+
+
+def nearest_features(snapshot, lon, lat, k: int = 5, kind: str | None = None, amenities=(),
+                     open_at: datetime | None | bool = False, crs: str = "wgs84") -> list[dict]:
+    """The k nearest active stations as Features with ``distance_m``, ``walk_minutes`` and ``open_now``.
+
+    ``open_at``: ``False`` ignores hours, ``None`` filters by now, a datetime by that time.
+    """
+    wlon, wlat = query_point_wgs84(lon, lat, crs)
+    hits = snapshot.nearest_index.nearest(wlon, wlat, k=k, kind=kind, amenities=tuple(amenities), open_at=open_at)
+    when = None if open_at is False else open_at
+    return [
+        with_live_fields(snapshot.get(hit.id), when, distance_m=round(hit.distance_m, 1))
+        for hit in hits
+    ]
+
+
+def with_live_fields(feature: dict, when: datetime | None = None, **extra) -> dict:
+    """A copy of a station Feature plus what depends on the moment: open now, next change, distances."""
+    out = copy.copy(feature)
+    props = dict(feature["properties"])
+    props["open_now"] = is_open(props["opening_hours"], when)
+    change = next_change(props["opening_hours"], when)
+    props["next_change"] = change.isoformat(timespec="minutes") if change else None
+    if "distance_m" in extra:
+        extra["walk_minutes"] = round(extra["distance_m"] / schema.WALK_M_PER_MIN, 1)
+    props.update(extra)
+    out["properties"] = props
+    return out

@@ -1,0 +1,1 @@
+"""The ``stationmap`` command line: nearest stations, district coverage, validation, serving, accounts."""

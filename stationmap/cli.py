@@ -1,0 +1,246 @@
+"""Command-line interface: thin click commands over the ``geo`` domain functions.
+
+Every command's docstring is its ``--help`` text, with an example you can paste.
+Errors reach the user as one line and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from geo import schema
+from geo.errors import StationMapError, ValidationError
+from stationmap.table import format_table
+
+KIND_CHOICE = click.Choice(list(schema.KINDS))
+AMENITY_CHOICE = click.Choice(list(schema.AMENITIES))
+CRS_CHOICE = click.Choice(list(schema.INPUT_CRS))
+
+registry_option = click.option(
+    "--registry", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_REGISTRY",
+    help="Station registry GeoJSON [default: data/stations.geojson].",
+)
+districts_option = click.option(
+    "--districts", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_DISTRICTS",
+    help="District boundaries GeoJSON [default: data/districts.geojson].",
+)
+
+
+def domain_errors(command):
+    """Turn domain errors into one-line click errors (exit status 1)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ValidationError as exc:
+            if len(exc.problems) > 1:
+                for problem in exc.problems[1:]:
+                    click.echo(f"  {problem}", err=True)
+            raise click.ClickException(str(exc)) from None
+        except StationMapError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="stationmap")
+def main():
+    """驿站图 — Chongqing's trade-union outdoor-worker stations: find, measure, serve.
+
+    \b
+    Examples:
+      stationmap nearest --lon 106.5516 --lat 29.5630 -k 3 --open-now
+      stationmap coverage --radius 1000
+      stationmap validate data/stations.geojson
+      stationmap serve --port 8000
+    """
+
+
+def open_store(registry, districts):
+    from geo.registry import open_store as _open_store
+
+    return _open_store(registry, districts)
+
+
+@main.command()
+@click.option("--lon", type=float, required=True, help="Longitude in degrees (east), e.g. 106.5516.")
+@click.option("--lat", type=float, required=True, help="Latitude in degrees (north), e.g. 29.5630.")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="How many stations.")
+@click.option("--kind", type=KIND_CHOICE, default=None, help="Only stations of this kind.")
+@click.option("--amenity", "amenities", type=AMENITY_CHOICE, multiple=True, help="Required amenity (repeatable).")
+@click.option("--open-now", is_flag=True, help="Only stations open now (Chongqing time).")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
+              help="Only stations open at this local time, e.g. '2026-12-01 22:30'.")
+@click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True,
+              help="System of --lon/--lat: wgs84 (GPS), gcj02 (Amap/Tencent/WeChat), bd09 (Baidu).")
+@click.option("--json", "as_json", is_flag=True, help="Print GeoJSON (a FeatureCollection) instead of a table.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
+@registry_option
+@districts_option
+@domain_errors
+def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, registry, districts):
+    """The k nearest active stations to a point, by straight-line (geodesic) distance.
+
+    \b
+    Example (解放碑, from a phone's Amap coordinates):
+      stationmap nearest --lon 106.5772 --lat 29.5573 --crs gcj02 -k 3 --amenity toilet --open-now
+    """
+    from geo.queries import nearest_features
+
+    snap = open_store(registry, districts).snapshot()
+    open_at = at if at is not None else (None if open_now else False)
+    features = nearest_features(snap, lon, lat, k=k, kind=kind, amenities=amenities, open_at=open_at, crs=crs)
+    if as_json:
+        click.echo(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1))
+        return
+    if not features:
+        click.echo("没有符合条件的站点。" if lang == "zh" else "No station matches.")
+        return
+    headers = ["#", "距离(m)", "步行(分)", "名称", "类型", "开放时间", "编号"] if lang == "zh" else [
+        "#", "metres", "walk min", "name", "kind", "opening hours", "id"]
+    rows = [
+        [i + 1, f"{f['properties']['distance_m']:,.0f}", f"{f['properties']['walk_minutes']:.0f}",
+         f["properties"]["name"], schema.kind_label(f["properties"]["kind"], lang),
+         f["properties"]["opening_hours"], f["properties"]["id"]]
+        for i, f in enumerate(features)
+    ]
+    click.echo(format_table(headers, rows, right_align={0, 1, 2}))
+
+
+@main.command()
+@click.option("--radius", "radius_m", type=float, default=1000.0, show_default=True,
+              help="Reach of a station in metres (1000 ≈ a 12–15-minute walk).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV (UTF-8) instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table and totals as JSON.")
+@click.option("--geojson", "gaps_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the uncovered area (gap layer) to this GeoJSON file.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
+@registry_option
+@districts_option
+@domain_errors
+def coverage(radius_m, as_csv, as_json, gaps_file, lang, registry, districts):
+    """Per-district coverage: stations per 10k residents, per 100 km², share of area within the radius.
+
+    \b
+    Example:
+      stationmap coverage --radius 1000 --geojson gaps.geojson
+    """
+    from geo.coverage import check_radius
+
+    radius_m = check_radius(radius_m)
+    result = open_store(registry, districts).snapshot().coverage(radius_m)
+    if gaps_file is not None:
+        result.gaps.to_file(gaps_file, driver="GeoJSON", engine="pyogrio")
+        click.echo(f"gap layer: {len(result.gaps)} polygons → {gaps_file}", err=True)
+    if as_csv:
+        sys.stdout.write(result.table.to_csv(index=False, float_format="%.4f"))
+        return
+    if as_json:
+        click.echo(json.dumps({"radius_m": radius_m, "districts": result.records(), "totals": result.totals},
+                              ensure_ascii=False, indent=1))
+        return
+    name_col = "district_en" if lang == "en" else "district"
+    headers = (["区县", "常住人口", "驿站", "书屋", "托管班", "每万人", "每百km²", f"{radius_m:g}m内面积"] if lang == "zh"
+               else ["district", "residents", "stations", "bookshelf", "childcare", "per 10k", "per 100km²", f"≤{radius_m:g} m"])
+    table = result.table.sort_values("covered_share", ascending=False)
+    rows = [
+        [r[name_col], f"{r['population']:,}", r["outdoor_station"], r["bookshelf"], r["childcare"],
+         f"{r['per_10k_residents']:.2f}", f"{r['per_100km2']:.1f}", f"{r['covered_share']:.1%}"]
+        for r in [*table.to_dict("records"), result.totals | {"district_en": "Chongqing (total)", "district": "全市合计"}]
+    ]
+    click.echo(format_table(headers, rows, right_align={1, 2, 3, 4, 5, 6, 7}))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@districts_option
+@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
+def validate(file, districts, as_json):
+    """Check a station GeoJSON file against the schema and the district map.
+
+    Reports every problem (feature, field, reason); exit status 1 if there is any.
+
+    \b
+    Example:
+      stationmap validate data/stations.geojson
+    """
+    from geo.districts import Districts
+    from geo.validate import validate_file_bytes
+
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{file}: cannot read ({exc.strerror})") from None
+    try:
+        data = validate_file_bytes(raw, Districts.load(districts), source=str(file))
+    except ValidationError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "errors": [p.as_dict() for p in exc.problems]}, ensure_ascii=False, indent=1))
+        else:
+            for problem in exc.problems:
+                click.echo(f"{file}: {problem}", err=True)
+        raise click.ClickException(f"{file}: {len(exc.problems)} problem(s) found") from None
+    except StationMapError as exc:
+        raise click.ClickException(str(exc)) from None
+    n = len(data["features"])
+    click.echo(json.dumps({"ok": True, "features": n}) if as_json else f"{file}: OK, {n} stations")
+
+
+@main.command()
+@click.argument("station_id")
+@registry_option
+@districts_option
+@click.option("--json", "as_json", is_flag=True, help="Print the audit entries as JSON.")
+@domain_errors
+def history(station_id, registry, districts, as_json):
+    """One station's story: every audited change, oldest first.
+
+    \b
+    Example:
+      stationmap history 500103-OS-0001
+    """
+    store = open_store(registry, districts)
+    store.get(station_id)  # NotFoundError for unknown ids
+    entries = store.history(station_id)
+    if as_json:
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=1))
+        return
+    if not entries:
+        click.echo(f"{station_id}: no recorded changes since the registry was created")
+        return
+    for entry in entries:
+        for change in entry["changes"]:
+            if change["id"] != station_id:
+                continue
+            fields = _changed_fields(change["before"], change["after"])
+            click.echo(f"{entry['at']}  v{entry['version']}  {change['action']:<8} {entry['actor']} ({entry['role']}"
+                       f"{', ' + entry['district'] if entry.get('district') else ''})  {fields}")
+
+
+def _changed_fields(before, after) -> str:
+    if before is None:
+        return "created"
+    changed = [k for k in after["properties"] if before["properties"].get(k) != after["properties"].get(k) and k != "updated_at"]
+    if before.get("geometry") != after.get("geometry"):
+        changed.append("location")
+    return "changed: " + ", ".join(changed) if changed else ""
+
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+def run():  # pragma: no cover - console entry for python -m
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()
