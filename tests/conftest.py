@@ -1,0 +1,87 @@
+"""Shared fixtures: a small hand-made registry in tmp_path, the real district map, the app and its client.
+
+Tests never touch the committed data/stations.geojson (except the tests of the sample
+registry itself); each gets its own copy of a dozen stations made here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from geo.districts import Districts
+from geo.paths import DATA_DIR
+from geo.registry import GeoJSONFileStore, dump_feature_collection
+
+DISTRICTS_PATH = DATA_DIR / "districts.geojson"
+DISTRICT_NAMES = {"500103": "渝中区", "500105": "江北区", "500106": "沙坪坝区", "500112": "渝北区", "500229": "城口县"}
+
+
+def make_station(station_id, lon, lat, *, kind="outdoor_station", name=None, hours="24/7",
+                 amenities=("rest", "drinking_water", "phone_charging", "food_heating"), honours=(), status="active"):
+    """A valid station Feature; the district comes from the id's prefix."""
+    adcode = station_id[:6]
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {
+            "id": station_id, "kind": kind, "name": name or f"测试驿站{station_id[-4:]}",
+            "address": f"重庆市{DISTRICT_NAMES[adcode]}测试路{station_id[-2:]}号", "district_adcode": adcode,
+            "district": DISTRICT_NAMES[adcode], "operator": f"重庆市{DISTRICT_NAMES[adcode]}总工会", "phone": "023-63000000",
+            "opening_hours": hours, "amenities": list(amenities), "honours": list(honours), "status": status,
+            "created_at": "2024-01-01T09:00:00+08:00", "updated_at": "2024-01-01T09:00:00+08:00", "source": "sample",
+        },
+    }
+
+
+# A dozen stations: dense around 解放碑 (渝中), a few in 江北/沙坪坝/渝北, one in remote 城口.
+SMALL_REGISTRY = [
+    make_station("500103-OS-0001", 106.5770, 29.5590, honours=("national_most_beautiful",)),
+    make_station("500103-OS-0002", 106.5700, 29.5560, hours="Mo-Fr 08:00-18:00", amenities=("rest", "toilet", "drinking_water")),
+    make_station("500103-OS-0003", 106.5516, 29.5630, hours="Mo-Su 07:00-22:00", amenities=("rest", "toilet", "wifi")),
+    make_station("500103-OS-0004", 106.5300, 29.5450, status="retired"),
+    make_station("500103-BS-0001", 106.5650, 29.5580, kind="bookshelf", hours="Mo-Sa 09:00-21:00", amenities=("reading", "rest", "wifi")),
+    make_station("500105-OS-0001", 106.5740, 29.5860),
+    make_station("500105-CC-0001", 106.5600, 29.5900, kind="childcare", hours="Mo-Fr 08:30-17:30", amenities=("childcare", "rest", "reading")),
+    make_station("500106-OS-0001", 106.4560, 29.5410, hours="Mo-Fr 08:00-20:00; Sa,Su 09:00-18:00"),
+    make_station("500106-OS-0002", 106.4620, 29.5600, amenities=("rest", "drinking_water", "battery_swap")),
+    make_station("500112-OS-0001", 106.6310, 29.7180),
+    make_station("500112-BS-0001", 106.6400, 29.7200, kind="bookshelf", hours="Mo-Fr 09:00-17:00", amenities=("reading",)),
+    make_station("500229-OS-0001", 108.6650, 31.9470),
+]
+
+
+@pytest.fixture(scope="session")
+def districts() -> Districts:
+    return Districts.load(DISTRICTS_PATH)
+
+
+@pytest.fixture
+def registry_path(tmp_path):
+    path = tmp_path / "stations.geojson"
+    path.write_bytes(dump_feature_collection(SMALL_REGISTRY))
+    return path
+
+
+@pytest.fixture
+def store(registry_path, districts) -> GeoJSONFileStore:
+    return GeoJSONFileStore(registry_path, districts)
+
+
+@pytest.fixture
+def app(registry_path, tmp_path):
+    from webmap import create_app
+
+    return create_app({
+        "TESTING": True,
+        "REGISTRY_PATH": str(registry_path),
+        "DISTRICTS_PATH": str(DISTRICTS_PATH),
+        "SECRET_KEY": "test-secret",
+        "TILE_PROVIDER": "none",
+        "ACCOUNTS_PATH": str(tmp_path / "accounts.json"),
+        "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+    })
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

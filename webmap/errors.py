@@ -1,0 +1,63 @@
+"""One JSON error envelope for the API, ``{"ok": false, "errors": [...], "status": N}``, and the
+mapping from domain exceptions to HTTP statuses, in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from geo.errors import ConflictError, NotFoundError, PermissionDeniedError, RegistryUnavailableError, ValidationError
+
+log = logging.getLogger(__name__)
+
+STATUS_FOR = (
+    (ValidationError, 400),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (RegistryUnavailableError, 503),
+)
+
+
+def error_response(status: int, errors: list):
+    """The envelope. ``errors`` are strings or ``{"where", "message", "hint"}`` dicts."""
+    body = {"ok": False, "errors": [e if isinstance(e, dict) else {"message": str(e)} for e in errors], "status": status}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def init_app(app: Flask) -> None:
+    for exc_type, status in STATUS_FOR:
+        app.register_error_handler(exc_type, _domain_handler(status))
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _domain_handler(status: int):
+    def handle(exc):
+        errors = [p.as_dict() for p in exc.problems] if isinstance(exc, ValidationError) else [str(exc)]
+        if wants_json():
+            return error_response(status, errors)
+        return render_template("error.html", status=status, errors=errors), status
+
+    return handle
+
+
+def _http_error(exc: HTTPException):
+    if not wants_json():
+        return exc
+    return error_response(exc.code or 500, [exc.description or exc.name])
+
+
+def _unexpected(exc: Exception):
+    log.exception("unhandled error on %s", request.path)
+    if wants_json():
+        return error_response(500, ["internal error; it has been logged"])
+    return render_template("error.html", status=500, errors=[{"message": "internal error"}]), 500
