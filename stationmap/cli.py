@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -234,13 +233,7 @@ def _changed_fields(before, after) -> str:
     return "changed: " + ", ".join(changed) if changed else ""
 
 
-def _now() -> datetime:
-    return datetime.now()
 
+from stationmap.serve import serve  # noqa: E402
 
-def run():  # pragma: no cover - console entry for python -m
-    main()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    run()
+main.add_command(serve)
