@@ -30,6 +30,7 @@ class Districts:
         frame["area_km2"] = frame.to_crs(CHONGQING_EQUAL_AREA).area.to_numpy() / 1e6
         self.frame = frame
         self.by_adcode = {code: i for i, code in enumerate(frame["adcode"])}
+        self._names = {"zh": dict(zip(frame["adcode"], frame["name_zh"])), "en": dict(zip(frame["adcode"], frame["name_en"]))}
         self._tree = shapely.STRtree(frame.geometry.to_numpy())
 
     @classmethod
@@ -59,8 +60,7 @@ class Districts:
         return self.frame.to_crs(CHONGQING_EQUAL_AREA)
 
     def name(self, adcode: str, lang: str = "zh") -> str:
-        row = self.frame.iloc[self.by_adcode[adcode]]
-        return row["name_en"] if lang == "en" else row["name_zh"]
+        return self._names["en" if lang == "en" else "zh"][adcode]
 
     def locate(self, lon, lat) -> np.ndarray:
         """Adcode of the district containing each point (``None`` outside Chongqing).

@@ -75,7 +75,9 @@ def check_query_point(lon, lat, k: int = 1) -> tuple[float, float, int]:
         except (TypeError, ValueError):
             problems.append(Problem(name, f"{value!r} is not a number"))
             continue
-        if not np.isfinite(number) or not low <= number <= high:
+        if not np.isfinite(number):
+            problems.append(Problem(name, f"{value!r} is not a finite number"))
+        elif not low <= number <= high:
             problems.append(Problem(name, f"{value!r} is outside [{low:g}, {high:g}]"))
         values[name] = number
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:

@@ -38,7 +38,7 @@ def parse_json_strict(raw: bytes | str, source: str = "input") -> object:
     if not raw.strip():
         raise ValidationError(Problem(source, "the file is empty"))
     try:
-        return json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys)
+        data = json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise ValidationError(
             Problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
@@ -47,6 +47,9 @@ def parse_json_strict(raw: bytes | str, source: str = "input") -> object:
         raise ValidationError(Problem(source, "JSON nested too deeply")) from exc
     except ValueError as exc:  # raised by our hooks
         raise ValidationError(Problem(source, str(exc))) from exc
+    if SURROGATE_ESCAPE.search(raw):
+        _reject_lone_surrogates(data, source)
+    return data
 
 
 def _reject_constant(name: str):
@@ -54,24 +57,35 @@ def _reject_constant(name: str):
 
 
 def _reject_duplicate_keys(pairs):
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ValueError(f"duplicate key {key!r} in one object")
-        if isinstance(key, str) and _has_lone_surrogate(key):
-            raise ValueError("text contains an invalid character (lone surrogate)")
-        if isinstance(value, str) and _has_lone_surrogate(value):
-            raise ValueError(f"value of {key!r} contains an invalid character (lone surrogate)")
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r} in one object")
+            seen.add(key)
     return obj
 
 
-def _has_lone_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+# Only a \uD800–\uDFFF escape can smuggle a lone surrogate past a UTF-8 decode.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _reject_lone_surrogates(value, source: str) -> None:
+    """Walk parsed JSON for strings that cannot be encoded as UTF-8 (they crash later writes)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(Problem(source, "text contains an invalid character (lone surrogate)")) from None
 
 
 def feature_label(index: int, feature) -> str:

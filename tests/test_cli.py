@@ -57,7 +57,7 @@ def test_nearest_filters(run):
 
 @pytest.mark.parametrize("args,message", [
     (("--lon", "999", "--lat", "29.5"), "lon: 999.0 is outside [-180, 180]"),
-    (("--lon", "nan", "--lat", "29.5"), "lon: nan is outside"),
+    (("--lon", "nan", "--lat", "29.5"), "lon: nan is not a finite number"),
     (("--lon", "106.5", "--lat", "29.5", "-k", "0"), "Invalid value for '-k'"),
     (("--lon", "106.5", "--lat", "29.5", "--kind", "cafe"), "Invalid value for '--kind'"),
     (("--lon", "abc", "--lat", "29.5"), "Invalid value for '--lon'"),
