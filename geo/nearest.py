@@ -10,6 +10,7 @@ search until the farthest fetched candidate is provably farther than the k-th an
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -114,14 +115,21 @@ class NearestIndex:
         )
         self._open_state_cache: dict[datetime, np.ndarray] = {}
         xyz = unit_vectors(self.lon, self.lat)
+        # Plain-Python copies for the single-query path (list indexing beats numpy scalars).
+        self._xyz_lists = (xyz[:, 0].tolist(), xyz[:, 1].tolist(), xyz[:, 2].tolist())
+        self._lon_list, self._lat_list = self.lon.tolist(), self.lat.tolist()
+        self._bits_list, self._hours_list = self.amenity_bits.tolist(), self.hours_code.tolist()
         # One tree over everything plus one per kind, so a query for the 15 childcare
         # classes does not wade through 2,340 outdoor stations.
         self._trees: dict[str | None, tuple[cKDTree, np.ndarray]] = {}
+        self._area_m2: dict[str | None, float] = {}
         if self.size:
             self._trees[None] = (cKDTree(xyz), np.arange(self.size))
             for kind in np.unique(self.kinds):
                 positions = np.flatnonzero(self.kinds == kind)
                 self._trees[kind] = (cKDTree(xyz[positions]), positions)
+            for kind, (_, positions) in self._trees.items():
+                self._area_m2[kind] = _bbox_area_m2(self.lon[positions], self.lat[positions])
 
     # -- filters --------------------------------------------------------------
 
@@ -184,7 +192,34 @@ class NearestIndex:
         open_state = None if open_at is False else self.open_state(open_at)
         tree, tree_positions = self._trees[kind]
         n = len(tree_positions)
-        query = unit_vectors([lon], [lat])[0]
+        cos_lat = math.cos(math.radians(lat))
+        qx, qy, qz = cos_lat * math.cos(math.radians(lon)), cos_lat * math.sin(math.radians(lon)), math.sin(math.radians(lat))
+        query = np.array([qx, qy, qz])
+        # Grow a ball from a fraction of the average spacing. For one point, scipy's ball
+        # query costs a third of its k-nearest query, and scoring a few dozen candidates
+        # in plain Python beats a dozen small numpy calls.
+        radius_m = max(100.0, 0.5 * math.sqrt(self._area_m2[kind] * max(k, 2) / (math.pi * n)))
+        x, y, z = self._xyz_lists
+        for _ in range(6):
+            chord_r = 2.0 * math.sin(min(radius_m / (2 * EARTH_RADIUS_M), math.pi / 2))
+            local = tree.query_ball_point(query, chord_r)
+            if len(local) > 64:
+                break
+            if len(local) >= k:
+                positions = [int(tree_positions[i]) for i in local]
+                if bits or open_state is not None:
+                    positions = [p for p in positions if self._is_eligible(p, bits, open_state)]
+                scored = sorted(((x[p] - qx) ** 2 + (y[p] - qy) ** 2 + (z[p] - qz) ** 2, p) for p in positions)
+                hits = self._rank_small(lon, lat, scored, k)
+                # Everything outside the ball is at least radius·(1-ε) away geodesically.
+                if len(hits) == k and hits[-1].distance_m < radius_m * (1 - SPHERE_ERROR):
+                    return hits
+            radius_m *= 3
+        return self._nearest_by_knn(tree, tree_positions, query, lon, lat, k, bits, open_state)
+
+    def _nearest_by_knn(self, tree, tree_positions, query, lon, lat, k, bits, open_state) -> list[NearestHit]:
+        """Fallback for sparse matches or far-away points: widen a k-nearest query until certain."""
+        n = len(tree_positions)
         fetch = min(n, 2 * k + 6)
         while True:
             chord, local = tree.query(query, k=fetch)
@@ -198,6 +233,25 @@ class NearestIndex:
             if exhausted or (len(hits) == k and arc[-1] * (1 - SPHERE_ERROR) > hits[-1].distance_m):
                 return hits
             fetch = min(n, fetch * 4)
+
+    def _is_eligible(self, position: int, bits: int, open_state) -> bool:
+        if bits and (self._bits_list[position] & bits) != bits:
+            return False
+        return open_state is None or bool(open_state[self._hours_list[position]])
+
+    def _rank_small(self, lon, lat, scored, k) -> list[NearestHit]:
+        """Exact re-rank of (squared chord, position) pairs sorted by chord, in plain Python."""
+        if not scored:
+            return []
+        arcs = [2.0 * EARTH_RADIUS_M * math.asin(min(math.sqrt(c2) / 2.0, 1.0)) for c2, _ in scored]
+        limit = arcs[min(k, len(arcs)) - 1] * (1 + SPHERE_ERROR)
+        ranked = []
+        for (_, p), arc in zip(scored, arcs):
+            if arc * (1 - SPHERE_ERROR) > limit and len(ranked) >= k:
+                break
+            ranked.append((GEOD.inv(lon, lat, self._lon_list[p], self._lat_list[p])[2], p))
+        ranked.sort()
+        return [NearestHit(p, self.ids[p], float(d)) for d, p in ranked[:k]]
 
     def _rank_exact(self, lon, lat, positions, arc, k) -> list[NearestHit]:
         """Geodesic re-rank of candidates already sorted by spherical distance."""
@@ -213,7 +267,7 @@ class NearestIndex:
             dist = np.array([GEOD.inv(lon, lat, self.lon[p], self.lat[p])[2] for p in chosen])
         else:
             _, _, dist = GEOD.inv(np.full(contenders, lon), np.full(contenders, lat), self.lon[chosen], self.lat[chosen])
-        order = np.lexsort((chosen, dist))[:k]
+        order = np.lexsort((chosen, dist))[:k] if contenders > 1 else (0,)
         return [NearestHit(int(chosen[i]), self.ids[chosen[i]], float(dist[i])) for i in order]
 
     def nearest_many(self, lons, lats, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -250,6 +304,13 @@ class NearestIndex:
             dist_out[r] = [h.distance_m for h in hits]
             pos_out[r] = [h.position for h in hits]
         return dist_out, pos_out
+
+
+def _bbox_area_m2(lon: np.ndarray, lat: np.ndarray) -> float:
+    """Rough area (m²) of the points' lon/lat bounding box: sizes the first search ball."""
+    height = np.radians(lat.max() - lat.min()) * EARTH_RADIUS_M
+    width = np.radians(lon.max() - lon.min()) * EARTH_RADIUS_M * math.cos(math.radians(float(lat.mean())))
+    return max(height * width, 1e6)
 
 
 def _is_open(text: str, when: datetime) -> bool:
