@@ -53,7 +53,11 @@ def _domain_handler(status: int):
 def _http_error(exc: HTTPException):
     if not wants_json():
         return exc
-    return error_response(exc.code or 500, [exc.description or exc.name])
+    response = error_response(exc.code or 500, [exc.description or exc.name])
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":  # keep Allow (405), WWW-Authenticate (401), Retry-After (429)
+            response.headers[name] = value
+    return response
 
 
 def _unexpected(exc: Exception):
