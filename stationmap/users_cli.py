@@ -1,0 +1,207 @@
+"""``stationmap users``: create and manage district-portal accounts and their API tokens.
+
+Thin click commands over :class:`geo.accounts.AccountStore`. Passwords and tokens are
+printed once, when made; the accounts file keeps only their argon2id hashes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import click
+
+from geo.errors import StationMapError, ValidationError
+from geo.permissions import ROLES
+from stationmap.table import format_table
+
+accounts_option = click.option(
+    "--accounts", "accounts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    envvar="STATIONMAP_ACCOUNTS", help="Accounts file [default: data/accounts.json; env STATIONMAP_ACCOUNTS].",
+)
+districts_option = click.option(
+    "--districts", "districts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    envvar="STATIONMAP_DISTRICTS", help="District boundaries GeoJSON [default: data/districts.geojson].",
+)
+
+
+def _domain_errors(command):
+    """Domain errors become one-line click errors (exit status 1), like the main CLI's."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ValidationError as exc:
+            for problem in exc.problems[1:]:
+                click.echo(f"  {problem}", err=True)
+            raise click.ClickException(str(exc)) from None
+        except StationMapError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _store(accounts_path, districts_path=None, with_districts=False):
+    from geo.accounts import AccountStore, default_accounts_path
+
+    districts = None
+    if with_districts:
+        from geo.districts import Districts
+
+        districts = Districts.load(districts_path)
+    return AccountStore(accounts_path or default_accounts_path(), districts=districts)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def users():
+    """Accounts of the district portal: one per district union office, plus planners and admins.
+
+    A fresh install has no account. Passwords and API tokens are shown once, when
+    created; the file (data/accounts.json, mode 0600) keeps only argon2id hashes.
+
+    \b
+    Examples:
+      stationmap users add --role district --district 500103 yuzhong
+      stationmap users add --role admin city-admin
+      stationmap users list
+      stationmap users token issue yuzhong --label "nightly import"
+    """
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(list(ROLES)), required=True,
+              help="district: edits its own district's stations; planner: reads; admin: everything.")
+@click.option("--district", "district_adcode", default=None, metavar="ADCODE",
+              help="Six-digit district code, required for (and only for) --role district, e.g. 500103 (渝中区).")
+@accounts_option
+@districts_option
+@_domain_errors
+def add_user(name, role, district_adcode, accounts_path, districts_path):
+    """Create an account and print its random password once.
+
+    NAME: 2–32 lower-case letters, digits, '.', '_' or '-'. Each district has one
+    active account.
+
+    \b
+    Example:
+      stationmap users add --role district --district 500103 yuzhong
+    """
+    user, password = _store(accounts_path, districts_path, with_districts=True).add(name, role, district_adcode)
+    where = f" for district {user.district_adcode}" if user.district_adcode else ""
+    click.echo(f"created {user.role} account {user.name!r}{where}")
+    click.echo(f"password (shown once, give it to the user over a safe channel): {password}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print accounts as JSON (no hashes).")
+@accounts_option
+@_domain_errors
+def list_users(as_json, accounts_path):
+    """List accounts with role, district, state and number of API tokens.
+
+    \b
+    Example:
+      stationmap users list --json
+    """
+    accounts = _store(accounts_path).list()
+    if as_json:
+        click.echo(json.dumps([u.public() for u in accounts], ensure_ascii=False, indent=1))
+        return
+    if not accounts:
+        click.echo("no accounts yet; create one with: stationmap users add --role admin NAME")
+        return
+    rows = [[u.name, u.role, u.district_adcode or "", "disabled" if u.disabled else "active", len(u.tokens), u.created_at]
+            for u in accounts]
+    click.echo(format_table(["name", "role", "district", "state", "tokens", "created"], rows, right_align={4}))
+
+
+@users.command("disable")
+@click.argument("name")
+@accounts_option
+@_domain_errors
+def disable_user(name, accounts_path):
+    """Stop an account from logging in or using its tokens (ends its web sessions).
+
+    \b
+    Example:
+      stationmap users disable yuzhong
+    """
+    _store(accounts_path).disable(name)
+    click.echo(f"disabled {name!r}")
+
+
+@users.command("enable")
+@click.argument("name")
+@accounts_option
+@_domain_errors
+def enable_user(name, accounts_path):
+    """Allow a disabled account again (refused if its district has another active account).
+
+    \b
+    Example:
+      stationmap users enable yuzhong
+    """
+    _store(accounts_path).enable(name)
+    click.echo(f"enabled {name!r}")
+
+
+@users.command("reset-password")
+@click.argument("name")
+@accounts_option
+@_domain_errors
+def reset_password(name, accounts_path):
+    """Give an account a new random password, print it once, and end its web sessions.
+
+    \b
+    Example:
+      stationmap users reset-password yuzhong
+    """
+    password = _store(accounts_path).reset_password(name)
+    click.echo(f"new password for {name!r} (shown once): {password}")
+
+
+@users.group("token")
+def token():
+    """API tokens for scripts: issue (shown once) and revoke.
+
+    \b
+    Examples:
+      stationmap users token issue yuzhong --label "nightly import"
+      stationmap users token revoke yuzhong --id 3de3e284617d
+    """
+
+
+@token.command("issue")
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for, e.g. 'nightly import' (at most 80 characters).")
+@accounts_option
+@_domain_errors
+def issue_token(name, label, accounts_path):
+    """Issue an API token for NAME and print it once (send it as 'Authorization: Bearer <token>').
+
+    \b
+    Example:
+      stationmap users token issue yuzhong --label "nightly import"
+    """
+    value = _store(accounts_path).issue_token(name, label=label)
+    click.echo(f"token for {name!r} (shown once): {value}")
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.option("--id", "token_id", default=None, help="Revoke only this token id (the part after 'smt_'); default: all.")
+@accounts_option
+@_domain_errors
+def revoke_token(name, token_id, accounts_path):
+    """Revoke one of NAME's API tokens, or all of them.
+
+    \b
+    Examples:
+      stationmap users token revoke yuzhong --id 3de3e284617d
+      stationmap users token revoke yuzhong
+    """
+    count = _store(accounts_path).revoke_token(name, token_id)
+    click.echo(f"revoked {count} token(s) of {name!r}")
