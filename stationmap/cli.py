@@ -122,19 +122,29 @@ def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, regi
 @click.option("--geojson", "gaps_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the uncovered area (gap layer) to this GeoJSON file.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
+@click.option("--population", is_flag=True, help="Residents within the radius (2020 census, 1 km grid) next to area share.")
+@click.option("--at", "at", default=None, help="With --population: only stations open then, 'HH:MM' (today) or 'YYYY-MM-DD HH:MM'.")
 @registry_option
 @districts_option
 @domain_errors
-def coverage(radius_m, as_csv, as_json, gaps_file, lang, registry, districts):
+def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, registry, districts):
     """Per-district coverage: stations per 10k residents, per 100 km², share of area within the radius.
 
     \b
-    Example:
+    Examples:
       stationmap coverage --radius 1000 --geojson gaps.geojson
+      stationmap coverage --population --radius 1200 --at 22:00
     """
     from geo.coverage import check_radius
 
     radius_m = check_radius(radius_m)
+    if population or at is not None:
+        from stationmap.plan_cli import population_coverage_output
+
+        if not population:
+            raise click.UsageError("--at needs --population")
+        return population_coverage_output(radius_m, at, as_csv=as_csv, as_json=as_json, gaps_file=gaps_file, lang=lang,
+                                          registry=registry, districts=districts)
     result = open_store(registry, districts).snapshot().coverage(radius_m)
     if gaps_file is not None:
         result.gaps.to_file(gaps_file, driver="GeoJSON", engine="pyogrio")
@@ -237,3 +247,11 @@ def _changed_fields(before, after) -> str:
 from stationmap.serve import serve  # noqa: E402
 
 main.add_command(serve)
+
+from stationmap.users_cli import users  # noqa: E402
+
+main.add_command(users)
+
+from stationmap.plan_cli import plan  # noqa: E402
+
+main.add_command(plan)

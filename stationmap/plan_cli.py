@@ -1,0 +1,257 @@
+"""``stationmap plan`` (where to build next) and ``stationmap coverage --population`` (residents within reach).
+
+Thin click over ``geo.planning``. Kept out of ``stationmap.cli`` so that module only
+registers the command; options and error handling mirror it (this module must not import
+``stationmap.cli`` at import time: that module imports this one).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from geo import schema
+from geo.errors import Problem, StationMapError, ValidationError
+from stationmap.table import format_table
+
+registry_option = click.option(
+    "--registry", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_REGISTRY",
+    help="Station registry GeoJSON [default: data/stations.geojson].",
+)
+districts_option = click.option(
+    "--districts", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_DISTRICTS",
+    help="District boundaries GeoJSON [default: data/districts.geojson].",
+)
+
+
+def _domain_errors(command):
+    """Domain errors become one-line click errors (exit status 1), as in ``stationmap.cli``."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ValidationError as exc:
+            for problem in exc.problems[1:]:
+                click.echo(f"  {problem}", err=True)
+            raise click.ClickException(str(exc)) from None
+        except StationMapError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+# The --geojson gap layer of `coverage --population` keeps the most populated uncovered cells.
+GAP_CELLS_MAX = 5000
+
+
+def _snapshot(registry, districts):
+    from geo.registry import open_store
+
+    return open_store(registry, districts).snapshot()
+
+
+def parse_radius(value) -> float:
+    """Metres, or a preset name: walk15 (1,200 m) or ebike15 (4,000 m)."""
+    from geo.coverage import check_radius
+    from geo.popcoverage import RADIUS_PRESETS
+
+    text = str(value).strip().lower()
+    return RADIUS_PRESETS[text] if text in RADIUS_PRESETS else check_radius(text)
+
+
+def _write(path: Path, data: bytes) -> None:
+    from geo.fileio import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot write ({exc.strerror})") from None
+    click.echo(f"→ {path}", err=True)
+
+
+# -- coverage --population ------------------------------------------------------------------
+
+
+def population_coverage_output(radius_m, at=None, *, as_csv=False, as_json=False, gaps_file=None, lang="zh",
+                               registry=None, districts=None) -> None:
+    """Print population-weighted coverage (``stationmap coverage --population``): table, CSV or JSON."""
+    from geo import planexport
+    from geo.planning import snapshot_population_coverage
+
+    radius_m = parse_radius(radius_m)
+    cov = snapshot_population_coverage(_snapshot(registry, districts), radius_m, at)
+    if gaps_file is not None:
+        data = planexport.gap_cells_geojson(cov, n=GAP_CELLS_MAX)
+        _write(Path(gaps_file), planexport.dumps(data, compact=True).encode("utf-8"))
+        uncovered = int(((~cov.covered) & (cov.grid.residents > 0)).sum())
+        click.echo(f"gap cells: the {len(data['features']):,} most populated of {uncovered:,} uncovered cells", err=True)
+    if as_csv:
+        sys.stdout.write(cov.table.to_csv(index=False, float_format="%.4f"))
+        return
+    if as_json:
+        click.echo(planexport.dumps(planexport.coverage_json(cov)))
+        return
+    zh = lang == "zh"
+    name_col = "district" if zh else "district_en"
+    headers = (["区县", "常住人口", "站点", "每站服务人口", f"{radius_m:g}m内人口", "人口覆盖率", "面积覆盖率", "距最近站中位数(m)"] if zh else
+               ["district", "residents", "stations", "residents/station", f"≤{radius_m:g} m", "population", "area", "median m"])
+    rows = []
+    total = cov.totals | {"district": "全市合计", "district_en": "Chongqing (total)"}
+    for r in [*cov.table.sort_values("population_share", ascending=False).to_dict("records"), total]:
+        per_station = r["residents_per_station"]
+        rows.append([r[name_col], f"{r['population']:,}", r["stations"],
+                     "—" if per_station is None or per_station != per_station else f"{per_station:,.0f}",
+                     f"{r['residents_covered']:,.0f}", f"{r['population_share']:.1%}", f"{r['area_share']:.1%}",
+                     f"{r['median_distance_m']:,.0f}"])
+    click.echo(format_table(headers, rows, right_align={1, 2, 3, 4, 5, 6, 7}))
+    when = f"; {'开放于' if zh else 'open at'} {cov.at:%Y-%m-%d %H:%M}" if cov.at else ""
+    click.echo(f"\n{'人口' if zh else 'population'}: {cov.grid.source}{when}", err=True)
+
+
+# -- plan ------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """tqdm bars on stderr (only on a terminal); a ticking bar while CBC runs."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.stage = None
+        self._stop = threading.Event()
+        self._ticker = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=stage, file=sys.stderr, leave=False, disable=None)
+            if stage.startswith("exact: CBC"):
+                self._stop.clear()
+                self._ticker = threading.Thread(target=self._tick, daemon=True)
+                self._ticker.start()
+        if done >= total:
+            self.close()
+        elif self.bar is not None:
+            self.bar.n = done
+            self.bar.refresh()
+
+    def _tick(self):
+        started = time.monotonic()
+        while not self._stop.wait(1.0):
+            if self.bar is not None:
+                self.bar.set_postfix_str(f"{time.monotonic() - started:.0f} s")
+
+    def close(self):
+        self._stop.set()
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.stage = None, None
+
+
+def _load_grid(path: Path | None, snapshot, cell_m):
+    if path is None:
+        return None
+    from geo.population import population_from_points_csv, population_from_raster
+
+    if path.suffix.lower() in (".tif", ".tiff"):
+        return population_from_raster(path, snapshot.districts, cell_m)
+    if path.suffix.lower() == ".csv":
+        return population_from_points_csv(path, snapshot.districts, cell_m)
+    raise ValidationError(Problem(str(path), "population data must be a GeoTIFF (.tif) or a CSV (.csv)"))
+
+
+@click.command()
+@click.option("--new", "n_new", type=click.IntRange(1, 1000), required=True, help="How many new stations to site.")
+@click.option("--radius", default="1200", show_default=True,
+              help="Reach in metres, or walk15 (1200: 15 minutes on foot) / ebike15 (4000: 15 minutes by e-bike).")
+@click.option("--district", default=None, help="Plan for one district (adcode, e.g. 500112); default the whole city.")
+@click.option("--candidates", "candidates_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV of candidate hosts (name, lon, lat; WGS-84). Default: every grid cell in scope.")
+@click.option("--method", type=click.Choice(["greedy", "exact", "both"]), default="greedy", show_default=True,
+              help="greedy (seconds), exact MCLP via spopt + CBC, or both to compare.")
+@click.option("--time-limit", "time_limit", type=click.FloatRange(1, 3600), default=120, show_default=True,
+              help="Seconds CBC may run; when hit, the best plan found and its proven bound are reported.")
+@click.option("--cell", "cell_m", type=click.Choice(["250", "500", "1000", "2000"]), default=None,
+              help="Demand grid cell in metres [default: 500 with --district, else 1000].")
+@click.option("--population-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Real population instead of the census model: GeoTIFF (people per pixel) or CSV (lon, lat, weight).")
+@click.option("--kind", "kinds", type=click.Choice(list(schema.KINDS)), multiple=True,
+              help="Count only these existing kinds (repeatable) [default: all active stations].")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the sites as CSV (UTF-8 BOM).")
+@click.option("--geojson", "geojson_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the sites as GeoJSON.")
+@click.option("--xlsx", "xlsx_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write sites, before/after per district and a summary as an Excel workbook.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
+@registry_option
+@districts_option
+@_domain_errors
+def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, population_file, kinds, csv_file, geojson_file,
+         xlsx_file, as_json, lang, registry, districts):
+    """Where to build next: sites that bring the most residents within reach, existing stations kept.
+
+    Maximal covering location on a population grid (2020 census, modelled; or --population-file).
+    Greedy takes seconds; --method exact solves the MCLP with spopt and CBC (time-limited).
+
+    \b
+    Examples:
+      stationmap plan --new 20 --radius 1200
+      stationmap plan --new 10 --radius walk15 --district 500112 --method both --xlsx yubei.xlsx
+      stationmap plan --new 5 --candidates hosts.csv --district 500103 --csv sites.csv
+    """
+    from geo import planexport
+    from geo.planning import snapshot_plan
+
+    radius_m = parse_radius(radius)
+    snap = _snapshot(registry, districts)
+    if district is not None and district not in snap.districts.by_adcode:
+        raise ValidationError(Problem("--district", f"unknown district adcode {district!r}", "e.g. 500112 (渝北区)"))
+    cell = float(cell_m) if cell_m else (500.0 if district else 1000.0)
+    grid = _load_grid(population_file, snap, cell)
+    progress = _Progress(enabled=not as_json)
+    try:
+        result = snapshot_plan(snap, n_new, radius_m, district, candidates=candidates_file, method=method, time_limit_s=time_limit,
+                               cell_m=cell, kinds=kinds or None, grid=grid, progress=progress)
+    finally:
+        progress.close()
+    if csv_file:
+        _write(csv_file, planexport.csv_bytes(result.sites.drop(columns=["x", "y"]), lang))
+    if geojson_file:
+        _write(geojson_file, planexport.dumps(planexport.sites_geojson(result)).encode("utf-8"))
+    if xlsx_file:
+        _write(xlsx_file, planexport.xlsx_bytes(planexport.plan_sheets(result), lang))
+    if as_json:
+        click.echo(planexport.dumps(planexport.plan_json(result)))
+        return
+    _print_plan(result, lang)
+
+
+def _print_plan(result, lang: str) -> None:
+    zh = lang == "zh"
+    headers = ["#", "名称", "经度", "纬度", "区县", "新增覆盖人口", "累计"] if zh else ["#", "name", "lon", "lat", "district", "added", "cumulative"]
+    rows = [[r["rank"], r["name"], f"{r['lon']:.5f}", f"{r['lat']:.5f}", r["district"] if zh else r["adcode"],
+             f"{r['residents_added']:,.0f}", f"{r['cumulative_added']:,.0f}"] for r in result.sites.to_dict("records")]
+    click.echo(format_table(headers, rows, right_align={0, 2, 3, 5, 6}))
+    t = result.totals
+    click.echo("")
+    label = {"greedy": "贪心" if zh else "greedy", "exact": "精确 MCLP" if zh else "exact MCLP"}
+    for p in (result, result.alternative):
+        if p is None:
+            continue
+        bound = f", {'上界' if zh else 'bound'} {p.best_bound:,.0f} ({'差距' if zh else 'gap'} {p.gap:.2%})" if p.best_bound else ""
+        click.echo(f"{label[p.method]}: {p.objective:,.0f} {'人' if zh else 'residents'} [{p.status}]{bound}, {p.runtime_s:.1f} s")
+    click.echo(f"{'覆盖' if zh else 'covered'}: {t['covered_before']:,.0f} → {t['covered_after']:,.0f} "
+               f"({t['share_before']:.1%} → {t['share_after']:.1%}) / {t['residents']:,.0f}")
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)

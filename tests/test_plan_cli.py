@@ -1,0 +1,99 @@
+"""``stationmap plan`` and ``stationmap coverage --population``: output formats, files and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from stationmap.cli import main
+
+
+@pytest.fixture
+def run(registry_path):
+    def invoke(*args):
+        return CliRunner().invoke(main, [*args, "--registry", str(registry_path)])
+
+    return invoke
+
+
+def test_population_coverage_table(run):
+    result = run("coverage", "--population", "--radius", "1200")
+    assert result.exit_code == 0, result.output
+    assert "人口覆盖率" in result.output and "面积覆盖率" in result.output and "全市合计" in result.output
+    assert "2020 census" in result.output
+
+
+def test_population_coverage_json_at_night(run):
+    day = json.loads(run("coverage", "--population", "--radius", "1200", "--json", "--at", "2026-12-02 12:00").output)
+    night = json.loads(run("coverage", "--population", "--radius", "1200", "--json", "--at", "2026-12-02 23:30").output)
+    assert day["at"] == "2026-12-02T12:00" and night["totals"]["stations"] < day["totals"]["stations"]
+    assert night["totals"]["population_share"] <= day["totals"]["population_share"]
+    yuzhong = next(d for d in day["districts"] if d["adcode"] == "500103")
+    assert 0 < yuzhong["population_share"] <= 1 and yuzhong["residents_per_station"] > 0
+    assert day["distance_cdf"][0]["distance_m"] == 250
+
+
+def test_population_coverage_csv_and_gap_file(run, tmp_path):
+    gaps = tmp_path / "gaps.geojson"
+    result = run("coverage", "--population", "--csv", "--geojson", str(gaps))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0].startswith("adcode,district,district_en,population,residents")
+    data = json.loads(gaps.read_text(encoding="utf-8"))
+    assert data["type"] == "FeatureCollection" and data["features"][0]["geometry"]["type"] == "Polygon"
+
+
+def test_at_without_population_is_a_usage_error(run):
+    result = run("coverage", "--at", "22:00")
+    assert result.exit_code == 2 and "--at needs --population" in result.output
+
+
+def test_bad_time_is_one_line(run):
+    result = run("coverage", "--population", "--at", "late")
+    assert result.exit_code == 1 and "is not a time" in result.output and "Traceback" not in result.output
+
+
+def test_plan_greedy_table_and_files(run, tmp_path):
+    csv_path, geo_path, xlsx_path = tmp_path / "s.csv", tmp_path / "s.geojson", tmp_path / "s.xlsx"
+    result = run("plan", "--new", "3", "--radius", "walk15", "--district", "500105", "--csv", str(csv_path),
+                 "--geojson", str(geo_path), "--xlsx", str(xlsx_path))
+    assert result.exit_code == 0, result.output
+    assert "贪心" in result.output and "江北区" in result.output
+    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert len(json.loads(geo_path.read_text(encoding="utf-8"))["features"]) == 3
+    assert xlsx_path.read_bytes()[:2] == b"PK"
+
+
+def test_plan_both_as_json(run):
+    result = run("plan", "--new", "2", "--radius", "1200", "--district", "500103", "--method", "both", "--json", "--time-limit", "30")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["method"] == "exact" and data["alternative"]["method"] == "greedy"
+    assert data["comparison"]["exact"] >= data["comparison"]["greedy"]
+    assert data["status"] in ("optimal", "time_limit") and data["best_bound"] >= data["objective"] - 1e-6
+
+
+def test_plan_with_candidates_file(run, tmp_path):
+    hosts = tmp_path / "hosts.csv"
+    hosts.write_text("name,lon,lat\n解放碑加油站,106.5772,29.5573\n朝天门,106.5850,29.5640\n", encoding="utf-8")
+    result = run("plan", "--new", "1", "--candidates", str(hosts), "--district", "500103", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "朝天门" in result.output or "解放碑加油站" in result.output
+
+
+def test_plan_rejects_bad_candidates_in_one_line(run, tmp_path):
+    hosts = tmp_path / "hosts.csv"
+    hosts.write_text("name,lon,lat\nBeijing,116.4,39.9\n", encoding="utf-8")
+    result = run("plan", "--new", "1", "--candidates", str(hosts))
+    assert result.exit_code == 1 and "row 2, columns lon/lat" in result.output and "Traceback" not in result.output
+
+
+def test_plan_unknown_district(run):
+    result = run("plan", "--new", "1", "--district", "123456")
+    assert result.exit_code == 1 and "unknown district" in result.output
+
+
+def test_plan_help_has_an_example():
+    result = CliRunner().invoke(main, ["plan", "--help"])
+    assert result.exit_code == 0 and "stationmap plan --new 20 --radius 1200" in result.output
