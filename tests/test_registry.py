@@ -125,3 +125,22 @@ def test_audit_entry_of_a_write_that_never_landed_is_dropped(store, registry_pat
         handle.write(b'{"version": 100, "torn')
     reopened = GeoJSONFileStore(registry_path, store.districts)
     assert [e["version"] for e in reopened.history()] == [1]
+
+
+def test_second_open_trusts_the_validation_receipt(registry_path, districts, monkeypatch):
+    GeoJSONFileStore(registry_path, districts)  # validates and leaves a receipt
+    import geo.registry
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("validated again although the bytes are unchanged")
+
+    monkeypatch.setattr(geo.registry, "validate_feature_collection", must_not_run)
+    assert len(GeoJSONFileStore(registry_path, districts).snapshot()) == 12
+
+
+def test_hand_edited_file_is_validated_despite_an_old_receipt(registry_path, districts):
+    GeoJSONFileStore(registry_path, districts)
+    text = registry_path.read_text().replace('"kind":"bookshelf"', '"kind":"cafe"', 1)
+    registry_path.write_text(text)
+    with pytest.raises(RegistryUnavailableError, match="unknown kind 'cafe'"):
+        GeoJSONFileStore(registry_path, districts)
