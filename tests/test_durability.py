@@ -166,7 +166,10 @@ def test_write_after_write_in_one_process_reuses_validated_content(registry_path
     monkeypatch.setattr(registry, "validate_feature_collection", lambda *a: calls.append(1) or real(*a))
     store.add([new_station("二", 106.5600, 29.5550)], YUZHONG)
     assert calls == []
-    fresh = GeoJSONFileStore(registry_path, districts)  # another process: validates what it reads
+    fresh = GeoJSONFileStore(registry_path, districts)  # another process: trusts the writer's receipt
+    assert calls == []
+    fresh._receipt_path.unlink()
+    fresh = GeoJSONFileStore(registry_path, districts)  # no receipt: validates what it reads
     assert calls == [1]
     assert len(fresh.snapshot()) == len(SMALL_REGISTRY) + 2
     assert registry_path.read_bytes() == registry.dump_feature_collection(fresh.snapshot().features, 2)
