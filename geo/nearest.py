@@ -1,6 +1,7 @@
 """Exact k-nearest stations by geodesic distance, over a KD-tree built once per registry version.
 
-How it stays exact and fast: stations are indexed as 3-D unit vectors (scipy ``cKDTree``),
+How it stays exact and fast: stations are indexed as 3-D unit vectors in a KD-tree
+(pykdtree: about 10 µs for one query where scipy's cKDTree spends ~40 µs in call overhead),
 so the tree ranks them by great-circle distance on a sphere. The sphere and the WGS-84
 ellipsoid disagree by at most ``SPHERE_ERROR`` (relative), so each candidate's true
 geodesic distance lies in ``[s·(1-ε), s·(1+ε)]``. We compute geodesics (pyproj, Karney's
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from scipy.spatial import cKDTree
+from pykdtree.kdtree import KDTree
+from threadpoolctl import threadpool_limits
 
 from geo import schema
 from geo.errors import Problem, ValidationError
@@ -30,6 +32,11 @@ EARTH_RADIUS_M = 6_371_008.8
 SPHERE_ERROR = 0.0075
 MAX_K = 100
 AMENITY_BITS = {code: 1 << i for i, code in enumerate(schema.AMENITIES)}
+
+# pykdtree parallelises every query with OpenMP; for the one-point queries a server makes,
+# waking the thread team costs 50–500 µs on a busy 2-core machine against ~6 µs of work.
+# Server workers are processes, so one OpenMP thread each loses nothing.
+threadpool_limits(limits=1, user_api="openmp")
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ def check_query_point(lon, lat, k: int = 1) -> tuple[float, float, int]:
         except (TypeError, ValueError):
             problems.append(Problem(name, f"{value!r} is not a number"))
             continue
-        if not np.isfinite(number):
+        if not math.isfinite(number):
             problems.append(Problem(name, f"{value!r} is not a finite number"))
         elif not low <= number <= high:
             problems.append(Problem(name, f"{value!r} is outside [{low:g}, {high:g}]"))
@@ -113,46 +120,31 @@ class NearestIndex:
         self.hours_text, self.hours_code = np.unique(
             stations["opening_hours"].to_numpy(dtype=object).astype(str), return_inverse=True
         )
-        self._open_state_cache: dict[datetime, np.ndarray] = {}
-        xyz = unit_vectors(self.lon, self.lat)
-        # Plain-Python copies for the single-query path (list indexing beats numpy scalars).
-        self._xyz_lists = (xyz[:, 0].tolist(), xyz[:, 1].tolist(), xyz[:, 2].tolist())
+        self._open_state_cache: dict[datetime, list[bool]] = {}
+        # Plain-Python copies for the single-query path: indexing a list is several times
+        # faster than pulling scalars out of numpy arrays, and a query touches only a few.
         self._lon_list, self._lat_list = self.lon.tolist(), self.lat.tolist()
         self._bits_list, self._hours_list = self.amenity_bits.tolist(), self.hours_code.tolist()
+        self._id_list = self.ids.tolist()
         # One tree over everything plus one per kind, so a query for the 15 childcare
         # classes does not wade through 2,340 outdoor stations.
-        self._trees: dict[str | None, tuple[cKDTree, np.ndarray]] = {}
-        self._area_m2: dict[str | None, float] = {}
+        self._trees: dict[str | None, tuple[KDTree, np.ndarray, list[int]]] = {}
         if self.size:
-            self._trees[None] = (cKDTree(xyz), np.arange(self.size))
-            for kind in np.unique(self.kinds):
-                positions = np.flatnonzero(self.kinds == kind)
-                self._trees[kind] = (cKDTree(xyz[positions]), positions)
-            for kind, (_, positions) in self._trees.items():
-                self._area_m2[kind] = _bbox_area_m2(self.lon[positions], self.lat[positions])
+            xyz = np.ascontiguousarray(unit_vectors(self.lon, self.lat))
+            groups = {None: np.arange(self.size)} | {k: np.flatnonzero(self.kinds == k) for k in np.unique(self.kinds)}
+            for kind, positions in groups.items():
+                self._trees[kind] = (KDTree(np.ascontiguousarray(xyz[positions])), positions, positions.tolist())
 
-    # -- filters --------------------------------------------------------------
-
-    def open_state(self, when: datetime | None) -> np.ndarray:
+    def open_state(self, when: datetime | None) -> list[bool]:
         """Open/closed per distinct opening_hours string at ``when`` (cached per minute)."""
         minute = to_local_naive(when).replace(second=0, microsecond=0)
         state = self._open_state_cache.get(minute)
         if state is None:
-            state = np.array([_is_open(text, minute) for text in self.hours_text], dtype=bool)
+            state = [_is_open(text, minute) for text in self.hours_text]
             if len(self._open_state_cache) > 256:
                 self._open_state_cache.clear()
             self._open_state_cache[minute] = state
         return state
-
-    def _eligible(self, positions, amenity_bits: int, open_state) -> np.ndarray:
-        keep = np.ones(len(positions), dtype=bool)
-        if amenity_bits:
-            keep &= (self.amenity_bits[positions] & amenity_bits) == amenity_bits
-        if open_state is not None:
-            keep &= open_state[self.hours_code[positions]]
-        return keep
-
-    # -- queries --------------------------------------------------------------
 
     def nearest(
         self,
@@ -190,85 +182,46 @@ class NearestIndex:
         if kind not in self._trees:
             return []
         open_state = None if open_at is False else self.open_state(open_at)
-        tree, tree_positions = self._trees[kind]
+        filtered = bool(bits) or open_state is not None
+        tree, _, tree_positions = self._trees[kind]
         n = len(tree_positions)
         cos_lat = math.cos(math.radians(lat))
-        qx, qy, qz = cos_lat * math.cos(math.radians(lon)), cos_lat * math.sin(math.radians(lon)), math.sin(math.radians(lat))
-        query = np.array([qx, qy, qz])
-        # Grow a ball from a fraction of the average spacing. For one point, scipy's ball
-        # query costs a third of its k-nearest query, and scoring a few dozen candidates
-        # in plain Python beats a dozen small numpy calls.
-        radius_m = max(100.0, 0.5 * math.sqrt(self._area_m2[kind] * max(k, 2) / (math.pi * n)))
-        x, y, z = self._xyz_lists
-        for _ in range(6):
-            chord_r = 2.0 * math.sin(min(radius_m / (2 * EARTH_RADIUS_M), math.pi / 2))
-            local = tree.query_ball_point(query, chord_r)
-            if len(local) > 64:
-                break
-            if len(local) >= k:
-                positions = [int(tree_positions[i]) for i in local]
-                if bits or open_state is not None:
-                    positions = [p for p in positions if self._is_eligible(p, bits, open_state)]
-                scored = sorted(((x[p] - qx) ** 2 + (y[p] - qy) ** 2 + (z[p] - qz) ** 2, p) for p in positions)
-                hits = self._rank_small(lon, lat, scored, k)
-                # Everything outside the ball is at least radius·(1-ε) away geodesically.
-                if len(hits) == k and hits[-1].distance_m < radius_m * (1 - SPHERE_ERROR):
-                    return hits
-            radius_m *= 3
-        return self._nearest_by_knn(tree, tree_positions, query, lon, lat, k, bits, open_state)
-
-    def _nearest_by_knn(self, tree, tree_positions, query, lon, lat, k, bits, open_state) -> list[NearestHit]:
-        """Fallback for sparse matches or far-away points: widen a k-nearest query until certain."""
-        n = len(tree_positions)
-        fetch = min(n, 2 * k + 6)
+        query = np.array([[cos_lat * math.cos(math.radians(lon)), cos_lat * math.sin(math.radians(lon)),
+                           math.sin(math.radians(lat))]])
+        fetch = min(n, (4 if filtered else 2) * k + 6)
         while True:
             chord, local = tree.query(query, k=fetch)
-            chord, local = np.atleast_1d(chord), np.atleast_1d(local)
-            positions = tree_positions[local]
-            arc = chord_to_arc_m(chord)
-            keep = self._eligible(positions, bits, open_state)
-            hits = self._rank_exact(lon, lat, positions[keep], arc[keep], k)
-            exhausted = fetch >= n
+            chords = chord.ravel().tolist()
+            candidates = [(c, tree_positions[i]) for c, i in zip(chords, local.ravel().tolist())]
+            if filtered:
+                candidates = [(c, p) for c, p in candidates if self._is_eligible(p, bits, open_state)]
+            hits = self._rank_exact(lon, lat, candidates, k)
             # Complete when nothing beyond the fetched set can beat the k-th answer.
-            if exhausted or (len(hits) == k and arc[-1] * (1 - SPHERE_ERROR) > hits[-1].distance_m):
+            if fetch >= n or (len(hits) == k and _arc_m(chords[-1]) * (1 - SPHERE_ERROR) > hits[-1].distance_m):
                 return hits
             fetch = min(n, fetch * 4)
 
     def _is_eligible(self, position: int, bits: int, open_state) -> bool:
         if bits and (self._bits_list[position] & bits) != bits:
             return False
-        return open_state is None or bool(open_state[self._hours_list[position]])
+        return open_state is None or open_state[self._hours_list[position]]
 
-    def _rank_small(self, lon, lat, scored, k) -> list[NearestHit]:
-        """Exact re-rank of (squared chord, position) pairs sorted by chord, in plain Python."""
-        if not scored:
+    def _rank_exact(self, lon, lat, candidates, k) -> list[NearestHit]:
+        """Geodesic re-rank of (chord, position) pairs sorted by chord.
+
+        Only candidates whose best case (sphere distance − ε) can beat the k-th candidate's
+        worst case get a geodesic evaluation (pyproj's scalar path, ~1.6 µs each).
+        """
+        if not candidates:
             return []
-        arcs = [2.0 * EARTH_RADIUS_M * math.asin(min(math.sqrt(c2) / 2.0, 1.0)) for c2, _ in scored]
-        limit = arcs[min(k, len(arcs)) - 1] * (1 + SPHERE_ERROR)
+        limit = _arc_m(candidates[min(k, len(candidates)) - 1][0]) * (1 + SPHERE_ERROR)
         ranked = []
-        for (_, p), arc in zip(scored, arcs):
-            if arc * (1 - SPHERE_ERROR) > limit and len(ranked) >= k:
+        for chord, p in candidates:
+            if len(ranked) >= k and _arc_m(chord) * (1 - SPHERE_ERROR) > limit:
                 break
             ranked.append((GEOD.inv(lon, lat, self._lon_list[p], self._lat_list[p])[2], p))
         ranked.sort()
-        return [NearestHit(p, self.ids[p], float(d)) for d, p in ranked[:k]]
-
-    def _rank_exact(self, lon, lat, positions, arc, k) -> list[NearestHit]:
-        """Geodesic re-rank of candidates already sorted by spherical distance."""
-        if not len(positions):
-            return []
-        k_arc = arc[min(k, len(arc)) - 1]
-        # Candidates whose best case cannot beat the k-th candidate's worst case never matter.
-        contenders = int(np.searchsorted(arc * (1 - SPHERE_ERROR), k_arc * (1 + SPHERE_ERROR), side="right"))
-        contenders = max(contenders, min(k, len(arc)))
-        chosen = positions[:contenders]
-        if contenders <= 6:
-            # pyproj's scalar path costs ~1.6 µs; its array path ~13 µs of fixed overhead.
-            dist = np.array([GEOD.inv(lon, lat, self.lon[p], self.lat[p])[2] for p in chosen])
-        else:
-            _, _, dist = GEOD.inv(np.full(contenders, lon), np.full(contenders, lat), self.lon[chosen], self.lat[chosen])
-        order = np.lexsort((chosen, dist))[:k] if contenders > 1 else (0,)
-        return [NearestHit(int(chosen[i]), self.ids[chosen[i]], float(dist[i])) for i in order]
+        return [NearestHit(p, self._id_list[p], d) for d, p in ranked[:k]]
 
     def nearest_many(self, lons, lats, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Batch form without filters: arrays ``(distance_m, position)`` of shape (n, k).
@@ -282,10 +235,10 @@ class NearestIndex:
         if not self.size:
             raise ValidationError(Problem("registry", "no stations to search"))
         k = min(k, self.size)
-        tree, _ = self._trees[None]
+        tree, _, _ = self._trees[None]
         fetch = min(self.size, k + 1)
-        chord, pos = tree.query(unit_vectors(lons, lats), k=fetch)
-        chord, pos = chord.reshape(len(lons), fetch), pos.reshape(len(lons), fetch)
+        chord, pos = tree.query(np.ascontiguousarray(unit_vectors(lons, lats)), k=fetch)
+        chord, pos = chord.reshape(len(lons), fetch), pos.reshape(len(lons), fetch).astype(np.int64)
         dist_k = np.empty((len(lons), k))
         for j in range(k):
             _, _, dist_k[:, j] = GEOD.inv(lons, lats, self.lon[pos[:, j]], self.lat[pos[:, j]])
@@ -306,11 +259,9 @@ class NearestIndex:
         return dist_out, pos_out
 
 
-def _bbox_area_m2(lon: np.ndarray, lat: np.ndarray) -> float:
-    """Rough area (m²) of the points' lon/lat bounding box: sizes the first search ball."""
-    height = np.radians(lat.max() - lat.min()) * EARTH_RADIUS_M
-    width = np.radians(lon.max() - lon.min()) * EARTH_RADIUS_M * math.cos(math.radians(float(lat.mean())))
-    return max(height * width, 1e6)
+def _arc_m(chord: float) -> float:
+    """Chord on the unit sphere → great-circle metres (scalar, no numpy overhead)."""
+    return 2.0 * EARTH_RADIUS_M * math.asin(min(chord / 2.0, 1.0))
 
 
 def _is_open(text: str, when: datetime) -> bool:
