@@ -38,7 +38,8 @@ def parse_json_strict(raw: bytes | str, source: str = "input") -> object:
     if not raw.strip():
         raise ValidationError(Problem(source, "the file is empty"))
     try:
-        data = json.loads(raw, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys)
+        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float,
+                          object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise ValidationError(
             Problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
@@ -50,6 +51,13 @@ def parse_json_strict(raw: bytes | str, source: str = "input") -> object:
     if SURROGATE_ESCAPE.search(raw):
         _reject_lone_surrogates(data, source)
     return data
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
 
 
 def _reject_constant(name: str):
