@@ -6,14 +6,21 @@ import click
 
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int, config: dict) -> None:
-    """Start gunicorn in this process with ``webmap.create_app(config)`` in every worker."""
+    """Start gunicorn in this process; its forked workers share the app built and warmed here."""
     from gunicorn.app.base import BaseApplication
 
     from webmap import create_app
 
-    # Build once here so a missing or corrupt registry fails before any worker forks,
-    # with the store's one-line message instead of a worker boot loop.
-    create_app(config)
+    # Build and warm the app once, before forking: a missing or corrupt registry fails
+    # here with one line instead of a worker boot loop, and the workers inherit the loaded
+    # registry and its indexes (a 200,000-station registry takes tens of seconds to load).
+    app = create_app(config)
+    with app.app_context():
+        from webmap.state import get_snapshot
+
+        snapshot = get_snapshot()
+        snapshot.nearest_index  # noqa: B018 - build it now
+        snapshot.coverage(1000.0)
 
     class StationMapServer(BaseApplication):
         def load_config(self):
@@ -22,9 +29,11 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int, config: dict)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("preload_app", True)
+            self.cfg.set("timeout", 120)
 
         def load(self):
-            return create_app(config)
+            return app
 
     StationMapServer().run()
 

@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.config["SECRET_KEY"] = resolve_secret_key(app.config)
+    app.json.sort_keys = False  # keep GeoJSON member order: type, geometry, properties
 
     from webmap import api, errors, i18n, pages, state
 
@@ -30,4 +31,21 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
+
+    # District portal: sign-in (sessions, bearer tokens, CSRF, login throttle), pages and write API.
+    from webmap import api_write, auth, portal, portal_text
+
+    portal_text.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(api_write.bp, url_prefix="/api")
+    auth.init_app(app)  # after the blueprints: it wraps the login view and exempts the write API from blanket CSRF
+    portal.init_app(app)
+
+    # Planners' workbench: the /planner page and report, and the planning API.
+    from webmap import api_planning, planner
+
+    app.register_blueprint(planner.bp)
+    app.register_blueprint(api_planning.bp, url_prefix="/api")
+    api_planning.init_app(app)  # after auth.init_app: exempts the read-only POST /api/plan from CSRF
     return app

@@ -27,7 +27,8 @@ DEFAULTS = {
     "MAX_POINTS_PER_VIEW": 3000,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "JSON_SORT_KEYS": False,
+    # Vendored Leaflet and our own JS/CSS: let browsers keep them for an hour.
+    "SEND_FILE_MAX_AGE_DEFAULT": 3600,
 }
 
 

@@ -52,7 +52,8 @@ def _domain_handler(status: int):
 
 def _http_error(exc: HTTPException):
     if not wants_json():
-        return exc
+        page = render_template("error.html", status=exc.code, errors=[{"message": exc.description or exc.name}])
+        return page, exc.code, [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
     response = error_response(exc.code or 500, [exc.description or exc.name])
     for name, value in exc.get_headers():
         if name.lower() != "content-type":  # keep Allow (405), WWW-Authenticate (401), Retry-After (429)

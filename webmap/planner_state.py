@@ -1,0 +1,161 @@
+"""Per-app state of the planners' workbench: finished plans (LRU, one solve per request), exact-solver slots, uploaded candidate files.
+
+A plan is keyed by the registry snapshot it was computed on and the request's normalised
+parameters. ``PlanCache.get_or_compute`` lets only one thread solve a given key: a second
+identical request (the page's chart ``<img>`` right after the plan, a double click) waits
+for the first and reuses its result. Exact solves (CBC, up to ``time_limit_s`` plus the
+model build) hold one of ``PLAN_EXACT_SLOTS`` slots; when none frees up within
+``PLAN_SLOT_WAIT_S`` the request is refused with ``SolverBusyError`` (HTTP 503).
+
+Candidate files uploaded with ``POST /api/plan`` are kept by their SHA-256 in a private
+directory that every worker process can reach, so later GETs (downloads, charts, the
+report) name them by digest instead of uploading again. They expire after
+``PLAN_CANDIDATES_TTL_S``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from geo.errors import NotFoundError, RegistryUnavailableError
+
+EXTENSION = "stationmap.planner"
+DIGEST_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+CONFIG_DEFAULTS = {
+    "PLAN_CACHE_ENTRIES": 32,
+    "PLAN_EXACT_SLOTS": 1,           # concurrent exact (CBC) solves per process; the machine has few cores
+    "PLAN_SLOT_WAIT_S": 5.0,
+    "PLAN_CANDIDATES_DIR": None,     # default: <tmp>/stationmap-candidates-<uid>
+    "PLAN_CANDIDATES_TTL_S": 24 * 3600,
+}
+
+
+class SolverBusyError(RegistryUnavailableError):
+    """Every exact-solver slot is taken; the client should retry later or use the greedy method."""
+
+
+class PlanCache:
+    """Least-recently-used results by key, computed at most once at a time per key."""
+
+    def __init__(self, entries: int, exact_slots: int, slot_wait_s: float):
+        self.entries = entries
+        self.slot_wait_s = slot_wait_s
+        self.slots = threading.BoundedSemaphore(max(1, exact_slots))
+        self._items: OrderedDict = OrderedDict()
+        self._flights: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def get_or_compute(self, key, compute, *, exact: bool):
+        """The cached value for ``key``, or ``compute()`` (holding an exact-solver slot if ``exact``)."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        with self._lock:
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            value = self.get(key)
+            if value is not None:
+                return value
+            try:
+                if exact and not self.slots.acquire(timeout=self.slot_wait_s):
+                    raise SolverBusyError("another exact plan is being solved; try again in a minute or use method=greedy")
+                try:
+                    value = compute()
+                finally:
+                    if exact:
+                        self.slots.release()
+                with self._lock:
+                    self._items[key] = value
+                    self._items.move_to_end(key)
+                    while len(self._items) > self.entries:
+                        self._items.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._flights.pop(key, None)
+        return value
+
+
+class CandidateStash:
+    """Uploaded candidate CSV files by SHA-256, in a private directory (0700, ours, not a symlink)."""
+
+    def __init__(self, directory: str | Path | None, ttl_s: float):
+        self.directory = Path(directory or Path(tempfile.gettempdir()) / f"stationmap-candidates-{os.getuid()}")
+        self.ttl_s = ttl_s
+
+    def _ready(self) -> Path:
+        path = self.directory
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+        if path.is_symlink() or info.st_uid != os.getuid():
+            raise RegistryUnavailableError(f"{path} is not a private directory of this user; refusing to keep uploads there")
+        return path
+
+    def put(self, data: bytes) -> str:
+        """Keep ``data``; returns its digest (the same bytes always get the same digest)."""
+        digest = hashlib.sha256(data).hexdigest()
+        folder = self._ready()
+        target = folder / f"{digest}.csv"
+        if not target.exists():
+            fd, temp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, target)
+        else:
+            os.utime(target)
+        self._expire(folder)
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        """The bytes kept under ``digest``; ``NotFoundError`` if unknown or expired."""
+        if not DIGEST_PATTERN.fullmatch(digest or ""):
+            raise NotFoundError("no candidates file with that digest")
+        path = self.directory / f"{digest}.csv"
+        try:
+            if time.time() - path.stat().st_mtime > self.ttl_s:
+                raise FileNotFoundError
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError("the candidates file has expired or was never uploaded; upload it again with POST /api/plan") from None
+
+    def _expire(self, folder: Path) -> None:
+        cutoff = time.time() - self.ttl_s
+        for path in folder.iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                continue
+
+
+class PlannerState:
+    def __init__(self, config):
+        self.plans = PlanCache(int(config["PLAN_CACHE_ENTRIES"]), int(config["PLAN_EXACT_SLOTS"]),
+                               float(config["PLAN_SLOT_WAIT_S"]))
+        self.candidates = CandidateStash(config["PLAN_CANDIDATES_DIR"], float(config["PLAN_CANDIDATES_TTL_S"]))
+
+
+def init_app(app: Flask) -> None:
+    for key, value in CONFIG_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions[EXTENSION] = PlannerState(app.config)
+
+
+def planner_state() -> PlannerState:
+    return current_app.extensions[EXTENSION]
