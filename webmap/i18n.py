@@ -30,6 +30,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav_nearest": ("附近驿站", "Nearby"),
     "nav_coverage": ("覆盖分析", "Coverage"),
     "nav_label": ("主导航", "Main navigation"),
+    "footer_portal": ("区县工会登录（上传和维护站点）", "District union sign-in (upload and maintain stations)"),
     "lang_label": ("语言", "Language"),
     "skip_to_content": ("跳到正文", "Skip to content"),
     "footer_sample": (

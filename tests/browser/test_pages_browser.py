@@ -175,12 +175,12 @@ def test_on_amap_tiles_markers_and_taps_are_in_gcj02(browser, amap_server):
 def test_language_switch_changes_the_visible_text(page):
     page.goto("/")
     wait_for_stations(page)
-    assert page.locator("nav.site-nav").inner_text().split() == ["地图", "附近驿站", "覆盖分析"]
+    assert page.locator("nav.site-nav").inner_text().split() == ["地图", "附近驿站", "覆盖分析", "规划工作台"]
     page.locator(".lang-switch a", has_text="English").click()
     page.wait_for_load_state()
     wait_for_stations(page)
     assert page.locator("html").get_attribute("lang") == "en"
-    assert page.locator("nav.site-nav").inner_text().split() == ["Map", "Nearby", "Coverage"]
+    assert page.locator("nav.site-nav").inner_text().split() == ["Map", "Nearby", "Coverage", "Planner"]
     assert "Outdoor-worker station" in page.locator(".sm-legend").inner_text()
     assert "stations in view" in page.locator(".sm-status").inner_text()
     assert "illustrative sample data" in page.locator("footer").inner_text()
