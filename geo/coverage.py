@@ -138,7 +138,7 @@ def coverage_gaps(districts: Districts, covered) -> gpd.GeoDataFrame:
     """Uncovered land per district as polygons, EPSG:4326, largest first."""
     metric = districts.metric_frame
     rows = []
-    for (adcode, name, polygon), cover in zip(metric[["adcode", "name_zh", "geometry"]].itertuples(index=False), covered):
+    for (adcode, name, polygon), cover in zip(metric[["adcode", "name_zh", "geometry"]].itertuples(index=False), covered, strict=False):
         gap = shapely.difference(polygon, cover) if not cover.is_empty else polygon
         for part in shapely.get_parts(gap):
             if part.geom_type == "Polygon" and part.area >= MIN_GAP_AREA_M2:

@@ -30,7 +30,7 @@ class Districts:
         frame["area_km2"] = frame.to_crs(CHONGQING_EQUAL_AREA).area.to_numpy() / 1e6
         self.frame = frame
         self.by_adcode = {code: i for i, code in enumerate(frame["adcode"])}
-        self._names = {"zh": dict(zip(frame["adcode"], frame["name_zh"])), "en": dict(zip(frame["adcode"], frame["name_en"]))}
+        self._names = {"zh": dict(zip(frame["adcode"], frame["name_zh"], strict=False)), "en": dict(zip(frame["adcode"], frame["name_en"], strict=False))}
         self._tree = shapely.STRtree(frame.geometry.to_numpy())
 
     @classmethod

@@ -192,7 +192,7 @@ class NearestIndex:
         while True:
             chord, local = tree.query(query, k=fetch)
             chords = chord.ravel().tolist()
-            candidates = [(c, tree_positions[i]) for c, i in zip(chords, local.ravel().tolist())]
+            candidates = [(c, tree_positions[i]) for c, i in zip(chords, local.ravel().tolist(), strict=False)]
             if filtered:
                 candidates = [(c, p) for c, p in candidates if self._is_eligible(p, bits, open_state)]
             hits = self._rank_exact(lon, lat, candidates, k)

@@ -214,7 +214,7 @@ def check_locations(points, districts: Districts) -> list[Problem]:
     """Each (where, lon, lat, adcode) must lie in Chongqing and in the district it names."""
     if not points:
         return []
-    wheres, lons, lats, adcodes = zip(*points)
+    wheres, lons, lats, adcodes = zip(*points, strict=False)
     found = districts.locate(np.array(lons), np.array(lats))
     problems = []
     swapped = None

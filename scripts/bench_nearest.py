@@ -96,7 +96,7 @@ def bench(label, path, districts, n_single, n_batch, n_slow):
             mismatches += 1
     brute = (time.perf_counter() - t0) / n_slow
     rows.append(("baseline: brute-force pyproj.Geod over all stations", brute * 1e6, "µs"))
-    rows.append(("answers differing from brute force (of %d)" % n_slow, mismatches, ""))
+    rows.append((f"answers differing from brute force (of {n_slow})", mismatches, ""))
     rows.append(("speed-up of single query over sjoin_nearest", sjoin / single, "×"))
     print(f"\n## {label}: {len(frame):,} active stations\n")
     print(f"| {'measure':<58} | {'value':>12} | unit |")

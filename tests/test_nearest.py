@@ -52,7 +52,7 @@ def assert_same_ranking(hits, expected_positions, expected_dist):
     got_dist = np.array([h.distance_m for h in hits])
     np.testing.assert_allclose(got_dist, expected_dist, rtol=0, atol=1e-6)
     # Positions must agree except where two stations are equally far (a true tie).
-    for hit, pos, dist in zip(hits, expected_positions, expected_dist):
+    for hit, pos, dist in zip(hits, expected_positions, expected_dist, strict=False):
         if hit.position != pos:
             assert abs(hit.distance_m - dist) < 1e-6
 
