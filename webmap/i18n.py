@@ -129,6 +129,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col_per_10k": ("每万人站点数", "Per 10k residents"),
     "col_per_100km2": ("每百平方公里站点数", "Per 100 km²"),
     "col_share": ("半径内面积占比", "Share within R"),
+    "col_pop_share": ("半径内常住人口占比", "Residents within R"),
     "sort_by": ("按此列排序", "Sort by this column"),
     "totals": ("全市合计", "Whole municipality"),
     "chart_title": ("各区县半径 {r} 内面积占比", "Share of each district within {r}"),
@@ -156,7 +157,7 @@ JS_KEYS = (
     "details", "in_view", "in_view_grouped", "zoom_in", "stations_here", "use_my_location", "locating", "geo_failed",
     "geo_unsupported", "geo_denied", "no_results", "no_position", "metres", "kilometres", "walk_minutes",
     "your_location", "searching", "found_n", "results_from", "col_district", "col_stations", "col_per_10k",
-    "col_per_100km2", "col_share", "col_population", "totals", "chart_title", "computing", "radius_invalid",
+    "col_per_100km2", "col_share", "col_pop_share", "col_population", "totals", "chart_title", "computing", "radius_invalid",
     "layer_share", "layer_gaps", "share_legend", "sort_by", "legend_title", "legend_honoured", "retired_notice",
     "layer_grouped",
 )

@@ -206,6 +206,8 @@ def test_coverage_radius_changes_the_table(page):
     page.wait_for_function("() => document.documentElement.dataset.coverage === '3000'", timeout=30_000)
     after = share_of(page, "500103")
     assert after > before
+    # Residents within R sit next to area within R; people cluster, so their share is higher.
+    assert share_of(page, "500112", "population_share") > share_of(page, "500112") > 0
     assert "radius_m=3000" in page.locator("#download-csv").get_attribute("href")
     assert "radius_m=3000" in page.locator("#download-gaps").get_attribute("href")
     # Custom radius.
@@ -285,8 +287,9 @@ def parse_metres(text: str) -> float:
     return number * 1000 if ("公里" in text or "km" in text) else number
 
 
-def share_of(page, adcode: str) -> float:
-    text = page.locator(f'#coverage-table tbody tr[data-adcode="{adcode}"] td').last.inner_text()
+def share_of(page, adcode: str, key: str = "covered_share") -> float:
+    keys = page.locator("#coverage-table thead th").evaluate_all("ths => ths.map(th => th.dataset.key)")
+    text = page.locator(f'#coverage-table tbody tr[data-adcode="{adcode}"] > :nth-child({keys.index(key) + 1})').inner_text()
     return float(text.rstrip("%"))
 
 

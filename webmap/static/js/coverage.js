@@ -125,6 +125,7 @@
     { key: "per_10k_residents", numeric: true, format: function (row) { return SM.formatNumber(row.per_10k_residents, 2); } },
     { key: "per_100km2", numeric: true, format: function (row) { return SM.formatNumber(row.per_100km2, 2); } },
     { key: "covered_share", numeric: true, format: function (row) { return SM.formatShare(row.covered_share); } },
+    { key: "population_share", numeric: true, format: function (row) { return row.population_share == null ? "…" : SM.formatShare(row.population_share); } },
   ]);
 
   function sortValue(row, key) {
@@ -240,12 +241,18 @@
     Promise.all([
       SM.api("/coverage", { radius_m: r }, controller.signal),
       map ? SM.api("/districts", { geometry: 1, radius_m: r }, controller.signal) : Promise.resolve(null),
+      // Residents within R (census-modelled grid), the same figures as /planner and the CLI.
+      SM.api("/population-coverage", { radius_m: r }, controller.signal),
     ]).then(function (results) {
       if (inFlight !== controller) return;
       inFlight = null;
       table.removeAttribute("aria-busy");
-      state.rows = results[0].districts || [];
-      state.totals = results[0].totals || null;
+      var residents = {};
+      (results[2].districts || []).forEach(function (row) { residents[row.adcode] = row.population_share; });
+      state.rows = (results[0].districts || []).map(function (row) {
+        return Object.assign({}, row, { population_share: residents[row.adcode] });
+      });
+      state.totals = results[0].totals ? Object.assign({}, results[0].totals, { population_share: results[2].totals.population_share }) : null;
       renderTable();
       renderTotals();
       renderChart();
