@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
+from functools import lru_cache
 
 from geo import schema
 from geo.coords import to_wgs84
 from geo.errors import Problem, ValidationError
-from geo.hours import is_open, next_change
+from geo.hours import is_open, next_change, to_local_naive
 from geo.nearest import check_query_point
 
 
@@ -36,13 +37,23 @@ def nearest_features(snapshot, lon, lat, k: int = 5, kind: str | None = None, am
     ]
 
 
+@lru_cache(maxsize=4096)
+def opening_state(opening_hours: str, minute: datetime) -> tuple[bool, str | None]:
+    """(open now, next change as ISO minutes) for one hours string at one local minute.
+
+    Hours have minute resolution, so caching per minute is exact; a registry holds few
+    distinct strings, so the finder's hot path rarely evaluates opening hours at all.
+    """
+    change = next_change(opening_hours, minute)
+    return is_open(opening_hours, minute), (change.isoformat(timespec="minutes") if change else None)
+
+
 def with_live_fields(feature: dict, when: datetime | None = None, **extra) -> dict:
     """A copy of a station Feature plus what depends on the moment: open now, next change, distances."""
     out = copy.copy(feature)
     props = dict(feature["properties"])
-    props["open_now"] = is_open(props["opening_hours"], when)
-    change = next_change(props["opening_hours"], when)
-    props["next_change"] = change.isoformat(timespec="minutes") if change else None
+    minute = to_local_naive(when).replace(second=0, microsecond=0)
+    props["open_now"], props["next_change"] = opening_state(props["opening_hours"], minute)
     if "distance_m" in extra:
         extra["walk_minutes"] = round(extra["distance_m"] / schema.WALK_M_PER_MIN, 1)
     props.update(extra)
