@@ -6,7 +6,6 @@ Errors reach the user as one line and a non-zero exit status, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -15,38 +14,12 @@ import click
 
 from geo import schema
 from geo.errors import StationMapError, ValidationError
+from stationmap.options import districts_option, domain_errors, registry_option
 from stationmap.table import format_table
 
 KIND_CHOICE = click.Choice(list(schema.KINDS))
 AMENITY_CHOICE = click.Choice(list(schema.AMENITIES))
 CRS_CHOICE = click.Choice(list(schema.INPUT_CRS))
-
-registry_option = click.option(
-    "--registry", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_REGISTRY",
-    help="Station registry GeoJSON [default: data/stations.geojson].",
-)
-districts_option = click.option(
-    "--districts", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_DISTRICTS",
-    help="District boundaries GeoJSON [default: data/districts.geojson].",
-)
-
-
-def domain_errors(command):
-    """Turn domain errors into one-line click errors (exit status 1)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except ValidationError as exc:
-            if len(exc.problems) > 1:
-                for problem in exc.problems[1:]:
-                    click.echo(f"  {problem}", err=True)
-            raise click.ClickException(str(exc)) from None
-        except StationMapError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -7,7 +7,6 @@ registers the command; options and error handling mirror it (this module must no
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
 import time
@@ -16,35 +15,10 @@ from pathlib import Path
 import click
 
 from geo import schema
-from geo.errors import Problem, StationMapError, ValidationError
+from geo.errors import Problem, ValidationError
+from stationmap.options import districts_option, registry_option
+from stationmap.options import domain_errors as _domain_errors
 from stationmap.table import format_table
-
-registry_option = click.option(
-    "--registry", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_REGISTRY",
-    help="Station registry GeoJSON [default: data/stations.geojson].",
-)
-districts_option = click.option(
-    "--districts", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_DISTRICTS",
-    help="District boundaries GeoJSON [default: data/districts.geojson].",
-)
-
-
-def _domain_errors(command):
-    """Domain errors become one-line click errors (exit status 1), as in ``stationmap.cli``."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except ValidationError as exc:
-            for problem in exc.problems[1:]:
-                click.echo(f"  {problem}", err=True)
-            raise click.ClickException(str(exc)) from None
-        except StationMapError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
 
 # The --geojson gap layer of `coverage --population` keeps the most populated uncovered cells.
 GAP_CELLS_MAX = 5000

@@ -6,14 +6,13 @@ printed once, when made; the accounts file keeps only their argon2id hashes.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
 import click
 
-from geo.errors import StationMapError, ValidationError
 from geo.permissions import ROLES
+from stationmap.options import domain_errors as _domain_errors
 from stationmap.table import format_table
 
 accounts_option = click.option(
@@ -24,23 +23,6 @@ districts_option = click.option(
     "--districts", "districts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     envvar="STATIONMAP_DISTRICTS", help="District boundaries GeoJSON [default: data/districts.geojson].",
 )
-
-
-def _domain_errors(command):
-    """Domain errors become one-line click errors (exit status 1), like the main CLI's."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except ValidationError as exc:
-            for problem in exc.problems[1:]:
-                click.echo(f"  {problem}", err=True)
-            raise click.ClickException(str(exc)) from None
-        except StationMapError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
 
 
 def _store(accounts_path, districts_path=None, with_districts=False):
