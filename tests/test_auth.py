@@ -224,3 +224,10 @@ def test_per_address_limit_stops_password_spraying(portal_app):
     statuses = [login(client, f"user{i}", "wrong password!!").status_code for i in range(31)]
     assert statuses[:30] == [401] * 30
     assert statuses[30] == 429
+
+
+def test_pages_with_csrf_tokens_are_not_compressed(client):
+    # BREACH: a compressed page holding a secret next to reflected input leaks the secret.
+    login = client.get("/login", headers={"Accept-Encoding": "gzip"})
+    assert login.status_code == 200 and "Content-Encoding" not in login.headers
+    assert client.get("/", headers={"Accept-Encoding": "gzip"}).headers.get("Content-Encoding") == "gzip"

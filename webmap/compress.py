@@ -18,6 +18,8 @@ MIN_BYTES = 1024
 LEVEL = 6
 COMPRESSIBLE = ("text/", "application/json", "application/geo+json", "application/javascript",
                 "image/svg+xml", "text/csv")
+# Pages that carry a CSRF token next to text a user typed are not compressed (BREACH).
+UNCOMPRESSED_BLUEPRINTS = ("auth", "portal")
 _STATIC_CACHE: OrderedDict = OrderedDict()
 _STATIC_CACHE_MAX = 64
 _lock = Lock()
@@ -36,6 +38,7 @@ def gzip_response(response):
         or not (response.mimetype or "").startswith(COMPRESSIBLE)
         or not _accepts_gzip()
         or request.method == "HEAD"
+        or request.blueprint in UNCOMPRESSED_BLUEPRINTS
     ):
         return response
     length = response.content_length
