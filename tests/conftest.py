@@ -67,8 +67,8 @@ def store(registry_path, districts) -> GeoJSONFileStore:
     return GeoJSONFileStore(registry_path, districts)
 
 
-@pytest.fixture
-def app(registry_path, tmp_path):
+def make_test_app(registry_path, tmp_path, **overrides):
+    """The app over ``registry_path``, with every file it writes (accounts, secret key) in ``tmp_path``."""
     from webmap import create_app
 
     return create_app({
@@ -79,7 +79,13 @@ def app(registry_path, tmp_path):
         "TILE_PROVIDER": "none",
         "ACCOUNTS_PATH": str(tmp_path / "accounts.json"),
         "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        **overrides,
     })
+
+
+@pytest.fixture
+def app(registry_path, tmp_path):
+    return make_test_app(registry_path, tmp_path)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from geo.accounts import AccountStore
-from tests.conftest import DISTRICTS_PATH
+from tests.conftest import make_test_app
 from tests.portal_helpers import ACCOUNTS, CHEAP_HASHER, PASSWORD, login
 
 
@@ -46,19 +46,7 @@ def tokens(accounts) -> Tokens:
 
 @pytest.fixture
 def portal_app(registry_path, tmp_path, accounts, tokens):
-    from webmap import create_app
-
-    return create_app({
-        "TESTING": True,
-        "REGISTRY_PATH": str(registry_path),
-        "DISTRICTS_PATH": str(DISTRICTS_PATH),
-        "SECRET_KEY": "test-secret",
-        "TILE_PROVIDER": "none",
-        "ACCOUNTS": accounts,
-        "ACCOUNTS_PATH": str(tmp_path / "accounts.json"),
-        "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
-        "UPLOAD_STASH_DIR": str(tmp_path / "stash"),
-    })
+    return make_test_app(registry_path, tmp_path, ACCOUNTS=accounts, UPLOAD_STASH_DIR=str(tmp_path / "stash"))
 
 
 @pytest.fixture

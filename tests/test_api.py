@@ -17,22 +17,13 @@ from geo import schema
 from geo.coords import to_wgs84
 from geo.hours import is_open
 from geo.paths import DATA_DIR
-from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY
+from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY, make_test_app
 
 ACTIVE = [f for f in SMALL_REGISTRY if f["properties"]["status"] == "active"]
 GEOD = Geod(ellps="WGS84")
 
 
-def make_app(registry_path, tmp_path, **overrides):
-    from webmap import create_app
-
-    config = {
-        "TESTING": True, "REGISTRY_PATH": str(registry_path), "DISTRICTS_PATH": str(DISTRICTS_PATH),
-        "SECRET_KEY": "test-secret", "TILE_PROVIDER": "none", "ACCOUNTS_PATH": str(tmp_path / "accounts.json"),
-        "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
-    }
-    config.update(overrides)
-    return create_app(config)
+make_app = make_test_app
 
 
 def strict_json(response):

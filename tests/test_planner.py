@@ -19,7 +19,7 @@ from geo import charts, planexport
 from geo.hours import chongqing_now, open_mask
 from geo.planning import snapshot_plan, snapshot_population_coverage
 from geo.registry import dump_feature_collection
-from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY
+from tests.conftest import SMALL_REGISTRY, make_test_app
 
 YUBEI, YUZHONG = "500112", "500103"
 ACTIVE = [f for f in SMALL_REGISTRY if f["properties"]["status"] == "active"]
@@ -28,16 +28,10 @@ BOM = b"\xef\xbb\xbf"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from webmap import create_app
-
     tmp = tmp_path_factory.mktemp("planner")
     registry = tmp / "stations.geojson"
     registry.write_bytes(dump_feature_collection(SMALL_REGISTRY))
-    return create_app({
-        "TESTING": True, "REGISTRY_PATH": str(registry), "DISTRICTS_PATH": str(DISTRICTS_PATH), "SECRET_KEY": "test-secret",
-        "TILE_PROVIDER": "none", "ACCOUNTS_PATH": str(tmp / "accounts.json"), "SECRET_KEY_FILE": str(tmp / "secret_key"),
-        "PLAN_CANDIDATES_DIR": str(tmp / "candidates"),
-    })
+    return make_test_app(registry, tmp, PLAN_CANDIDATES_DIR=str(tmp / "candidates"))
 
 
 @pytest.fixture(scope="module")
