@@ -391,3 +391,8 @@ def test_vendored_files_are_present():
     for rel in ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/images/layers.png", "jquery/jquery.min.js",
                 "leaflet.markercluster/leaflet.markercluster.js", "leaflet.markercluster/MarkerCluster.css"):
         assert (vendor / rel).is_file(), f"{rel} missing: run `npm ci && python scripts/vendor_assets.py`"
+
+
+def test_api_answers_set_no_language_cookie(client):
+    assert "Set-Cookie" not in client.get("/api/vocabulary?lang=en").headers
+    assert "lang" in client.get("/nearest?lang=en").headers.get("Set-Cookie", "")

@@ -204,7 +204,12 @@ def lang_url(code: str) -> str:
 
 
 def _remember_lang(response):
-    """Keep an explicit ``?lang=`` choice in a cookie so the next page stays in that language."""
+    """Keep an explicit ``?lang=`` choice in a cookie so the next page stays in that language.
+
+    Pages only: API answers are publicly cacheable and must not set cookies.
+    """
+    if request.path.startswith("/api/"):
+        return response
     asked = request.args.get("lang")
     if asked in LANGS and request.cookies.get(COOKIE) != asked:
         response.set_cookie(COOKIE, asked, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True)
