@@ -168,7 +168,9 @@ def validate(file, districts, as_json):
             click.echo(json.dumps({"ok": False, "errors": [p.as_dict() for p in exc.problems]}, ensure_ascii=False, indent=1))
         else:
             for problem in exc.problems:
-                click.echo(f"{file}: {problem}", err=True)
+                # Whole-file problems already name the file as their place.
+                text = str(problem)
+                click.echo(text if text.startswith(f"{file}:") else f"{file}: {text}", err=True)
         raise click.ClickException(f"{file}: {len(exc.problems)} problem(s) found") from None
     except StationMapError as exc:
         raise click.ClickException(str(exc)) from None
