@@ -4,7 +4,8 @@ Stations are stored in WGS-84 lon/lat (EPSG:4326). Areas and radius buffers are 
 in one Albers equal-area projection fitted to Chongqing (the same one the district
 ``area_km2`` figures use): areas are exact, and over the city's 28–32.2° N span its linear
 scale stays within about 0.1 % of true, so a 1,000 m buffer is 1,000 ± 1 m.
-Point-to-point distances are geodesic on the WGS-84 ellipsoid (``GEOD``).
+Point-to-point distances are geodesic on the WGS-84 ellipsoid (``GEOD``); the nearest
+index searches Earth-centred Cartesian coordinates (``TO_ECEF``, EPSG:4978).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ CHONGQING_EQUAL_AREA = CRS.from_proj4(
     "+proj=aea +lat_1=28 +lat_2=32 +lat_0=30 +lon_0=107.5 +ellps=WGS84 +units=m +no_defs"
 )
 GEOD = Geod(ellps="WGS84")
+# WGS-84 lon/lat on the ellipsoid (height 0) → Earth-centred, Earth-fixed x, y, z metres.
+TO_ECEF = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
 
 # Buffers with shapely's default 16 segments per quarter circle are 0.64 % smaller in
 # area than true circles; 64 brings that under 0.05 % at modest cost.

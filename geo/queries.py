@@ -48,14 +48,22 @@ def opening_state(opening_hours: str, minute: datetime) -> tuple[bool, str | Non
     return is_open(opening_hours, minute), (change.isoformat(timespec="minutes") if change else None)
 
 
-def with_live_fields(feature: dict, when: datetime | None = None, **extra) -> dict:
-    """A copy of a station Feature plus what depends on the moment: open now, next change, distances."""
+def live_fields(props: dict, minute: datetime, distance_m: float | None = None) -> dict:
+    """What depends on the moment (a local minute) and the query point: open now, next change, distances."""
+    fields = dict(zip(("open_now", "next_change"), opening_state(props["opening_hours"], minute)))
+    if distance_m is not None:
+        fields["distance_m"] = distance_m
+        fields["walk_minutes"] = round(distance_m / schema.WALK_M_PER_MIN, 1)
+    return fields
+
+
+def local_minute(when: datetime | None = None) -> datetime:
+    """``when`` (default now) as Chongqing local time, to the minute: what opening hours resolve."""
+    return to_local_naive(when).replace(second=0, microsecond=0)
+
+
+def with_live_fields(feature: dict, when: datetime | None = None, distance_m: float | None = None) -> dict:
+    """A copy of a station Feature plus its ``live_fields``."""
     out = copy.copy(feature)
-    props = dict(feature["properties"])
-    minute = to_local_naive(when).replace(second=0, microsecond=0)
-    props["open_now"], props["next_change"] = opening_state(props["opening_hours"], minute)
-    if "distance_m" in extra:
-        extra["walk_minutes"] = round(extra["distance_m"] / schema.WALK_M_PER_MIN, 1)
-    props.update(extra)
-    out["properties"] = props
+    out["properties"] = {**feature["properties"], **live_fields(feature["properties"], local_minute(when), distance_m)}
     return out

@@ -51,7 +51,7 @@ def bench(label, path, districts, n_single, n_batch, n_slow):
     pyogrio_s, _ = timed(lambda: gpd.read_file(path, engine="pyogrio"))
     rows.append(("  for comparison: gpd.read_file (pyogrio), no validation", pyogrio_s * 1e3, "ms"))
     build_s, index = timed(lambda: NearestIndex(frame))
-    rows.append(("build index (KD-tree on unit vectors, per kind)", build_s * 1e3, "ms"))
+    rows.append(("build index (KD-tree on ECEF coordinates, per kind)", build_s * 1e3, "ms"))
 
     qlon, qlat = query_points(max(n_single, n_batch))
     index.nearest(qlon[0], qlat[0], k=1)  # warm caches (pyproj, first-call costs)
