@@ -48,4 +48,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(planner.bp)
     app.register_blueprint(api_planning.bp, url_prefix="/api")
     api_planning.init_app(app)  # after auth.init_app: exempts the read-only POST /api/plan from CSRF
+
+    from webmap.fastpath import NearestFastPath
+
+    if app.config.get("NEAREST_FAST_PATH", True):
+        app.wsgi_app = NearestFastPath(app)
     return app

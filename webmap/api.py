@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, request
 from geo import schema
 from geo.grouping import cell_size_deg, group_points, zoom_for_bbox
 from geo.hours import to_local_naive
-from geo.queries import query_point_wgs84, with_live_fields
+from geo.queries import live_fields, local_minute, query_point_wgs84, with_live_fields
 from geo.selection import KIND_CODES, StationColumns, cached_on
 from webmap import params as p
 from webmap import reports
@@ -32,16 +32,14 @@ REPORT_CACHE = "public, max-age=300"
 LIVE_CACHE = "public, max-age=30"
 # Map coordinates in fields=min are rounded to 1e-5 degrees (about 1 m): enough for a marker.
 MIN_DECIMALS = 5
-# What /nearest adds to each station's stored properties (from geo.queries.with_live_fields).
-LIVE_FIELDS = ("open_now", "next_change", "distance_m", "walk_minutes")
 
 
 def _districts():
     return get_store().districts.by_adcode
 
 
-def _lang(args) -> str:
-    return args.get("lang") or current_app.config.get("DEFAULT_LANG", "zh")
+def _lang(args, config=None) -> str:
+    return args.get("lang") or (config or current_app.config).get("DEFAULT_LANG", "zh")
 
 
 STATION_PARAMS = (
@@ -176,27 +174,36 @@ def nearest():
     (default now) are considered.
     """
     args = p.parse_args(request.args, NEAREST_PARAMS)
-    snapshot = get_snapshot()
+    return send(*nearest_answer(get_snapshot(), args, _lang(args)))
+
+
+def nearest_answer(snapshot, args: dict, lang: str) -> tuple[Body, str]:
+    """The body and Cache-Control of a ``/nearest`` answer to parsed ``args``.
+
+    Shared by the view and ``webmap.fastpath``, which answers well-formed queries without
+    Flask's request machinery; both must send the same bytes.
+    """
     lon, lat = args["lon"], args["lat"]
     if args["crs"] != "wgs84":  # WGS-84 input needs no conversion; the index validates it
         lon, lat = query_point_wgs84(lon, lat, args["crs"])
     when = to_local_naive(args["at"])
     hits = snapshot.nearest_index.nearest(lon, lat, k=args["k"], kind=args["kind"], amenities=args["amenity"] or (),
                                           open_at=when if args["open_now"] else False)
-    strings = _feature_strings(snapshot, "full", _lang(args))
+    strings = _feature_strings(snapshot, "full", lang)
+    minute = local_minute(when)
     features = []
     for hit in hits:
         # The station's JSON is made once per snapshot; only what depends on the moment
         # and the query point is encoded per request, inside its properties object.
-        live = with_live_fields(snapshot.get(hit.id), when, distance_m=round(hit.distance_m, 1))["properties"]
-        tail = dumps({key: live[key] for key in LIVE_FIELDS})
-        features.append(strings[snapshot.by_id[hit.id]][:-2] + "," + tail[1:] + "}")
+        row = snapshot.by_id[hit.id]
+        tail = dumps(live_fields(snapshot.features[row]["properties"], minute, round(hit.distance_m, 1)))
+        features.append(strings[row][:-2] + "," + tail[1:] + "}")
     query = {"lon": round(lon, 7), "lat": round(lat, 7), "crs": args["crs"], "at": when.isoformat(timespec="minutes")}
     head = dumps({"type": "FeatureCollection", "count": len(features), "registry_version": snapshot.version,
                   "query": query})
     cache_control = "no-store" if args["open_now"] or args["at"] else LIVE_CACHE
     body = head[:-1] + ',"features":[' + ",".join(features) + "]}"
-    return send(Body(body.encode("utf-8"), GEOJSON), cache_control)
+    return Body(body.encode("utf-8"), GEOJSON), cache_control
 
 
 @bp.get("/districts")

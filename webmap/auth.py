@@ -35,6 +35,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -75,6 +76,7 @@ def init_app(app: Flask) -> None:
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_LIFETIME"]
+    app.session_interface = ReusedSerializerSessionInterface()
     if os.environ.get("STATIONMAP_HTTPS") == "1":
         app.config["SESSION_COOKIE_SECURE"] = True
     app.config["SESSION_COOKIE_HTTPONLY"] = True
@@ -100,6 +102,12 @@ def init_app(app: Flask) -> None:
     # third of a whole /api/nearest request). Only the login view is limited, and its
     # decorator below runs the check itself, so the app-wide hook is dropped.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
+    # Its after-request hook is where a failed sign-in is counted (``deduct_when``) and the
+    # X-RateLimit headers are added; only sign-in needs it, so it runs for this blueprint alone.
+    _move_hooks_to_blueprint(app.after_request_funcs, bp.name, lambda hook: getattr(hook, "func", None)
+                             is Limiter._Limiter__inject_headers)
+    _move_hooks_to_blueprint(app.teardown_request_funcs, bp.name, lambda hook: getattr(hook, "__self__", None)
+                             is limiter)
     # Only failed sign-ins count, so a clerk who signs in often is never locked out,
     # but once the limit is reached even the right password waits for the window.
     login_view = app.view_functions["auth.login"]
@@ -112,6 +120,32 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(RateLimitExceeded, _throttled)
     app.jinja_env.globals["current_user"] = current_user
+
+
+def _move_hooks_to_blueprint(hooks: dict, blueprint: str, belongs) -> None:
+    moved = [hook for hook in hooks[None] if belongs(hook)]
+    if not moved:
+        raise RuntimeError("flask-limiter's request hooks were not found; check its version")
+    hooks[None] = [hook for hook in hooks[None] if not belongs(hook)]
+    hooks.setdefault(blueprint, []).extend(moved)
+
+
+class ReusedSerializerSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per secret key.
+
+    Flask builds a new one on every request, cookie or not: a tenth of a ``/api/nearest``
+    answer. The serializer only holds configuration, so sharing it across threads is safe.
+    """
+
+    def __init__(self):
+        self._serializers: dict = {}
+
+    def get_signing_serializer(self, app: Flask):
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+        return serializer
 
 
 def accounts():

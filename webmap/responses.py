@@ -9,7 +9,6 @@ served from the cache, already compressed. Bodies never contain ``NaN`` or ``Inf
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from collections import OrderedDict
@@ -18,11 +17,11 @@ from threading import Lock
 from flask import Response, current_app, request
 
 from geo.selection import cached_on
+from webmap.compress import MIN_BYTES as GZIP_MIN_BYTES
+from webmap.compress import accepts_gzip, gzip_bytes
 
 # Bump when the shape of any cached body changes, so old ETags stop matching.
 API_REVISION = "1"
-# Bodies smaller than this are sent as they are: gzip would not pay for its header.
-GZIP_MIN_BYTES = 1400
 # Cached bodies are compressed once, so hard; per-request bodies (nearest) lightly, to spare the CPU.
 GZIP_LEVEL_CACHED = 6
 GZIP_LEVEL_LIVE = 1
@@ -54,7 +53,7 @@ class Body:
 
     def gzipped(self) -> bytes:
         if self._gzipped is None:
-            self._gzipped = gzip.compress(self.data, self.level, mtime=0)
+            self._gzipped = gzip_bytes(self.data, self.level)
         return self._gzipped
 
     @property
@@ -162,17 +161,23 @@ def cached(etag: str, cache_control: str, build, *, download: str | None = None)
 
 def send(body: Body, cache_control: str, *, status: int = 200, download: str | None = None) -> Response:
     """A response for ``body``, gzip-encoded when the client accepts it and it is worth it."""
+    data, headers, content_type = encode_for_client(body, cache_control, request.headers.get("Accept-Encoding", ""),
+                                                    download=download)
+    return Response(data, status=status, headers=headers, content_type=content_type)
+
+
+def encode_for_client(body: Body, cache_control: str, accept_encoding: str, *, download: str | None = None):
+    """The bytes, headers and Content-Type to send ``body`` to a client with this ``Accept-Encoding``."""
     data = body.data
     headers = {"Cache-Control": cache_control}
     if len(data) >= GZIP_MIN_BYTES:
         headers["Vary"] = "Accept-Encoding"
-        if request.accept_encodings["gzip"]:
+        if accepts_gzip(accept_encoding):
             data = body.gzipped()
             headers["Content-Encoding"] = "gzip"
     if download:
         headers["Content-Disposition"] = f'attachment; filename="{download}"'
-    mimetype = body.mimetype + ("; charset=utf-8" if body.mimetype == CSV else "")
-    return Response(data, status=status, headers=headers, content_type=mimetype)
+    return data, headers, body.mimetype + ("; charset=utf-8" if body.mimetype == CSV else "")
 
 
 def json_body(data, mimetype: str = JSON) -> Body:

@@ -1,0 +1,125 @@
+"""The WSGI fast path for /api/nearest sends exactly what the Flask view sends, and only handles what it should."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from tests.conftest import make_test_app
+from webmap.fastpath import NearestFastPath
+
+AT = "at=2026-07-01T14:30"
+QUERIES = [
+    f"lon=106.5516&lat=29.5630&{AT}",
+    f"lon=106.5516&lat=29.5630&k=1&{AT}",
+    f"lon=106.5516&lat=29.5630&k=100&{AT}",
+    f"lon=106.5516&lat=29.5630&k=3&kind=bookshelf&{AT}",
+    f"lon=106.5516&lat=29.5630&amenity=toilet&amenity=drinking_water&{AT}",
+    f"lon=106.5516&lat=29.5630&open_now=1&{AT}",
+    f"lon=106.5560&lat=29.5600&crs=gcj02&{AT}",
+    f"lon=106.5626&lat=29.5687&crs=bd09&lang=en&{AT}",
+    f"lon=104.0&lat=30.6&k=2&{AT}",  # Chengdu: outside Chongqing, still answered
+    f"lon=106.5516&lat=29.5630&k=5&lang=en&{AT}",
+]
+BAD_QUERIES = ["", "lon=abc&lat=29.5", "lon=106.5&lat=NaN", "lon=106.5&lat=29.5&k=0", "lon=106.5&lat=29.5&k=101",
+               "lon=106.5&lat=29.5&kind=castle", "lon=106.5&lat=29.5&bogus=1", "lon=106.5&lat=29.5&lon=106.6",
+               "lon=106.5&lat=95", "lon=106.5&lat=29.5&crs=utm"]
+
+
+@pytest.fixture
+def apps(registry_path, tmp_path):
+    """The same registry served with and without the fast path."""
+    fast = make_test_app(registry_path, tmp_path)
+    plain = make_test_app(registry_path, tmp_path, NEAREST_FAST_PATH=False)
+    assert isinstance(fast.wsgi_app, NearestFastPath) and not isinstance(plain.wsgi_app, NearestFastPath)
+    return fast, plain
+
+
+def served_by_fast_path(app, monkeypatch) -> list:
+    """Record which requests reach Flask behind the fast path."""
+    reached = []
+    inner = app.wsgi_app.flask_wsgi_app
+
+    def flask_app(environ, start_response):
+        reached.append(environ.get("QUERY_STRING"))
+        return inner(environ, start_response)
+
+    monkeypatch.setattr(app.wsgi_app, "flask_wsgi_app", flask_app)
+    return reached
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "", "gzip;q=0, deflate", "*"])
+@pytest.mark.parametrize("query", QUERIES)
+def test_fast_path_answers_byte_for_byte_like_flask(apps, monkeypatch, query, encoding):
+    fast, plain = apps
+    reached = served_by_fast_path(fast, monkeypatch)
+    headers = {"Accept-Encoding": encoding}
+    ours = fast.test_client().get(f"/api/nearest?{query}", headers=headers)
+    theirs = plain.test_client().get(f"/api/nearest?{query}", headers=headers)
+    assert reached == []  # answered without Flask
+    assert ours.status_code == theirs.status_code == 200
+    assert sorted(ours.headers.items()) == sorted(theirs.headers.items())
+    assert ours.data == theirs.data
+
+
+def test_fast_path_body_is_the_documented_answer(apps):
+    fast, _ = apps
+    response = fast.test_client().get(f"/api/nearest?lon=106.5516&lat=29.5630&k=3&{AT}",
+                                      headers={"Accept-Encoding": "gzip"})
+    body = json.loads(gzip.decompress(response.data) if response.headers.get("Content-Encoding") else response.data)
+    distances = [f["properties"]["distance_m"] for f in body["features"]]
+    assert body["count"] == len(distances) == 3 and distances == sorted(distances)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Type"] == "application/geo+json"
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES)
+def test_bad_queries_get_flasks_error_envelope(apps, monkeypatch, query):
+    fast, plain = apps
+    reached = served_by_fast_path(fast, monkeypatch)
+    ours = fast.test_client().get(f"/api/nearest?{query}")
+    theirs = plain.test_client().get(f"/api/nearest?{query}")
+    assert reached == [query]
+    assert ours.status_code == theirs.status_code == 400
+    assert ours.get_json() == theirs.get_json() and ours.get_json()["ok"] is False
+
+
+@pytest.mark.parametrize(("method", "path"), [("HEAD", "/api/nearest?lon=106.5&lat=29.5"),
+                                              ("POST", "/api/nearest?lon=106.5&lat=29.5"),
+                                              ("GET", "/api/nearest/?lon=106.5&lat=29.5"),
+                                              ("GET", "/api/stations?kind=bookshelf")])
+def test_other_methods_and_paths_go_to_flask(apps, monkeypatch, method, path):
+    fast, plain = apps
+    reached = served_by_fast_path(fast, monkeypatch)
+    ours = fast.test_client().open(path, method=method)
+    theirs = plain.test_client().open(path, method=method)
+    assert len(reached) == 1
+    assert ours.status_code == theirs.status_code
+
+
+def test_a_domain_failure_falls_back_to_flask(apps, monkeypatch):
+    fast, _ = apps
+    reached = served_by_fast_path(fast, monkeypatch)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("index gone")
+
+    monkeypatch.setattr("webmap.fastpath.nearest_answer", broken)
+    monkeypatch.setattr("webmap.api.nearest_answer", broken)
+    response = fast.test_client().get(f"/api/nearest?lon=106.5&lat=29.5&{AT}")
+    assert reached and response.status_code == 500
+    assert response.get_json()["ok"] is False
+
+
+def test_fast_path_sees_a_new_registry_version(apps, store, monkeypatch):
+    from geo.permissions import CLI_ACTOR
+    from tests.conftest import make_station
+
+    fast, _ = apps
+    reached = served_by_fast_path(fast, monkeypatch)
+    new_id, = store.add([make_station("500103-OS-9999", 106.5700, 29.5580, name="新驿站")], CLI_ACTOR)
+    response = fast.test_client().get(f"/api/nearest?lon=106.5700&lat=29.5580&k=1&{AT}")
+    assert reached == []
+    assert response.get_json()["features"][0]["properties"]["id"] == new_id
