@@ -2,23 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from geo.messages import Text, keep_texts, localise, place
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with one input: where (``features[3].properties.kind``), what, and a hint."""
+    """One thing wrong with one input: where (``features[3].properties.kind``), what, and a hint.
+
+    ``message`` and ``hint`` may be given as ``geo.messages.Text``: the fields then hold the
+    English (so ``str()``, ``as_dict()`` and comparisons read as before) and ``as_dict(lang)``
+    / ``text(lang)`` render the problem in Chinese or English. ``where`` is localised by
+    ``geo.messages.place``.
+    """
 
     where: str
     message: str
     hint: str = ""
+    message_text: Text | str = field(default="", init=False, repr=False, compare=False)
+    hint_text: Text | str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        keep_texts(self, "message", "hint")
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 
-    def as_dict(self) -> dict[str, str]:
-        return {"where": self.where, "message": self.message, "hint": self.hint}
+    def line(self) -> Text:
+        """The whole problem as one message (``where: message (hint)``)."""
+        if self.hint:
+            return Text("line_hint", where=place(self.where), message=self.message_text, hint=self.hint_text)
+        return Text("line", where=place(self.where), message=self.message_text)
+
+    def text(self, lang: str = "en") -> str:
+        return str(self) if lang == "en" else self.line().render(lang)
+
+    def as_dict(self, lang: str = "en") -> dict[str, str]:
+        if lang == "en":
+            return {"where": self.where, "message": self.message, "hint": self.hint}
+        return {"where": localise(place(self.where), lang), "message": localise(self.message_text, lang),
+                "hint": localise(self.hint_text, lang)}
+
+    render = as_dict
 
 
 class StationMapError(Exception):
@@ -29,7 +56,7 @@ class ValidationError(StationMapError, ValueError):
     """Input broke the schema or a rule. Carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem] | Problem | str, source: str = ""):
-        if isinstance(problems, str):
+        if isinstance(problems, (str, Text)):
             problems = [Problem(source or "input", problems)]
         elif isinstance(problems, Problem):
             problems = [problems]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geo.errors import PermissionDeniedError
+from geo.messages import Text
 
 ROLES = ("district", "planner", "admin")
 
@@ -43,12 +44,10 @@ def require_write(actor: Actor, adcode: str | None, restore: bool = False) -> No
     if actor.can_write(adcode, restore=restore):
         return
     if actor.role == "planner":
-        raise PermissionDeniedError(f"{actor.name}: planner accounts can read but not change stations")
+        raise PermissionDeniedError(Text("perm.planner", actor=actor.name))
     if restore:
-        raise PermissionDeniedError(f"{actor.name}: only an administrator can restore a retired station")
-    raise PermissionDeniedError(
-        f"{actor.name}: the {actor.district_adcode} district account cannot change stations of district {adcode}"
-    )
+        raise PermissionDeniedError(Text("perm.restore", actor=actor.name))
+    raise PermissionDeniedError(Text("perm.district", actor=actor.name, own=actor.district_adcode, adcode=adcode))
 
 
 # The command line acts with full rights: whoever runs it already controls the files.

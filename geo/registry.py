@@ -33,6 +33,7 @@ from geo.districts import Districts
 from geo.errors import NotFoundError, Problem, RegistryUnavailableError, ValidationError
 from geo.fileio import atomic_write_bytes, remove_orphan_temp_files
 from geo.hours import CHONGQING_TZ
+from geo.messages import Label, Text
 from geo.permissions import Actor, require_write
 from geo.validate import check_locations, check_point, check_properties, parse_json_strict, validate_feature_collection
 
@@ -84,7 +85,7 @@ class Snapshot:
         try:
             return self.features[self.by_id[station_id]]
         except KeyError:
-            raise NotFoundError(f"no station with id {station_id!r}") from None
+            raise NotFoundError(Text("registry.not_found", id=station_id)) from None
 
     def coverage(self, radius_m: float = 1000.0):
         """District coverage at ``radius_m`` (cached: a handful of radii per version)."""
@@ -270,7 +271,7 @@ class GeoJSONFileStore(StationStore):
 
     def add(self, features: list[dict], actor: Actor) -> list[str]:
         if not features:
-            raise ValidationError(Problem("features", "nothing to add"))
+            raise ValidationError(Problem("features", Text("registry.nothing_to_add")))
         for f in features:
             adcode = (f.get("properties") or {}).get("district_adcode") if isinstance(f, dict) else None
             require_write(actor, adcode)
@@ -284,7 +285,7 @@ class GeoJSONFileStore(StationStore):
     def update(self, station_id: str, changes: dict, actor: Actor, coordinates=None) -> dict:
         protected = {"id", "created_at", "updated_at", "source", "status"} & set(changes)
         if protected:
-            raise ValidationError(Problem(", ".join(sorted(protected)), "cannot be changed by an edit"))
+            raise ValidationError(Problem(", ".join(sorted(protected)), Text("edit.fixed")))
 
         def change(current: list[dict]):
             i, before = _find(current, station_id)
@@ -309,7 +310,8 @@ class GeoJSONFileStore(StationStore):
             i, before = _find(current, station_id)
             require_write(actor, before["properties"]["district_adcode"], restore=status == "active")
             if before["properties"]["status"] == status:
-                raise ValidationError(Problem(station_id, f"is already {status}"))
+                shown = Label(zh=schema.STATUSES[status].zh, en=status)
+                raise ValidationError(Problem(station_id, Text("registry.already", status=shown)))
             after = copy.deepcopy(before)
             after["properties"]["status"] = status
             after["properties"]["updated_at"] = now_iso()
@@ -356,7 +358,7 @@ def _find(features: list[dict], station_id: str) -> tuple[int, dict]:
     for i, f in enumerate(features):
         if f["properties"]["id"] == station_id:
             return i, f
-    raise NotFoundError(f"no station with id {station_id!r}")
+    raise NotFoundError(Text("registry.not_found", id=station_id))
 
 
 def _check_features(features: list[dict], label: str, districts: Districts) -> None:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from geo import schema
 from geo.errors import Problem, ValidationError
 from geo.hours import opening_hours_problem
-from geo.validate import parse_json_strict
+from geo.messages import Join, Label, Text, field_label, place
+from geo.validate import check_point, parse_json_strict, type_member
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_ROWS = 5_000
@@ -56,13 +57,10 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 HEADER_FIELDS = {alias: name for name, aliases in FIELD_ALIASES.items() for alias in aliases}
 HEADER_FIELDS["编号"] = "id"
 REQUIRED_COLUMNS = ("name", "address", "operator", "opening_hours", "amenities", "lon", "lat")
-# What a user would call each field, for messages about missing columns.
-COLUMN_LABELS = {
-    "name": "名称 (name)", "kind": "类型 (kind)", "address": "地址 (address)", "operator": "主办单位 (operator)",
-    "opening_hours": "开放时间 (opening_hours)", "amenities": "服务设施 (amenities)", "lon": "经度 (lon)",
-    "lat": "纬度 (lat)", "district_adcode": "区县代码 (district_adcode)", "district": "区县 (district)",
-    "phone": "联系电话 (phone)", "honours": "荣誉 (honours)",
-}
+# What a user would call each field, for messages about missing columns: 名称 (name) …
+COLUMN_LABELS = {name: f"{field_label(name).render('zh')} ({name})" for name in (
+    "name", "kind", "address", "operator", "opening_hours", "amenities", "lon", "lat", "district_adcode", "district",
+    "phone", "honours")}
 # A header note such as "经度（高德）" names a coordinate system.
 CRS_HINTS = {"wgs84": ("wgs", "gps", "天地图", "cgcs"), "gcj02": ("gcj", "高德", "腾讯", "火星", "amap"),
              "bd09": ("bd09", "bd-09", "百度", "baidu")}
@@ -86,7 +84,7 @@ class RawRow:
     label: str
     values: dict = field(default_factory=dict)
     lonlat: tuple[float, float] | None = None
-    problems: list[tuple[str | None, str, str]] = field(default_factory=list)  # (field, message, hint)
+    problems: list[tuple[str | None, Text, Text | str]] = field(default_factory=list)  # (field, message, hint)
 
 
 @dataclass
@@ -94,12 +92,12 @@ class RawUpload:
     format: str
     rows: list[RawRow]
     columns: dict[str, str] = field(default_factory=dict)  # field -> the header as written
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
     crs_hint: str | None = None  # a CRS named in a header or a GeoJSON "crs" member
     encoding: str | None = None
 
 
-def file_error(message: str, hint: str = "", where: str = "file") -> ValidationError:
+def file_error(message: Text | str, hint: Text | str = "", where: str = "file") -> ValidationError:
     return ValidationError(Problem(where, message, hint))
 
 
@@ -108,20 +106,16 @@ def detect_format(filename: str, raw: bytes) -> str:
     name = (filename or "").strip().lower()
     ext = name[name.rfind("."):] if "." in name else ""
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
-        raise file_error("this is an old Excel 97–2003 (.xls) or password-protected workbook",
-                         "in Excel: 文件 → 另存为 → Excel 工作簿 (.xlsx) or CSV UTF-8, without a password")
+        raise file_error(Text("file.old_excel"), Text("file.old_excel_hint"))
     if ext == ".xls":
-        raise file_error("old Excel 97–2003 .xls files are not supported", "save it as .xlsx or CSV UTF-8")
+        raise file_error(Text("file.xls"), Text("file.xls_hint"))
     if ext not in FORMATS:
-        raise file_error(f"unsupported file type {ext or '(no extension)'!r}",
-                         "upload .csv, .xlsx or .geojson (the name must end in one of those)")
+        raise file_error(Text("file.type", ext=ext or Text("file.no_extension")), Text("file.type_hint"))
     fmt = FORMATS[ext]
     if fmt == "xlsx" and not raw.startswith(b"PK\x03\x04"):
-        raise file_error("not a valid .xlsx workbook (an .xlsx file is a zip archive and this is not one)",
-                         "open it in Excel and save it again as Excel 工作簿 (.xlsx), or as CSV UTF-8")
+        raise file_error(Text("file.xlsx_not_zip"), Text("file.xlsx_resave"))
     if fmt != "xlsx" and raw.startswith(b"PK\x03\x04"):
-        raise file_error(f"this looks like an Excel workbook or zip archive, not {fmt.upper()} text",
-                         "name it .xlsx if it is an Excel workbook")
+        raise file_error(Text("file.zip_not_text", format=fmt.upper()), Text("file.rename_xlsx"))
     return fmt
 
 
@@ -135,7 +129,7 @@ def decode_text(raw: bytes) -> tuple[str, str]:
         try:
             return raw.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
-            raise file_error("broken UTF-16 text", "save it from Excel as CSV UTF-8 (逗号分隔)") from exc
+            raise file_error(Text("file.utf16_broken"), Text("file.save_csv_utf8")) from exc
     if b"\x00" in raw:
         head = raw[: 8192 - 8192 % 2]
         for encoding in ("utf-16-le", "utf-16-be"):
@@ -144,9 +138,8 @@ def decode_text(raw: bytes) -> tuple[str, str]:
             except UnicodeDecodeError:
                 continue
             if _mostly_printable(text) and ("\n" in text or "," in text):
-                raise file_error("this looks like UTF-16 text without a byte-order mark",
-                                 "save it from Excel as CSV UTF-8 (逗号分隔) and upload again")
-        raise file_error("this is a binary file, not CSV text (it contains NUL bytes)", "upload a .csv, .xlsx or .geojson file")
+                raise file_error(Text("file.utf16_no_bom"), Text("file.save_csv_utf8_again"))
+        raise file_error(Text("file.binary_nul"), Text("file.upload_types"))
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = raw.decode(encoding)
@@ -156,17 +149,15 @@ def decode_text(raw: bytes) -> tuple[str, str]:
     guess = _guess_encoding(raw)
     position = _first_bad_byte(raw)
     raise file_error(
-        f"the file is neither UTF-8 nor GBK/GB18030 text (undecodable byte at offset {position})"
-        + (f"; it looks like {guess}" if guess else ""),
-        "in Excel: 文件 → 另存为 → CSV UTF-8 (逗号分隔) (*.csv)",
+        Text("file.encoding_guess", offset=position, guess=guess) if guess else Text("file.encoding", offset=position),
+        Text("file.encoding_hint"),
     )
 
 
 def _check_text(text: str) -> str:
     controls = sum(1 for ch in text[:20000] if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n")
     if controls > max(3, len(text[:20000]) // 100):
-        raise file_error("this looks like a binary file, not CSV text (many control characters)",
-                         "upload a .csv, .xlsx or .geojson file")
+        raise file_error(Text("file.binary_controls"), Text("file.upload_types"))
     return text
 
 
@@ -239,11 +230,10 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
                 break
     if header is None:
         if not preamble or all(_blank(c) for cells in preamble for c in cells):
-            raise file_error("the file has no rows", "the first row must name the columns, e.g. 名称, 地址, 经度, 纬度")
+            raise file_error(Text("file.no_rows"), Text("file.no_rows_hint"))
         raise file_error(
-            "no header row found: none of the first rows names the columns we need",
-            "the header must name the columns, e.g. 名称, 类型, 地址, 主办单位, 开放时间, 服务设施, 经度, 纬度"
-            + ("" if encoding in (None, "utf-8-sig", "utf-16") else "; if the headers look garbled, save the file as CSV UTF-8"),
+            Text("file.no_header"),
+            Text("file.no_header_hint" if encoding in (None, "utf-8-sig", "utf-16") else "file.no_header_garbled_hint"),
             where="row 1",
         )
     header_row, header_cells, mapped = header
@@ -253,8 +243,9 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
     for index, fld in mapped.items():
         text = str(header_cells[index]).strip()
         if fld in seen:
-            problems.append(Problem(f"row {header_row}", f"columns {upload.columns[fld]!r} and {text!r} both give {fld}",
-                                    "keep one of them"))
+            problems.append(Problem(f"row {header_row}", Text("file.duplicate_column", first=upload.columns[fld],
+                                                              second=text, field=field_label(fld)),
+                                    Text("file.keep_one")))
             continue
         seen[fld] = index
         upload.columns[fld] = text
@@ -268,22 +259,21 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
         import difflib
 
         close = {c: difflib.get_close_matches(header_key(c)[0], list(HEADER_FIELDS), n=1) for c in ignored}
-        guesses = [f"{c!r} → {close[c][0]}?" for c in ignored if close[c]]
+        guesses = tuple(Text("file.header_guess", column=c, header=close[c][0]) for c in ignored if close[c])
+        columns = Join(tuple(Label(zh=field_label(f), en=COLUMN_LABELS[f]) for f in missing))
         problems.append(Problem(
-            f"row {header_row}", "missing column(s): " + ", ".join(COLUMN_LABELS[f] for f in missing),
-            ("did you mean " + "; ".join(guesses) + " " if guesses else "")
-            + "accepted headers include 名称, 类型, 地址, 区县代码, 主办单位, 联系电话, 开放时间, 服务设施, 荣誉, 经度, 纬度",
+            f"row {header_row}", Text("file.missing_columns", columns=columns),
+            Text("file.guesses_accepted", guesses=Join(guesses, zh="", en="; ")) if guesses else Text("file.accepted_headers"),
         ))
     if problems:
         raise ValidationError(problems)
     server = [str(header_cells[i]).strip() for i, f in mapped.items() if f in SERVER_FIELDS]
     if server:
-        upload.notes.append(f"columns {', '.join(server)} are ignored: the server assigns ids, status and dates; "
-                            "an upload adds new stations")
+        upload.notes.append(Text("note.server_columns", columns=Join(tuple(server))))
     if ignored:
-        upload.notes.append("columns ignored (not part of the station schema): " + ", ".join(ignored))
+        upload.notes.append(Text("note.ignored_columns", columns=Join(tuple(ignored))))
     if "kind" not in seen:
-        upload.notes.append("no 类型 (kind) column: every row is taken as 户外劳动者服务站 (outdoor_station)")
+        upload.notes.append(Text("note.no_kind"))
     blank_run = 0
     for number, cells in rows_iter:
         cells = list(cells)[:MAX_COLUMNS]
@@ -294,22 +284,21 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
             continue
         blank_run = 0
         if len(upload.rows) >= max_rows:
-            raise file_error(f"too many rows: more than {max_rows:,} stations in one upload",
-                             f"split the file into parts of at most {max_rows:,} rows")
+            raise file_error(Text("file.too_many_rows", max_rows=max_rows), Text("file.split_rows", max_rows=max_rows))
         raw_row = RawRow(row=number, label=f"row {number}")
         for fld, index in seen.items():
             if fld in SERVER_FIELDS:
                 continue
             value = cells[index] if index < len(cells) else None
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-                raw_row.problems.append((fld, f"is {len(value):,} characters long", "far longer than any field allows"))
+                raw_row.problems.append((fld, Text("file.cell_too_long", n=len(value)), Text("file.cell_too_long_hint")))
                 continue
             raw_row.values[fld] = value
         if "kind" not in seen:
             raw_row.values["kind"] = "outdoor_station"
         upload.rows.append(raw_row)
     if not upload.rows:
-        raise file_error("the file has a header but no stations", "add one row per station under the header")
+        raise file_error(Text("file.header_only"), Text("file.header_only_hint"))
     return upload
 
 
@@ -329,7 +318,8 @@ def read_csv(raw: bytes, max_rows: int) -> RawUpload:
             for number, cells in enumerate(reader, start=1):  # noqa: B007 - used in the error below
                 yield number, cells
         except csv.Error as exc:
-            raise file_error(f"broken CSV: {exc}", "check the quotes in this row", where=f"row {number + 1}") from exc
+            detail = Text("file.csv_eof") if str(exc) == "unexpected end of data" else str(exc)
+            raise file_error(Text("file.broken_csv", detail=detail), Text("file.check_quotes"), where=f"row {number + 1}") from exc
 
     return tabular_upload("csv", numbered(), max_rows, encoding)
 
@@ -341,26 +331,23 @@ def read_xlsx(raw: bytes, max_rows: int) -> RawUpload:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         expanded = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise file_error("not a valid .xlsx workbook (the zip archive is damaged)",
-                         "open it in Excel and save it again as .xlsx") from exc
+        raise file_error(Text("file.xlsx_damaged"), Text("file.xlsx_resave_short")) from exc
     if expanded > MAX_XLSX_UNCOMPRESSED:
-        raise file_error(f"the workbook expands to {expanded / 1e6:,.0f} MB; at most {MAX_XLSX_UNCOMPRESSED / 1e6:,.0f} MB",
-                         "remove other sheets and images, or upload CSV")
+        raise file_error(Text("file.xlsx_expands", size=expanded / 1e6, limit=MAX_XLSX_UNCOMPRESSED / 1e6),
+                         Text("file.xlsx_expands_hint"))
     try:
         book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad workbook
-        raise file_error(f"not a readable .xlsx workbook ({type(exc).__name__})",
-                         "open it in Excel and save it again as .xlsx, or as CSV UTF-8") from exc
+        raise file_error(Text("file.xlsx_unreadable", error=type(exc).__name__), Text("file.xlsx_resave_or_csv")) from exc
     try:
         if not book.worksheets:
-            raise file_error("the workbook has no worksheet")
+            raise file_error(Text("file.no_sheet"))
         sheet = book.worksheets[0]
         rows = ((number, [_xlsx_cell(v) for v in cells])
                 for number, cells in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1))
         upload = tabular_upload("xlsx", rows, max_rows)
         if len(book.worksheets) > 1:
-            upload.notes.append(f"only the first sheet {sheet.title!r} was read; "
-                                f"{len(book.worksheets) - 1} other sheet(s) ignored")
+            upload.notes.append(Text("note.first_sheet", sheet=sheet.title, others=len(book.worksheets) - 1))
         return upload
     finally:
         book.close()
@@ -379,57 +366,52 @@ def _xlsx_cell(value):
 
 def read_geojson(raw: bytes, max_rows: int) -> RawUpload:
     """Features of a FeatureCollection (or one Feature) as rows; geometry problems recorded per row."""
-    from geo.validate import check_point
-
     data = parse_json_strict(raw, "file")
     if isinstance(data, dict) and data.get("type") == "Feature":
         data = {"type": "FeatureCollection", "features": [data]}
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        got = data.get("type") if isinstance(data, dict) else type(data).__name__
-        raise file_error(f"expected a GeoJSON FeatureCollection, got {got!r}")
+        raise file_error(Text("geo.not_collection", got=type_member(data)))
     upload = RawUpload(format="geojson", rows=[])
     if "crs" in data:
         named = _crs_named(str(data["crs"]).lower())
         if named is None and not re.search(r"crs84|4326", str(data["crs"]).lower()):
-            raise file_error(f"the file declares a coordinate system we do not accept: {str(data['crs'])[:120]}",
-                             "coordinates must be longitude/latitude in WGS-84, GCJ-02 or BD-09; remove 'crs' and "
-                             "choose the system when uploading", where="crs")
+            raise file_error(Text("geo.bad_crs", crs=str(data["crs"])[:120]), Text("geo.bad_crs_hint"), where="crs")
         upload.crs_hint = named
     features = data.get("features")
     if not isinstance(features, list):
-        raise file_error("'features' must be a list of Feature objects", where="features")
+        raise file_error(Text("geo.features_not_list"), where="features")
     if not features:
-        raise file_error("the FeatureCollection has no features", where="features")
+        raise file_error(Text("geo.no_features"), where="features")
     if len(features) > max_rows:
-        raise file_error(f"too many features: {len(features):,}; at most {max_rows:,} stations in one upload",
-                         f"split the file into parts of at most {max_rows:,} features", where="features")
+        raise file_error(Text("geo.too_many_features", n=len(features), max_rows=max_rows),
+                         Text("geo.split_features", max_rows=max_rows), where="features")
     server_seen: set[str] = set()
     for index, feature in enumerate(features):
         row = RawRow(row=index, label=f"features[{index}]")
         upload.rows.append(row)
         if isinstance(feature, dict) and feature.get("type") in ("FeatureCollection", "GeometryCollection"):
-            row.problems.append((None, f"is a nested {feature['type']}", "put every station directly in the top-level "
-                                 "'features' list, one Point Feature each"))
+            row.problems.append((None, Text("geo.nested", type=feature["type"]), Text("geo.nested_hint")))
             continue
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            row.problems.append((None, "is not a GeoJSON Feature", 'each item needs "type": "Feature"'))
+            row.problems.append((None, Text("geo.not_feature"), Text("geo.feature_type_hint")))
             continue
         geometry = feature.get("geometry")
         if isinstance(geometry, dict) and geometry.get("type") in ("GeometryCollection", "MultiPoint", "LineString",
                                                                     "Polygon", "MultiLineString", "MultiPolygon"):
-            row.problems.append(("coordinates", f"geometry is a {geometry['type']}; a station is a single Point",
-                                 "give each station its own Point feature"))
+            row.problems.append(("coordinates", Text("geo.not_single_point", type=geometry["type"]),
+                                 Text("geo.own_point_hint")))
         else:
             problems, lonlat = check_point(geometry, "")
             coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
             if problems and problems[0].message.endswith("is out of range"):
                 # Keep the pair: geo.uploads explains swapped longitude/latitude itself.
                 problems, lonlat = [], (float(coords[0]), float(coords[1]))
-            row.problems += [("coordinates", f"{p.where.lstrip('.')}: {p.message}", p.hint) for p in problems]
+            row.problems += [("coordinates", Text("line", where=place(p.where.lstrip(".")), message=p.message_text),
+                              p.hint_text) for p in problems]
             row.lonlat = lonlat
         props = feature.get("properties")
         if not isinstance(props, dict):
-            row.problems.append((None, "properties missing or not an object", "station properties are required"))
+            row.problems.append((None, Text("geo.no_properties"), Text("geo.properties_required")))
             continue
         for key, value in props.items():
             fld = HEADER_FIELDS.get(header_key(key)[0])
@@ -440,12 +422,11 @@ def read_geojson(raw: bytes, max_rows: int) -> RawUpload:
                 row.values.setdefault(f"?{key}", value)  # reported as an unknown property
                 continue
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-                row.problems.append((fld, f"is {len(value):,} characters long", "far longer than any field allows"))
+                row.problems.append((fld, Text("file.cell_too_long", n=len(value)), Text("file.cell_too_long_hint")))
                 continue
             row.values[fld] = value
     if server_seen:
-        upload.notes.append(f"properties {', '.join(sorted(server_seen))} are ignored: the server assigns ids, "
-                            "status and dates; an upload adds new stations")
+        upload.notes.append(Text("note.server_properties", properties=Join(tuple(sorted(server_seen)))))
     return upload
 
 
@@ -464,25 +445,25 @@ def parse_degrees(value) -> float:
     Raises ``ValueError`` with a short reason for anything else (including NaN and infinity).
     """
     if isinstance(value, bool) or value is None:
-        raise ValueError("is empty" if value is None else "is not a number")
+        raise ValueError(Text("prop.empty") if value is None else Text("value.not_number"))
     if isinstance(value, (int, float)):
         number = float(value)
     else:
         text = unicodedata.normalize("NFKC", str(value)).strip().replace("−", "-")
         if not text:
-            raise ValueError("is empty")
+            raise ValueError(Text("prop.empty"))
         plain = re.sub(r"\s*°?\s*[NEne东北]$", "", text)
         if NUMBER.match(plain):
             number = float(plain)
         else:
             match = DMS.match(text)
             if not match:
-                raise ValueError(f"{text[:40]!r} is not a number")
+                raise ValueError(Text("value.not_number_quoted", value=text[:40]))
             number = float(match["deg"]) + float(match["min"] or 0) / 60 + float(match["sec"] or 0) / 3600
             if match["hem"] and match["hem"].upper() in ("S", "W", "南", "西"):
                 number = -number
     if number != number or number in (float("inf"), float("-inf")):
-        raise ValueError("is not a finite number")
+        raise ValueError(Text("value.not_finite"))
     return number
 
 

@@ -25,10 +25,11 @@ from geo import schema
 from geo.coords import to_wgs84
 from geo.districts import Districts
 from geo.errors import ValidationError
+from geo.messages import Join, Label, Text, crs_choice, crs_short, field_label, place
 from geo.permissions import Actor
 from geo.projection import geodesic_distance_m
 from geo.registry import now_iso, prepare_new_features
-from geo.upload_report import MAX_ISSUE_TEXT, UploadIssue, UploadReport, UploadRow
+from geo.upload_report import UploadIssue, UploadReport, UploadRow
 from geo.validate import check_point, check_properties
 
 if TYPE_CHECKING:
@@ -128,8 +129,8 @@ class RegistryIndex:
         """(query index, station index, metres) for every station within ``radius_m`` of each point."""
         return _pairs_within(self.tree, self.coords, lon, lat, radius_m)
 
-    def describe(self, i: int) -> str:
-        return f"{self.name(i)} ({self.id(i)})"
+    def describe(self, i: int) -> Text:
+        return Text("station_ref", name=self.name(i), id=self.id(i))
 
 
 _INDEXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -179,14 +180,14 @@ class UploadChecker:
         self.unreadable: set[int] = set()
         self.located: list[str | None] = [None] * len(self.rows)
 
-    def issue(self, i: int, fld: str | None, message: str, suggestion: str = "", code: str = "invalid") -> UploadIssue:
+    def issue(self, i: int, fld: str | None, message: Text | str, suggestion: Text | str = "",
+              code: str = "invalid") -> UploadIssue:
         row, columns = self.rows[i], self.parsed.columns
         if fld == "coordinates":
             column = "/".join(c for c in (columns.get("lon"), columns.get("lat")) if c) or None
         else:
             column = columns.get(fld) if fld else None
-        text = message if len(message) <= MAX_ISSUE_TEXT else message[: MAX_ISSUE_TEXT - 1] + "…"
-        return UploadIssue(row.row, row.label, fld, column, text, suggestion[:MAX_ISSUE_TEXT], code)
+        return UploadIssue(row.row, row.label, fld, column, message, suggestion, code)
 
     def problem(self, i, fld, message, suggestion="", code="invalid"):
         self.rows[i].problems.append(self.issue(i, fld, message, suggestion, code))
@@ -238,22 +239,25 @@ class UploadChecker:
         swapped_lon, swapped_lat = to_wgs84(raw[:, 1], raw[:, 0], crs)
         swapped = self.districts.locate(swapped_lon, swapped_lat)
         columns = self.parsed.columns
-        lon_col, lat_col = columns.get("lon", "longitude"), columns.get("lat", "latitude")
+        lon_col = columns.get("lon", Label(zh=field_label("lon"), en="longitude"))
+        lat_col = columns.get("lat", Label(zh=field_label("lat"), en="latitude"))
         for i, (lon, lat), other in zip(lost, raw, swapped, strict=True):
             self.bad_location.add(i)
+            lon, lat = float(lon), float(lat)
             if other is not None:
-                where = (f"{lon_col} is {lon:g} and {lat_col} is {lat:g}" if columns else f"coordinates [{lon:g}, {lat:g}]")
-                fix = (f"swap the {lon_col} and {lat_col} values (in Chongqing {lon_col} is about 105–110 and "
-                       f"{lat_col} about 28–32)" if columns else "GeoJSON coordinates are [longitude, latitude]")
-                self.problem(i, "coordinates", f"{where}: longitude and latitude look swapped; swapped, the point "
-                             f"lies in {self.districts.name(other)}", fix, code="swapped_coordinates")
+                district = self.districts.name(other)
+                if columns:
+                    message = Text("row.swapped_columns", lon_col=lon_col, lon=lon, lat_col=lat_col, lat=lat, district=district)
+                    fix = Text("row.swap_columns_hint", lon_col=lon_col, lat_col=lat_col)
+                else:
+                    message = Text("row.swapped_geojson", lon=lon, lat=lat, district=district)
+                    fix = Text("row.swap_geojson_hint")
+                self.problem(i, "coordinates", message, fix, code="swapped_coordinates")
             elif not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                self.problem(i, "coordinates", f"[{lon:g}, {lat:g}] is not a longitude/latitude pair",
-                             "decimal degrees, longitude first, e.g. 106.5516, 29.5630")
+                self.problem(i, "coordinates", Text("row.not_lonlat", lon=lon, lat=lat), Text("row.not_lonlat_hint"))
             else:
-                self.problem(i, "coordinates", f"[{lon:g}, {lat:g}] ({crs}) is outside Chongqing",
-                             "check the coordinates and the coordinate system chosen for the upload",
-                             code="outside_chongqing")
+                self.problem(i, "coordinates", Text("row.outside", lon=lon, lat=lat, crs=crs_short(crs)),
+                             Text("row.outside_hint"), code="outside_chongqing")
 
     def check_schema(self) -> None:
         stamp = now_iso()
@@ -264,19 +268,18 @@ class UploadChecker:
             tag = f"§{i}"
             if i not in self.bad_location:
                 for p in check_point(row.feature.get("geometry"), tag)[0]:
-                    self.problem(i, "coordinates", p.message, p.hint)
+                    self.problem(i, "coordinates", p.message_text, p.hint_text)
             props = {"phone": "", "honours": [], **row.feature["properties"], "id": "500000-OS-0000",
                      "status": "active", "created_at": stamp, "updated_at": stamp, "source": source}
             for fld, value in row.feature["properties"].items():
                 if isinstance(value, str) and value.startswith("="):
-                    self.problem(i, fld, f"{value[:40]!r} looks like a spreadsheet formula; it would be stored as text, "
-                                 "not calculated", "type the value itself", code="formula")
+                    self.problem(i, fld, Text("row.formula", value=value[:40]), Text("row.formula_hint"), code="formula")
             unreadable_fields = {fld for fld, _, _ in self.parsed.rows[i].problems}
             for p in check_properties(props, tag, self.districts):
                 fld = p.where.split(".properties", 1)[1].lstrip(".") if ".properties" in p.where else None
                 if fld == "id" or (fld in unreadable_fields and p.message == "is required"):
                     continue
-                self.problem(i, fld or None, p.message, _vocab_hint(fld, p.hint))
+                self.problem(i, fld or None, p.message_text, _vocab_hint(fld, p.hint_text))
 
     def check_districts(self) -> None:
         own = self.actor.district_adcode
@@ -286,18 +289,19 @@ class UploadChecker:
             located = self.located[i]
             known = isinstance(adcode, str) and adcode in d.by_adcode
             if own is not None and known and adcode != own:
-                self.problem(i, "district_adcode", f"this station is for {d.name(adcode)} ({adcode}); your account "
-                             f"adds stations in {d.name(own)} ({own}) only",
-                             "remove the row, or ask that district's union office to upload it", code="out_of_district")
+                self.problem(i, "district_adcode", Text("row.other_district_code", name=d.name(adcode), adcode=adcode,
+                                                        own_name=d.name(own), own=own),
+                             Text("row.other_district_code_hint"), code="out_of_district")
             if located is None or i in self.bad_location:
                 continue
             if own is not None and located != own:
-                self.problem(i, "coordinates", f"the point lies in {d.name(located)} ({located}), outside your "
-                             f"district {d.name(own)} ({own})", "check the coordinates and the coordinate system",
-                             code="out_of_district")
+                self.problem(i, "coordinates", Text("row.outside_own", name=d.name(located), adcode=located,
+                                                    own_name=d.name(own), own=own),
+                             Text("row.check_point"), code="out_of_district")
             elif known and located != adcode:
-                self.problem(i, "coordinates", f"the point lies in {d.name(located)} ({located}), not in "
-                             f"{d.name(adcode)} ({adcode})", "fix the coordinates or the district", code="district_mismatch")
+                self.problem(i, "coordinates", Text("row.district_mismatch", name=d.name(located), adcode=located,
+                                                    other_name=d.name(adcode), other=adcode),
+                             Text("row.district_mismatch_hint"), code="district_mismatch")
 
     def check_repeated_rows(self) -> None:
         seen: dict[str, int] = {}
@@ -305,7 +309,7 @@ class UploadChecker:
             key = json.dumps(row.feature, sort_keys=True, ensure_ascii=False)
             if key in seen:
                 first = self.rows[seen[key]]
-                self.problem(i, None, f"repeats {first.label} exactly", "delete one of the two rows", code="repeated_row")
+                self.problem(i, None, Text("row.repeated", label=place(first.label)), Text("row.delete_one"), code="repeated_row")
             else:
                 seen[key] = i
 
@@ -329,20 +333,17 @@ class UploadChecker:
             self.registry_hits[i].add(t)
             same_name = _fold_name(index.name(t)) == _fold_name(self.rows[i].feature["properties"].get("name"))
             retired = index.retired(t)
-            self.warn(i, "coordinates",
-                      f"{dist:.0f} m from {index.describe(t)}, a{' retired' if retired else 'n existing'} station of the "
-                      f"same kind{' and the same name' if same_name else ''}",
-                      "if it is a retired station reopening, drop this row and ask an administrator to restore it"
-                      if retired else "if it is the same station, drop this row (edit the station instead); if it is a "
-                      "different station nearby, confirm it")
+            key = ("dup.retired" if retired else "dup.existing") + ("_same_name" if same_name else "")
+            self.warn(i, "coordinates", Text(key, dist=dist, station=index.describe(t)),
+                      Text("dup.retired_hint" if retired else "dup.existing_hint"))
         for i, row in enumerate(self.rows):
             props = row.feature["properties"]
             others = [t for t in index.same_name(props.get("district_adcode"), props.get("name"))
                       if t not in self.registry_hits[i]]
             if others:
                 self.registry_hits[i].update(others)
-                self.warn(i, "name", f"{index.describe(others[0])} in the registry has the same name in the same district",
-                          "drop this row if it is that station; confirm if it is another one", code="same_name")
+                self.warn(i, "name", Text("dup.same_name", station=index.describe(others[0])), Text("dup.same_name_hint"),
+                          code="same_name")
         # within the file: later rows are warned about earlier ones
         if len(usable) > 1:
             tree = shapely.STRtree(shapely.points(pts))
@@ -351,8 +352,8 @@ class UploadChecker:
                 if t < q and kinds[q] == kinds[t] and (usable[q] not in close or dist < close[usable[q]][0]):
                     close[usable[q]] = (float(dist), usable[t])
             for i, (dist, j) in sorted(close.items()):
-                self.warn(i, "coordinates", f"{dist:.0f} m from {self.rows[j].label} of this file, of the same kind",
-                          "drop one of the two rows if they are the same station")
+                self.warn(i, "coordinates", Text("dup.in_file", dist=dist, label=place(self.rows[j].label)),
+                          Text("dup.in_file_hint"))
         first_by_name: dict[tuple, int] = {}
         for i, row in enumerate(self.rows):
             props = row.feature["properties"]
@@ -360,8 +361,8 @@ class UploadChecker:
             if not key[1] or any(p.code == "repeated_row" for p in row.problems):
                 continue
             if key in first_by_name:
-                self.warn(i, "name", f"has the same name as {self.rows[first_by_name[key]].label} of this file",
-                          "drop one of the two rows if they are the same station", code="same_name")
+                self.warn(i, "name", Text("dup.in_file_same_name", label=place(self.rows[first_by_name[key]].label)),
+                          Text("dup.in_file_hint"), code="same_name")
             else:
                 first_by_name[key] = i
 
@@ -393,17 +394,17 @@ class UploadChecker:
             self.rows[i].warnings = [w for w in self.rows[i].warnings
                                      if not (w.code == "same_name" and index.id(t) in w.message)]
             self.warn(i, "coordinates",
-                      f"read as {schema.INPUT_CRS[alt].en} instead of {schema.INPUT_CRS[crs].en}, this point would sit "
-                      f"{dist:.0f} m from {index.describe(t)}; as uploaded it is {shift:,.0f} m away from it",
-                      f"if the coordinates come from {_crs_source(alt)}, upload again choosing {alt}; if this row is "
-                      f"that station, drop it", code="crs_mismatch")
+                      Text("crs.row", alt=crs_short(alt, schema.INPUT_CRS[alt].en), crs=crs_short(crs, schema.INPUT_CRS[crs].en),
+                           dist=dist, station=index.describe(t), shift=shift),
+                      Text("crs.row_hint", source=Text(f"crs.source.{alt}"), choice=crs_choice(alt)), code="crs_mismatch")
         if len(flagged) >= 2:
             alts = sorted({v[1] for v in flagged.values()})
             self.file_warnings.append(UploadIssue(
                 None, "file", None, None,
-                f"{len(flagged)} of {len(self.rows)} rows sit on existing stations when read as "
-                f"{' or '.join(schema.INPUT_CRS[a].en for a in alts)}: the file is probably not in {schema.INPUT_CRS[crs].en}",
-                f"upload again choosing {alts[0]} ({schema.INPUT_CRS[alts[0]].zh})", "crs_mismatch"))
+                Text("crs.file", n=len(flagged), rows=len(self.rows), crs=crs_short(crs, schema.INPUT_CRS[crs].en),
+                     alts=Join(tuple(crs_short(a, schema.INPUT_CRS[a].en) for a in alts), zh=" 或 ", en=" or ")),
+                Text("crs.file_hint", choice=crs_choice(alts[0], f"{alts[0]} ({schema.INPUT_CRS[alts[0]].zh})")),
+                "crs_mismatch"))
 
     def assign_ids(self) -> None:
         """Run the registry's own preparation on the rows, as a commit would, for the preview ids."""
@@ -413,22 +414,18 @@ class UploadChecker:
         try:
             prepared = prepare_new_features([r.feature for r in self.rows], current, self.actor, self.districts)
         except ValidationError as exc:  # should not happen: the checks above are a superset
-            self.file_problems += [UploadIssue(None, "file", None, None, str(p)) for p in exc.problems]
+            self.file_problems += [UploadIssue(None, "file", None, None, p.line()) for p in exc.problems]
             return
         for row, feature in zip(self.rows, prepared, strict=True):
             row.provisional_id = feature["properties"]["id"]
 
 
-def _crs_source(crs: str) -> str:
-    return {"wgs84": "a GPS device, a browser or Tianditu", "gcj02": "Amap, Tencent or WeChat",
-            "bd09": "Baidu Maps"}[crs]
-
-
-def _vocab_hint(fld: str | None, hint: str) -> str:
+def _vocab_hint(fld: str | None, hint: Text | str) -> Text | str:
+    """A file names kinds and amenities by their Chinese labels, so the hint lists those (English adds the codes)."""
     vocab = {"kind": schema.KINDS, "amenities": schema.AMENITIES, "honours": schema.HONOURS}.get(fld)
-    if vocab is None or not hint.startswith("one of"):
+    if vocab is None or not isinstance(hint, Text) or hint.key != "hint.one_of":
         return hint
-    return "one of " + ", ".join(f"{t.zh} ({c})" for c, t in vocab.items())
+    return Text("hint.one_of", choices=Join(tuple(Label(zh=t.zh, en=f"{t.zh} ({c})") for c, t in vocab.items())))
 
 
 def _clean(feature: dict) -> dict:

@@ -19,6 +19,7 @@ from geo import schema
 from geo.coords import to_wgs84
 from geo.districts import Districts
 from geo.errors import PermissionDeniedError, Problem, ValidationError
+from geo.messages import Join, Label, Text, crs_choice, message_of, place
 from geo.permissions import Actor, require_write
 from geo.registry import StationStore
 from geo.upload_formats import (
@@ -57,7 +58,7 @@ class ParsedUpload(list):
     """
 
     def __init__(self, features: list[dict], *, filename: str, format: str, crs: str, rows: list[RawRow],
-                 columns: dict[str, str], notes: list[str], encoding: str | None = None):
+                 columns: dict[str, str], notes: list[Text], encoding: str | None = None):
         super().__init__(features)
         self.filename, self.format, self.crs, self.encoding = filename, format, crs, encoding
         self.rows, self.columns, self.notes = rows, columns, notes
@@ -68,7 +69,7 @@ class ParsedUpload(list):
         try:
             raw = json.dumps({"type": "FeatureCollection", "features": list(features)}, allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
-            raise ValidationError(Problem("features", f"not valid GeoJSON: {exc}")) from exc
+            raise ValidationError(Problem("features", Text("geo.not_geojson", detail=str(exc)))) from exc
         return parse_upload("features.geojson", raw, crs, **kwargs)
 
 
@@ -111,21 +112,19 @@ def parse_upload(filename: str, raw: bytes, crs: str, *, district_adcode: str | 
         type we read, binary junk, undecodable text, no header, missing columns, bad JSON.
     """
     if crs not in schema.INPUT_CRS:
-        raise ValidationError(Problem("crs", f"unknown coordinate system {crs!r}",
-                                      "one of " + ", ".join(f"{c} ({t.zh})" for c, t in schema.INPUT_CRS.items())))
+        choices = tuple(Label(zh=c, en=f"{c} ({t.zh})") for c, t in schema.INPUT_CRS.items())
+        raise ValidationError(Problem("crs", Text("file.crs_unknown", crs=crs), Text("hint.one_of", choices=Join(choices))))
     if not raw or not raw.strip(b" \t\r\n\x00\xef\xbb\xbf"):
-        raise file_error("the file is empty", "upload the station list with one row per station")
+        raise file_error(Text("json.empty"), Text("file.empty_hint"))
     if len(raw) > max_bytes:
-        raise file_error(f"the file is {len(raw):,} bytes; at most {max_bytes:,} bytes ({max_bytes / 2**20:g} MB) per upload",
-                         "split it into smaller files")
+        raise file_error(Text("file.too_large", size=len(raw), limit=max_bytes, mb=max_bytes / 2**20), Text("file.split"))
     fmt = detect_format(filename, raw)
     reader = {"csv": read_csv, "xlsx": read_xlsx, "geojson": read_geojson}[fmt]
     upload = reader(raw, max_rows)
     if upload.crs_hint and upload.crs_hint != crs:
         raise ValidationError(Problem(
-            "crs", f"the file says its coordinates are {schema.INPUT_CRS[upload.crs_hint].en} but the upload was "
-            f"marked {schema.INPUT_CRS[crs].en}",
-            f"upload again choosing {upload.crs_hint} ({schema.INPUT_CRS[upload.crs_hint].zh}) if that is right"))
+            "crs", Text("file.crs_declared", said=schema.INPUT_CRS[upload.crs_hint], chosen=schema.INPUT_CRS[crs]),
+            Text("file.crs_declared_hint", choice=crs_choice(upload.crs_hint, f"{upload.crs_hint} ({schema.INPUT_CRS[upload.crs_hint].zh})"))))
     notes = list(upload.notes)
     _read_coordinates(upload.rows, upload.columns)
     features = [_feature(row, crs) for row in upload.rows]
@@ -146,7 +145,7 @@ def _read_coordinates(rows: list[RawRow], columns: dict[str, str]) -> None:
             try:
                 pair.append(parse_degrees(row.values.pop(axis, None)))
             except ValueError as exc:
-                row.problems.append((axis, str(exc), "decimal degrees, e.g. 106.5516 and 29.5630"))
+                row.problems.append((axis, message_of(exc), Text("value.degrees_hint")))
         row.lonlat = tuple(pair) if len(pair) == 2 else None
 
 
@@ -186,15 +185,14 @@ def _feature(row: RawRow, crs: str) -> dict:
     return {"type": "Feature", "geometry": geometry, "properties": props}
 
 
-def _hours_notes(rows, features, columns) -> list[str]:
+def _hours_notes(rows, features, columns) -> list[Text]:
     changed = [(r, r.values.get("opening_hours"), f["properties"].get("opening_hours")) for r, f in zip(rows, features, strict=True)
                if isinstance(r.values.get("opening_hours"), str) and r.values["opening_hours"].strip() != f["properties"].get("opening_hours")]
     if not changed:
         return []
     row, before, after = changed[0]
     column = columns.get("opening_hours", "opening_hours")
-    return [f"{column} was translated to OpenStreetMap syntax in {len(changed)} row(s), e.g. {row.label}: "
-            f"{before.strip()!r} → {after!r}"]
+    return [Text("note.hours", column=column, rows=len(changed), label=place(row.label), before=before.strip(), after=after)]
 
 
 # -- checking and committing ---------------------------------------------------------------
@@ -236,7 +234,8 @@ def review_upload(filename: str, raw: bytes, crs: str, snapshot, actor: Actor, d
     try:
         parsed = parse_upload(filename, raw, crs, district_adcode=actor.district_adcode, districts=districts, **limits)
     except ValidationError as exc:
-        issues = [UploadIssue(_row_of(p.where), p.where, None, None, p.message, p.hint, "file") for p in exc.problems]
+        issues = [UploadIssue(_row_of(p.where), p.where, None, None, p.message_text, p.hint_text, "file")
+                  for p in exc.problems]
         return UploadReport(filename=filename, format="", crs=crs, actor=actor,
                             snapshot_version=getattr(snapshot, "version", None), rows=[], file_problems=issues)
     return check_upload(parsed, snapshot, actor, districts)
@@ -273,7 +272,7 @@ def commit_upload(store: StationStore, report: UploadReport, actor: Actor,
         ``actor`` is not the account the upload was checked for, or may not write there.
     """
     if actor != report.actor:
-        raise PermissionDeniedError(f"{actor.name}: this upload was checked for {report.actor.name}; check it again")
+        raise PermissionDeniedError(Text("perm.other_actor", actor=actor.name, checked=report.actor.name))
     if not report.ok:
         raise UploadRejectedError(report.problems, source=report.filename)
     current = store.snapshot()
@@ -286,12 +285,12 @@ def commit_upload(store: StationStore, report: UploadReport, actor: Actor,
     confirmed = numbers if confirm_duplicates is True else set(confirm_duplicates or ())
     unknown = sorted((drop | confirmed) - numbers)
     if unknown:
-        raise ValidationError(Problem("rows", f"no such row(s) in the upload: {', '.join(map(str, unknown))}"))
+        raise ValidationError(Problem("rows", Text("commit.no_such_rows", rows=Join(tuple(map(str, unknown))))))
     pending = [n for n in report.needs_confirmation if n not in confirmed and n not in drop]
     if pending:
         issues = [w for r in report.rows if r.row in pending for w in r.warnings]
         raise ConfirmationRequiredError(issues, pending)
     features = [r.feature for r in report.rows if r.row not in drop]
     if not features:
-        raise ValidationError(Problem("rows", "every row was dropped; nothing to add"))
+        raise ValidationError(Problem("rows", Text("commit.all_dropped")))
     return store.add(features, actor)

@@ -18,6 +18,7 @@ from geo import schema
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
 from geo.hours import opening_hours_problem
+from geo.messages import Join, Label, Text, message_of, place, type_label
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_PROBLEMS = 200
@@ -28,40 +29,48 @@ def parse_json_strict(raw: bytes | str, source: str = "input") -> object:
     huge nesting, invalid UTF-8 and lone surrogates. Raises ``ValidationError``."""
     if isinstance(raw, bytes):
         if not raw.strip():
-            raise ValidationError(Problem(source, "the file is empty"))
+            raise ValidationError(Problem(source, Text("json.empty")))
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValidationError(
-                Problem(source, f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8 GeoJSON")
+                Problem(source, Text("json.not_utf8", byte=exc.start), Text("json.save_utf8"))
             ) from exc
     if not raw.strip():
-        raise ValidationError(Problem(source, "the file is empty"))
+        raise ValidationError(Problem(source, Text("json.empty")))
     try:
         data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float,
                           object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
+        detail = Text(JSON_ERRORS[exc.msg]) if exc.msg in JSON_ERRORS else exc.msg
         raise ValidationError(
-            Problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
+            Problem(source, Text("json.invalid", detail=detail, line=exc.lineno, column=exc.colno))
         ) from exc
     except RecursionError as exc:
-        raise ValidationError(Problem(source, "JSON nested too deeply")) from exc
+        raise ValidationError(Problem(source, Text("json.too_deep"))) from exc
     except ValueError as exc:  # raised by our hooks
-        raise ValidationError(Problem(source, str(exc))) from exc
+        raise ValidationError(Problem(source, message_of(exc))) from exc
     if SURROGATE_ESCAPE.search(raw):
         _reject_lone_surrogates(data, source)
     return data
 
 
+# json's reasons for a syntax error that we can say in Chinese too.
+JSON_ERRORS = {"Expecting value": "json.why.value", "Expecting ',' delimiter": "json.why.comma",
+               "Expecting ':' delimiter": "json.why.colon", "Extra data": "json.why.extra",
+               "Expecting property name enclosed in double quotes": "json.why.name",
+               "Unterminated string starting at": "json.why.string", "Invalid control character at": "json.why.control"}
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"{text[:20]} is too large a number")
+        raise ValueError(Text("json.too_large_number", number=text[:20]))
     return value
 
 
 def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed in JSON; use a finite number")
+    raise ValueError(Text("json.constant", name=name))
 
 
 def _reject_duplicate_keys(pairs):
@@ -70,7 +79,7 @@ def _reject_duplicate_keys(pairs):
         seen = set()
         for key, _ in pairs:
             if key in seen:
-                raise ValueError(f"duplicate key {key!r} in one object")
+                raise ValueError(Text("json.duplicate_key", key=key))
             seen.add(key)
     return obj
 
@@ -93,7 +102,7 @@ def _reject_lone_surrogates(value, source: str) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise ValidationError(Problem(source, "text contains an invalid character (lone surrogate)")) from None
+                raise ValidationError(Problem(source, Text("text.lone_surrogate"))) from None
 
 
 def feature_label(index: int, feature) -> str:
@@ -107,107 +116,134 @@ def feature_label(index: int, feature) -> str:
 def check_point(geometry, where: str) -> tuple[list[Problem], tuple[float, float] | None]:
     """Schema check of one Point geometry; returns problems and (lon, lat) if usable."""
     if not isinstance(geometry, dict):
-        return [Problem(f"{where}.geometry", "missing or not an object", "a Point geometry is required")], None
+        return [Problem(f"{where}.geometry", Text("geo.missing_object"), Text("geo.point_required"))], None
     if geometry.get("type") != "Point":
-        return [Problem(f"{where}.geometry.type", f"is {geometry.get('type')!r}, expected 'Point'")], None
+        return [Problem(f"{where}.geometry.type", Text("geo.not_point", type=_shown_type(geometry.get("type"))))], None
     coords = geometry.get("coordinates")
     if not isinstance(coords, list) or len(coords) not in (2, 3):
-        return [Problem(f"{where}.geometry.coordinates", "must be [longitude, latitude]")], None
+        return [Problem(f"{where}.geometry.coordinates", Text("geo.pair"))], None
     if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords):
-        return [Problem(f"{where}.geometry.coordinates", "must be numbers")], None
+        return [Problem(f"{where}.geometry.coordinates", Text("geo.numbers"))], None
     lon, lat = float(coords[0]), float(coords[1])
     if not (math.isfinite(lon) and math.isfinite(lat)):
-        return [Problem(f"{where}.geometry.coordinates", "must be finite numbers")], None
+        return [Problem(f"{where}.geometry.coordinates", Text("geo.finite"))], None
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        hint = "longitude comes first in GeoJSON" if -180 <= lat <= 180 and -90 <= lon <= 90 else ""
-        return [Problem(f"{where}.geometry.coordinates", f"[{lon}, {lat}] is out of range", hint)], None
+        hint = Text("geo.lon_first") if -180 <= lat <= 180 and -90 <= lon <= 90 else ""
+        return [Problem(f"{where}.geometry.coordinates", Text("geo.out_of_range", lon=lon, lat=lat), hint)], None
     return [], (lon, lat)
+
+
+def _shown_type(value):
+    """A GeoJSON ``type`` member as the message shows it: the user's text, or what Python calls a non-string."""
+    return value if isinstance(value, str) else Label(zh=repr(value), en=value)
+
+
+def type_member(data):
+    """What a JSON document says it is, for messages: its ``type`` member, or its JSON type if it is no object."""
+    return _shown_type(data.get("type")) if isinstance(data, dict) else type_label(data)
 
 
 def check_properties(props, where: str, districts: Districts | None, *, partial: bool = False) -> list[Problem]:
     """Schema check of station properties. ``partial`` checks only the keys present (edits)."""
     if not isinstance(props, dict):
-        return [Problem(f"{where}.properties", "missing or not an object")]
+        return [Problem(f"{where}.properties", Text("geo.missing_object"))]
     problems = []
     for name in props:
         if name not in schema.PROPERTIES:
-            problems.append(Problem(f"{where}.properties.{name}", "unknown property", _did_you_mean(name)))
+            problems.append(Problem(f"{where}.properties.{name}", Text("prop.unknown"), _did_you_mean(name)))
     for name, (required, kind, max_len) in schema.PROPERTIES.items():
         here = f"{where}.properties.{name}"
         if name not in props or props[name] is None:
             if required and not partial:
-                problems.append(Problem(here, "is required"))
+                problems.append(Problem(here, Text("prop.required")))
             continue
         value = props[name]
         if not isinstance(value, kind):
-            problems.append(Problem(here, f"must be {'a list' if kind is list else 'text'}, got {type(value).__name__}"))
+            problems.append(Problem(here, Text("prop.not_list" if kind is list else "prop.not_text", got=type_label(value))))
             continue
         if isinstance(value, str):
             if max_len and len(value) > max_len:
-                problems.append(Problem(here, f"is {len(value)} characters long; at most {max_len} allowed"))
+                problems.append(Problem(here, Text("prop.too_long", n=len(value), max=max_len)))
             if CONTROL_CHARS.search(value):
-                problems.append(Problem(here, "contains control characters"))
+                problems.append(Problem(here, Text("prop.control")))
             if required and not value.strip():
-                problems.append(Problem(here, "is empty"))
+                problems.append(Problem(here, Text("prop.empty")))
         problems.extend(_check_value(name, value, here, props, districts))
     return problems
 
 
 def _check_value(name, value, here, props, districts) -> list[Problem]:
-    def one_of(vocab):
-        return "one of " + ", ".join(vocab)
-
     if name == "kind" and value not in schema.KINDS:
-        return [Problem(here, f"unknown kind {value!r}", one_of(schema.KINDS))]
+        return [Problem(here, Text("prop.unknown_kind", value=value), one_of(schema.KINDS))]
     if name == "status" and value not in schema.STATUSES:
-        return [Problem(here, f"unknown status {value!r}", one_of(schema.STATUSES))]
+        return [Problem(here, Text("prop.unknown_status", value=value), one_of(schema.STATUSES))]
     if name == "source" and value not in schema.SOURCES:
-        return [Problem(here, f"unknown source {value!r}", one_of(schema.SOURCES))]
+        return [Problem(here, Text("prop.unknown_source", value=value), one_of(schema.SOURCES))]
     if name in ("amenities", "honours"):
         vocab = schema.AMENITIES if name == "amenities" else schema.HONOURS
+        key = "prop.unknown_amenity" if name == "amenities" else "prop.unknown_honour"
         bad = [v for v in value if not isinstance(v, str) or v not in vocab]
-        problems = [Problem(here, f"unknown {name[:-1] if name == 'honours' else 'amenity'} {b!r}", one_of(vocab)) for b in bad]
+        problems = [Problem(here, Text(key, value=b), one_of(vocab)) for b in bad]
         if len(set(map(str, value))) != len(value):
-            problems.append(Problem(here, "lists the same code twice"))
+            problems.append(Problem(here, Text("prop.repeated_code")))
         return problems
     if name == "opening_hours":
         reason = opening_hours_problem(value)
-        return [Problem(here, f"not valid opening_hours syntax: {reason}", "e.g. 24/7 or Mo-Fr 08:00-18:00; Sa,Su 09:00-17:00")] if reason else []
+        return [Problem(here, Text("prop.hours", reason=_hours_reason(reason)), Text("prop.hours_hint"))] if reason else []
     if name in ("created_at", "updated_at"):
         try:
             datetime.fromisoformat(value)
         except ValueError:
-            return [Problem(here, f"{value!r} is not an ISO 8601 date-time", "e.g. 2025-06-01T09:30:00+08:00")]
+            return [Problem(here, Text("prop.date", value=value), Text("hint.example", example="2025-06-01T09:30:00+08:00"))]
         return []
     if name == "phone" and value and not schema.PHONE_PATTERN.match(value):
-        return [Problem(here, f"{value!r} is not a phone number", "digits, spaces, + - ( ) only, e.g. 023-63891234")]
+        return [Problem(here, Text("prop.phone", value=value), Text("prop.phone_hint"))]
     if name == "district_adcode":
         if not schema.ADCODE_PATTERN.match(value) or (districts is not None and value not in districts.by_adcode):
-            return [Problem(here, f"{value!r} is not one of Chongqing's 38 district codes")]
+            return [Problem(here, Text("prop.adcode", value=value))]
         if districts is not None and isinstance(props.get("district"), str):
             expected = districts.name(value)
             if props["district"] != expected:
-                return [Problem(f"{here[: -len('district_adcode')]}district", f"{props['district']!r} does not match code {value} ({expected})")]
+                return [Problem(f"{here[: -len('district_adcode')]}district",
+                                Text("prop.district_mismatch", name=props["district"], code=value, expected=expected))]
         return []
     if name == "id":
         match = schema.ID_PATTERN.match(value)
         if not match:
-            return [Problem(here, f"{value!r} is not a station id", "district code-kind code-serial, e.g. 500103-OS-0001")]
+            return [Problem(here, Text("prop.id", value=value), Text("prop.id_hint"))]
         problems = []
         if isinstance(props.get("district_adcode"), str) and match["adcode"] != props["district_adcode"]:
-            problems.append(Problem(here, f"starts with {match['adcode']} but district_adcode is {props['district_adcode']}"))
+            problems.append(Problem(here, Text("prop.id_adcode", prefix=match["adcode"], adcode=props["district_adcode"])))
         kind = props.get("kind")
         if kind in schema.KIND_ID_CODES and match["kind"] != schema.KIND_ID_CODES[kind]:
-            problems.append(Problem(here, f"kind code {match['kind']} does not match kind {kind!r} ({schema.KIND_ID_CODES[kind]})"))
+            problems.append(Problem(here, Text("prop.id_kind", code=match["kind"], kind=kind,
+                                               expected=schema.KIND_ID_CODES[kind])))
         return problems
     return []
 
 
-def _did_you_mean(name: str) -> str:
+def one_of(vocab) -> Text:
+    """"one of rest, toilet, …": the codes, which is what a file or the API carries (Chinese adds the labels)."""
+    choices = [Label(zh=f"{code}（{vocab[code].zh}）", en=code) if isinstance(vocab, dict) else code for code in vocab]
+    return Text("hint.one_of", choices=Join(tuple(choices)))
+
+
+_HOURS_POSITION = re.compile(r"--> \d+:(\d+)")
+
+
+def _hours_reason(reason: str) -> Label:
+    """The parser's reason in English; in Chinese only where it stopped (the parser's grammar talk helps nobody)."""
+    match = _HOURS_POSITION.search(reason)
+    return Label(zh=Text("prop.hours_at", position=match[1]) if match else reason, en=reason)
+
+
+def _did_you_mean(name: str) -> Text:
     import difflib
 
     close = difflib.get_close_matches(name, schema.PROPERTY_NAMES, n=1)
-    return f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(schema.PROPERTY_NAMES)
+    if close:
+        return Text("hint.did_you_mean", name=close[0])
+    return Text("hint.allowed", names=Join(schema.PROPERTY_NAMES))
 
 
 def check_locations(points, districts: Districts) -> list[Problem]:
@@ -223,12 +259,12 @@ def check_locations(points, districts: Districts) -> list[Problem]:
         if found[i] is None:
             if swapped is None:
                 swapped = districts.locate(np.array(lats), np.array(lons))
-            hint = "latitude and longitude look swapped: GeoJSON is [longitude, latitude]" if swapped[i] is not None else "check the coordinates"
-            problems.append(Problem(here, f"[{lon}, {lat}] is outside Chongqing", hint))
+            hint = Text("loc.swapped_hint") if swapped[i] is not None else Text("loc.check")
+            problems.append(Problem(here, Text("loc.outside", lon=lon, lat=lat), hint))
         elif isinstance(adcode, str) and adcode in districts.by_adcode and found[i] != adcode:
             problems.append(
-                Problem(here, f"lies in {districts.name(found[i])} ({found[i]}), not in {districts.name(adcode)} ({adcode})",
-                        "fix the coordinates or district_adcode")
+                Problem(here, Text("loc.other_district", found_name=districts.name(found[i]), found=found[i],
+                                   name=districts.name(adcode), adcode=adcode), Text("loc.other_district_hint"))
             )
     return problems
 
@@ -236,20 +272,19 @@ def check_locations(points, districts: Districts) -> list[Problem]:
 def validate_feature_collection(data, districts: Districts | None) -> list[Problem]:
     """Every problem with a station FeatureCollection (parsed JSON), in file order."""
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-        got = data.get("type") if isinstance(data, dict) else type(data).__name__
-        return [Problem("type", f"expected a GeoJSON FeatureCollection, got {got!r}")]
+        return [Problem("type", Text("geo.not_collection", got=type_member(data)))]
     if "crs" in data:
-        return [Problem("crs", "RFC 7946 GeoJSON has no 'crs' member; coordinates must be WGS-84 lon/lat", "remove 'crs' and convert to WGS-84")]
+        return [Problem("crs", Text("geo.crs_member"), Text("geo.crs_member_hint"))]
     features = data.get("features")
     if not isinstance(features, list):
-        return [Problem("features", "must be a list of Feature objects")]
+        return [Problem("features", Text("geo.features_list"))]
     problems: list[Problem] = []
     points = []
     seen_ids: dict[str, int] = {}
     for index, feature in enumerate(features):
         where = feature_label(index, feature)
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            problems.append(Problem(where, "is not a GeoJSON Feature"))
+            problems.append(Problem(where, Text("geo.not_feature")))
             continue
         geometry_problems, lonlat = check_point(feature.get("geometry"), where)
         problems.extend(geometry_problems)
@@ -259,7 +294,8 @@ def validate_feature_collection(data, districts: Districts | None) -> list[Probl
             fid = props.get("id")
             if isinstance(fid, str):
                 if fid in seen_ids:
-                    problems.append(Problem(f"{where}.properties.id", f"duplicate id (also features[{seen_ids[fid]}])"))
+                    problems.append(Problem(f"{where}.properties.id",
+                                            Text("geo.duplicate_id", other=place(f"features[{seen_ids[fid]}]"))))
                 else:
                     seen_ids[fid] = index
             if lonlat is not None:

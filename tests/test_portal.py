@@ -417,7 +417,7 @@ def test_upload_report_fix_commit(signed_in, registry_path, portal_app):
     report = _dry_run(client, [YUZHONG_ROW, YUZHONG_ROW_SWAPPED])
     html = report.get_data(as_text=True)
     assert report.status_code == 200
-    assert 'id="report-problems"' in html and "row 3" in html and "look swapped" in html
+    assert 'id="report-problems"' in html and "第 3 行" in html and "经纬度似乎填反了" in html  # the page's language
     assert _commit_token(html) is None  # nothing to commit while a problem remains
     assert registry_state(registry_path) == before
 
@@ -559,7 +559,8 @@ def test_edit_form_round_trip_and_validation(signed_in, registry_path):
     bad = client.post(f"/portal/stations/{OWN}/edit", data={**form, "csrf_token": token, "lon": "nan", "opening_hours": "sometimes"})
     assert bad.status_code == 400
     html = bad.get_data(as_text=True)
-    assert "not a number" in html and "sometimes" in html  # the user's input is kept
+    assert "“nan”不是有效的度数" in html  # in the page's language
+    assert "sometimes" in html  # the user's input is kept
     assert registry_state(registry_path) == before
     good = client.post(f"/portal/stations/{OWN}/edit", data={**form, "csrf_token": token, "name": "渝中区新名字驿站"})
     assert good.status_code == 302

@@ -6,6 +6,8 @@ session cookie plus the ``X-CSRFToken`` header (pages). Bodies are parsed strict
 lone surrogates; here also no number that overflows to infinity). Rights are checked
 here for a clear message and again by the store, which is the real line of defence.
 Every answer is JSON; errors use the envelope ``{"ok": false, "errors": [...], "status": N}``.
+Messages (errors, the upload report) are English for programs; ``?lang=zh`` or an
+``Accept-Language`` that prefers Chinese gets them in Chinese (answers say ``Vary: Accept-Language``).
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ from __future__ import annotations
 import math
 from functools import wraps
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from geo import schema
 from geo.errors import Problem, ValidationError
+from geo.messages import LANGS, Text
 from geo.permissions import require_write
 from geo.uploads import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
-from geo.validate import parse_json_strict
+from geo.validate import one_of, parse_json_strict
 from webmap import portal_ops
 from webmap.auth import current_actor, current_user, forbidden, protect_session_write, unauthenticated
-from webmap.errors import error_response
+from webmap.errors import error_response, message_lang
 from webmap.openapi import describe, json_content, register_schema
+from webmap.params import Choice
 from webmap.state import get_snapshot, get_store
 
 bp = Blueprint("api_write", __name__)
@@ -32,6 +36,9 @@ bp = Blueprint("api_write", __name__)
 # A station edit is a few hundred bytes; 1 MB leaves room without letting a body eat memory.
 DEFAULT_JSON_BODY_LIMIT = 1024 * 1024
 AUDIT_PAGE_MAX = 10_000
+LANG_PARAM = Choice("lang", "Language of messages (errors, upload report): `en` (the default) or `zh`. Without it an "
+                            "`Accept-Language` that prefers Chinese (e.g. `zh-CN`) answers in Chinese; answers carry "
+                            "`Vary: Accept-Language`.", LANGS)
 
 register_schema("StationPatch", {
     "type": "object", "minProperties": 1, "additionalProperties": False,
@@ -67,6 +74,19 @@ register_schema("AuditPage", {"type": "object", "properties": {
     "entries": {"type": "array", "items": {"type": "object"}}}})
 
 
+@bp.before_request
+def _negotiate_message_lang():
+    """English for programs unless the request asks for Chinese (``?lang=zh`` or ``Accept-Language``)."""
+    asked = request.args.get("lang")
+    g.message_lang = asked if asked in LANGS else request.accept_languages.best_match(("en", "zh"), default="en")
+
+
+@bp.after_request
+def _vary_on_language(response: Response) -> Response:
+    response.vary.add("Accept-Language")
+    return response
+
+
 def envelope(status: int, errors: list, **extra) -> Response:
     """The error envelope with extra members (e.g. the upload report that explains the errors)."""
     response = error_response(status, errors)
@@ -97,15 +117,16 @@ def too_large(exc: RequestEntityTooLarge):
     from flask import render_template
 
     from webmap.errors import wants_json
-    from webmap.portal_text import pt
+    from webmap.portal_text import STRINGS
 
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    lang = message_lang()
     if request.path.startswith("/api/") and getattr(exc, "description", "").startswith("JSON body"):
         message = exc.description
     else:
-        message = pt("too_large", mb=f"{limit / 1024 / 1024:g}")
+        message = STRINGS["too_large"][1 if lang == "en" else 0].format(mb=f"{limit / 1024 / 1024:g}")
     if wants_json():
-        return envelope(413, [{"where": "body", "message": message, "hint": "split the file into smaller ones"}])
+        return envelope(413, [{"where": "body", "message": message, "hint": Text("api.split_body").render(lang)}])
     return render_template("error.html", status=413, errors=[{"message": message}]), 413
 
 
@@ -134,12 +155,12 @@ def reject_non_finite(data) -> None:
     while stack:
         value, where = stack.pop()
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError(Problem(where, "number is too large (it overflows to infinity)", "use a finite number"))
+            raise ValidationError(Problem(where, Text("api.number_overflow"), Text("api.finite_hint")))
         if isinstance(value, str):
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                raise ValidationError(Problem(where, "text contains an invalid character (lone surrogate)")) from None
+                raise ValidationError(Problem(where, Text("text.lone_surrogate"))) from None
         elif isinstance(value, dict):
             stack.extend((v, f"{k}" if where == "body" else f"{where}.{k}") for k, v in value.items())
         elif isinstance(value, list):
@@ -161,7 +182,7 @@ def _station_result(feature: dict) -> Response:
 
 
 @bp.patch("/stations/<station_id>")
-@describe("Edit a station (district: its own; admin: any)", tags=["portal"], method="PATCH",
+@describe("Edit a station (district: its own; admin: any)", tags=["portal"], method="PATCH", params=(LANG_PARAM,),
           request_body=json_content("StationPatch"),
           responses={200: ("The edited station", json_content("StationResult"))},
           errors=(400, 401, 403, 404, 413, 415))
@@ -171,7 +192,8 @@ def update_station(station_id: str):
 
     Only the properties sent change; values equal to the stored ones are ignored. The id,
     kind, district, status and timestamps cannot be edited. Coordinates in `crs` are
-    converted to WGS-84 and must stay inside the station's district.
+    converted to WGS-84 and must stay inside the station's district. Error messages are
+    English; `?lang=zh` (or `Accept-Language: zh-CN`) answers in Chinese.
     """
     feature = _station_for_write(station_id)
     body = read_json_body()
@@ -183,7 +205,7 @@ def update_station(station_id: str):
 
 
 @bp.delete("/stations/<station_id>")
-@describe("Retire a station (soft delete; district: its own; admin: any)", tags=["portal"], method="DELETE",
+@describe("Retire a station (soft delete; district: its own; admin: any)", tags=["portal"], method="DELETE", params=(LANG_PARAM,),
           responses={200: ("The retired station", json_content("StationResult"))}, errors=(400, 401, 403, 404))
 @write_access
 def retire_station(station_id: str):
@@ -193,7 +215,7 @@ def retire_station(station_id: str):
 
 
 @bp.post("/stations/<station_id>/restore")
-@describe("Restore a retired station (administrators only)", tags=["portal"],
+@describe("Restore a retired station (administrators only)", tags=["portal"], params=(LANG_PARAM,),
           responses={200: ("The restored station", json_content("StationResult"))}, errors=(400, 401, 403, 404))
 @write_access
 def restore_station(station_id: str):
@@ -212,7 +234,7 @@ def _row_numbers(raw: str, name: str) -> set[int]:
         if not part:
             continue
         if not part.isdigit() or len(part) > 9:
-            raise ValidationError(Problem(name, f"{part[:20]!r} is not a row number", "e.g. 3,7,12"))
+            raise ValidationError(Problem(name, Text("api.not_row_number", value=part[:20]), Text("hint.example", example="3,7,12")))
         numbers.add(int(part))
     return numbers
 
@@ -224,14 +246,14 @@ def _flag(raw: str | None, name: str, default: bool) -> bool:
         return True
     if raw.lower() in ("0", "false", "no", "off"):
         return False
-    raise ValidationError(Problem(name, f"{raw[:20]!r} is not 1 or 0"))
+    raise ValidationError(Problem(name, Text("api.not_flag", value=raw[:20])))
 
 
 def uploaded_file():
     """``(filename, bytes)`` of the multipart ``file`` field, or ``ValidationError``."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise ValidationError(Problem("file", "no file uploaded", "send the station list as multipart field 'file'"))
+        raise ValidationError(Problem("file", Text("api.no_file"), Text("api.no_file_hint")))
     limit = int(current_app.config.get("MAX_CONTENT_LENGTH") or 10 * 1024 * 1024)
     raw = upload.read(limit + 1)
     if len(raw) > limit:
@@ -241,15 +263,14 @@ def uploaded_file():
 
 def check_crs_field(value: str | None) -> str:
     if not value:
-        raise ValidationError(Problem("crs", "say which coordinate system the file uses",
-                                      "wgs84 (GPS, Tianditu), gcj02 (Amap, Tencent, WeChat) or bd09 (Baidu)"))
+        raise ValidationError(Problem("crs", Text("api.no_crs"), Text("api.crs_choices")))
     if value not in schema.INPUT_CRS:
-        raise ValidationError(Problem("crs", f"unknown coordinate system {value[:20]!r}", "one of " + ", ".join(schema.INPUT_CRS)))
+        raise ValidationError(Problem("crs", Text("file.crs_unknown", crs=value[:20]), one_of(tuple(schema.INPUT_CRS))))
     return value
 
 
 @bp.post("/uploads")
-@describe("Check (dry run) or commit a district's station file", tags=["portal"],
+@describe("Check (dry run) or commit a district's station file", tags=["portal"], params=(LANG_PARAM,),
           request_body={"multipart/form-data": {"schema": {"$ref": "#/components/schemas/UploadForm"}}},
           responses={200: ("Dry run: the report", json_content("UploadResult")),
                      201: ("Committed: the new ids", json_content("UploadResult"))},
@@ -264,6 +285,9 @@ def upload():
     With `dry_run=0` the file is checked against the current registry and committed all
     or nothing: 400 with the problems, 409 when warned rows are neither confirmed nor
     dropped, 201 with the new ids.
+
+    Messages are English; `?lang=zh` (or `Accept-Language: zh-CN`) answers in Chinese, as
+    the district portal shows them. `code`, `row`, `field` and `column` never change.
     """
     actor = current_actor()
     require_write(actor, actor.district_adcode)  # planners: 403 before reading the file
@@ -277,14 +301,16 @@ def upload():
     report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts,
                            max_bytes=int(current_app.config.get("MAX_CONTENT_LENGTH") or len(raw)),
                            max_rows=int(current_app.config.get("MAX_UPLOAD_ROWS", 5000)))
+    lang = message_lang()
     if dry_run:
-        return jsonify({"ok": True, "dry_run": True, "valid": report.ok, "report": report.to_dict()})
+        return jsonify({"ok": True, "dry_run": True, "valid": report.ok, "report": report.to_dict(lang)})
     try:
         ids = commit_upload(store, report, actor, confirm_duplicates=confirm, drop=drop)
     except UploadRejectedError as exc:
-        return envelope(400, [p.as_dict() for p in exc.problems], report=report.to_dict())
+        return envelope(400, [p.as_dict(lang) for p in exc.problems], report=report.to_dict(lang))
     except ConfirmationRequiredError as exc:
-        return envelope(409, [p.as_dict() for p in exc.problems], needs_confirmation=exc.rows, report=report.to_dict())
+        return envelope(409, [p.as_dict(lang) for p in exc.problems], needs_confirmation=exc.rows,
+                        report=report.to_dict(lang))
     response = jsonify({"ok": True, "dry_run": False, "valid": True, "ids": ids, "registry_version": get_snapshot().version})
     response.status_code = 201
     return response
@@ -311,7 +337,7 @@ def audit():
     offset, limit = _paging(request.args)
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "csv"):
-        raise ValidationError(Problem("format", f"{fmt[:20]!r} is not json or csv"))
+        raise ValidationError(Problem("format", Text("api.not_format", value=fmt[:20])))
     entries = portal_ops.query_audit(get_store(), filters)
     page = entries[offset: offset + limit]
     if fmt == "csv":
@@ -328,7 +354,7 @@ def _paging(args) -> tuple[int, int]:
         if raw == "":
             values.append(default)
         elif not raw.isdigit() or len(raw) > 10 or int(raw) > top or (name == "limit" and int(raw) == 0):
-            problems.append(Problem(name, f"{raw[:20]!r} is not a whole number from {1 if name == 'limit' else 0} to {top}"))
+            problems.append(Problem(name, Text("api.not_whole_number", value=raw[:20], low=1 if name == "limit" else 0, high=top)))
         else:
             values.append(int(raw))
     if problems:

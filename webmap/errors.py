@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from geo.errors import ConflictError, NotFoundError, PermissionDeniedError, RegistryUnavailableError, ValidationError
+from geo.messages import localise, message_of
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,16 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+def message_lang() -> str:
+    """The language of error messages: a page's own language; for JSON English, unless the
+    endpoint negotiated another (``g.message_lang``, set by the write API)."""
+    if wants_json():
+        return g.get("message_lang", "en")
+    from webmap.i18n import get_lang
+
+    return get_lang()
+
+
 def init_app(app: Flask) -> None:
     for exc_type, status in STATUS_FOR:
         app.register_error_handler(exc_type, _domain_handler(status))
@@ -42,7 +53,11 @@ def init_app(app: Flask) -> None:
 
 def _domain_handler(status: int):
     def handle(exc):
-        errors = [p.as_dict() for p in exc.problems] if isinstance(exc, ValidationError) else [str(exc)]
+        lang = message_lang()
+        if isinstance(exc, ValidationError):
+            errors = [p.as_dict(lang) for p in exc.problems]
+        else:
+            errors = [localise(message_of(exc), lang)]
         if wants_json():
             return error_response(status, errors)
         return render_template("error.html", status=status, errors=errors), status

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from geo import schema
 from geo.coords import from_wgs84
 from geo.errors import PermissionDeniedError, Problem, ValidationError
+from geo.messages import localise, message_of, place
 from geo.permissions import require_write
 from geo.uploads import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
 from webmap import portal_ops
@@ -106,13 +107,14 @@ def _preview(report) -> dict:
         crs = display_crs(resolve_provider(current_app.config))
     except ImportError:
         crs = "wgs84"
+    lang = _lang()
     points = []
-    for feature in report.preview()["features"]:
+    for feature in report.preview(lang)["features"]:
         lon, lat = feature["geometry"]["coordinates"][:2]
         if crs != "wgs84":
             lon, lat = from_wgs84(lon, lat, crs)
         upload = feature["upload"]
-        points.append({"lonlat": [lon, lat], "state": upload["state"], "label": upload["label"],
+        points.append({"lonlat": [lon, lat], "state": upload["state"], "label": localise(place(upload["label"]), lang),
                        "name": feature["properties"].get("name") or "", "id": feature["properties"].get("id") or "",
                        "messages": upload["messages"][:5]})
     return {"points": points, "states": {"ok": pt("report_ok"), "warning": pt("warnings_title"), "problem": pt("col_problem")}}
@@ -130,7 +132,7 @@ def upload():
         crs = check_crs_field(request.form.get("crs"))
         filename, raw = uploaded_file()
     except ValidationError as exc:
-        return _upload_page(status=400, errors=[p.as_dict() for p in exc.problems])
+        return _upload_page(status=400, errors=[p.as_dict(_lang()) for p in exc.problems])
     store = get_store()
     report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts, **_limits())
     token = _stash().save(actor, filename, crs, raw, report_fingerprint(report)) if report.ok else None
@@ -248,9 +250,9 @@ def edit_station(station_id: str):
         body = portal_ops.form_to_edit(form, feature, actor)
         changes, coordinates = portal_ops.station_changes(body, feature, actor, store.districts)
     except ValidationError as exc:
-        return _edit_page(feature, submitted, [p.as_dict() for p in exc.problems], status=400)
+        return _edit_page(feature, submitted, [p.as_dict(_lang()) for p in exc.problems], status=400)
     except PermissionDeniedError as exc:
-        return _edit_page(feature, submitted, [Problem("honours", str(exc)).as_dict()], status=403)
+        return _edit_page(feature, submitted, [Problem("honours", message_of(exc)).as_dict(_lang())], status=403)
     if not changes and coordinates is None:
         flash(pt("no_change"), "info")
     else:
@@ -296,7 +298,7 @@ def audit():
         filters = portal_ops.audit_filters(request.args)
         errors = []
     except ValidationError as exc:
-        filters, errors = {}, [p.as_dict() for p in exc.problems]
+        filters, errors = {}, [p.as_dict(_lang()) for p in exc.problems]
     rows = portal_ops.audit_rows(portal_ops.query_audit(get_store(), filters)) if not errors else []
     page, pages = _page(len(rows), AUDIT_PAGE_SIZE)
     export_args = {k: v for k, v in request.args.items() if k in ("district", "actor", "action", "station_id", "since", "until") and v}

@@ -19,22 +19,23 @@ from geo import schema
 from geo.coords import to_wgs84
 from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.hours import CHONGQING_TZ
+from geo.messages import Join, Text, field_label, message_of, shown, type_label
 from geo.permissions import Actor
-from geo.validate import check_properties
+from geo.validate import check_properties, one_of
 
 # What an edit may change. The id encodes district and kind, so those stay; status has its
 # own actions (retire/restore); timestamps and source are the server's.
 EDITABLE_FIELDS = ("name", "address", "operator", "phone", "opening_hours", "amenities", "honours")
 TEXT_FIELDS = ("name", "address", "operator", "phone", "opening_hours")
 FIXED_FIELDS = {
-    "id": "a station keeps its id",
-    "kind": "the kind is part of the id: retire the station and upload it again as the new kind",
-    "district_adcode": "a station cannot move to another district: retire it and let that district upload it",
-    "district": "a station cannot move to another district: retire it and let that district upload it",
-    "status": "use DELETE /api/stations/<id> to retire and POST …/restore to restore",
-    "created_at": "set by the server",
-    "updated_at": "set by the server",
-    "source": "set by the server",
+    "id": Text("edit.fixed.id"),
+    "kind": Text("edit.fixed.kind"),
+    "district_adcode": Text("edit.fixed.district"),
+    "district": Text("edit.fixed.district"),
+    "status": Text("edit.fixed.status"),
+    "created_at": Text("edit.fixed.server"),
+    "updated_at": Text("edit.fixed.server"),
+    "source": Text("edit.fixed.server"),
 }
 LOCATION_KEYS = ("lon", "lat", "crs")
 # Closer than this (about 1 cm) counts as "not moved": a form that shows and sends back
@@ -63,27 +64,28 @@ def station_changes(body, feature: dict, actor: Actor, districts) -> tuple[dict,
     ``where`` the field name; ``PermissionDeniedError`` when a district changes honours.
     """
     if not isinstance(body, dict):
-        raise ValidationError(Problem("body", "must be a JSON object of the properties to change",
-                                      'e.g. {"name": "…", "opening_hours": "24/7"}'))
+        raise ValidationError(Problem("body", Text("edit.body_object"),
+                                      Text("hint.example", example='{"name": "…", "opening_hours": "24/7"}')))
     if not body:
-        raise ValidationError(Problem("body", "nothing to change", 'send the properties to change, e.g. {"name": "…"}'))
+        raise ValidationError(Problem("body", Text("edit.nothing"), Text("edit.send_properties", example='{"name": "…"}')))
     problems: list[Problem] = []
     changes = {}
     for key, value in body.items():
         if key in LOCATION_KEYS:
             continue
         if key in FIXED_FIELDS:
-            problems.append(Problem(key, "cannot be changed by an edit", FIXED_FIELDS[key]))
+            problems.append(Problem(key, Text("edit.fixed"), FIXED_FIELDS[key]))
         elif key not in EDITABLE_FIELDS:
             close = difflib.get_close_matches(key, EDITABLE_FIELDS + LOCATION_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(EDITABLE_FIELDS + LOCATION_KEYS)
-            problems.append(Problem(_shown(key), "unknown property", hint))
+            hint = (Text("hint.did_you_mean", name=close[0]) if close
+                    else Text("hint.allowed", names=Join(EDITABLE_FIELDS + LOCATION_KEYS)))
+            problems.append(Problem(_shown(key), Text("prop.unknown"), hint))
         elif value is None:
-            problems.append(Problem(key, "cannot be null", 'send "" to clear the phone number' if key == "phone" else "send the new value"))
+            problems.append(Problem(key, Text("edit.null"), Text("edit.clear_phone" if key == "phone" else "edit.send_value")))
         else:
             changes[key] = value
     for p in check_properties(changes, "", districts, partial=True):
-        problems.append(Problem(p.where.removeprefix(".properties."), p.message, p.hint))
+        problems.append(Problem(p.where.removeprefix(".properties."), p.message_text, p.hint_text))
     coordinates, location_problems = _new_location(body)
     problems += location_problems
     props = feature["properties"]
@@ -94,15 +96,17 @@ def station_changes(body, feature: dict, actor: Actor, districts) -> tuple[dict,
         else:
             found = districts.locate([coordinates[0]], [coordinates[1]])[0]
             if found != props["district_adcode"]:
-                where = "outside Chongqing" if found is None else f"in {districts.name(found)} ({found})"
-                problems.append(Problem("lon, lat", f"[{coordinates[0]}, {coordinates[1]}] (WGS-84) is {where}, "
-                                        f"not in {districts.name(props['district_adcode'])} ({props['district_adcode']})",
-                                        "check the coordinates and the coordinate system (crs)"))
+                lon, lat, adcode = coordinates[0], coordinates[1], props["district_adcode"]
+                message = (Text("edit.moved_outside", lon=lon, lat=lat, name=districts.name(adcode), adcode=adcode)
+                           if found is None else
+                           Text("edit.moved_elsewhere", lon=lon, lat=lat, found_name=districts.name(found), found=found,
+                                name=districts.name(adcode), adcode=adcode))
+                problems.append(Problem("lon, lat", message, Text("edit.check_crs")))
     if problems:
         raise ValidationError(problems)
     changes = {k: v for k, v in changes.items() if props.get(k) != v and not (k == "phone" and not v and not props.get(k))}
     if "honours" in changes and actor.role != "admin":
-        raise PermissionDeniedError(f"{actor.name}: only an administrator can change a station's honours")
+        raise PermissionDeniedError(Text("edit.honours", actor=actor.name))
     return changes, coordinates
 
 
@@ -110,33 +114,33 @@ def _new_location(body: dict) -> tuple[list[float] | None, list[Problem]]:
     has_lon, has_lat = "lon" in body, "lat" in body
     if not has_lon and not has_lat:
         if "crs" in body:
-            return None, [Problem("crs", "given without lon and lat", "send lon, lat and crs together to move a station")]
+            return None, [Problem("crs", Text("edit.crs_alone"), Text("edit.crs_alone_hint"))]
         return None, []
     if has_lon != has_lat:
-        return None, [Problem("lat" if has_lon else "lon", "is required with " + ("lon" if has_lon else "lat"))]
+        return None, [Problem("lat" if has_lon else "lon", Text("edit.required_with", other=field_label("lon" if has_lon else "lat")))]
     problems = []
     values = []
     for key in ("lon", "lat"):
         value = body[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(Problem(key, f"must be a number of degrees, got {type(value).__name__}"))
+            problems.append(Problem(key, Text("edit.not_degrees_type", got=type_label(value))))
         elif not math.isfinite(value):
-            problems.append(Problem(key, "must be a finite number"))
+            problems.append(Problem(key, Text("edit.finite")))
         else:
             values.append(float(value))
     crs = body.get("crs", "wgs84")
     if crs not in schema.INPUT_CRS:
-        problems.append(Problem("crs", f"unknown coordinate system {_shown(crs)}", "one of " + ", ".join(schema.INPUT_CRS)))
+        problems.append(Problem("crs", Text("file.crs_unknown", crs=shown(crs)), one_of(tuple(schema.INPUT_CRS))))
     if problems:
         return None, problems
     lon, lat = values
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        hint = "longitude comes first" if -180 <= lat <= 180 and -90 <= lon <= 90 else ""
-        return None, [Problem("lon, lat", f"[{lon}, {lat}] is out of range", hint)]
+        hint = Text("geo.lon_first_short") if -180 <= lat <= 180 and -90 <= lon <= 90 else ""
+        return None, [Problem("lon, lat", Text("geo.out_of_range", lon=lon, lat=lat), hint)]
     try:
         lon, lat = to_wgs84(lon, lat, crs)
     except ValueError as exc:
-        return None, [Problem("lon, lat", str(exc))]
+        return None, [Problem("lon, lat", message_of(exc))]
     return [round(float(lon), COORD_DECIMALS), round(float(lat), COORD_DECIMALS)], []
 
 
@@ -158,7 +162,7 @@ def form_to_edit(form, feature: dict, actor: Actor) -> dict:
         problems = []
         for key, value in (("lon", lon_text), ("lat", lat_text)):
             if not _DECIMAL.match(value):
-                problems.append(Problem(key, f"{_shown(value)} is not a number of degrees", "e.g. 106.5770"))
+                problems.append(Problem(key, Text("edit.not_degrees", value=shown(value)), Text("hint.example", example="106.5770")))
             else:
                 body[key] = float(value)
         if problems:
@@ -168,8 +172,7 @@ def form_to_edit(form, feature: dict, actor: Actor) -> dict:
 
 
 def _shown(value, limit: int = 40) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    return repr(shown(value, limit))
 
 
 # -- audit log -----------------------------------------------------------------------
@@ -186,17 +189,17 @@ def audit_filters(args) -> dict:
         if not value:
             continue
         if len(value) > MAX_AUDIT_FILTER_CHARS:
-            problems.append(Problem(key, f"is longer than {MAX_AUDIT_FILTER_CHARS} characters"))
+            problems.append(Problem(key, Text("audit.too_long", n=MAX_AUDIT_FILTER_CHARS)))
             continue
         if key == "district" and not schema.ADCODE_PATTERN.match(value):
-            problems.append(Problem(key, f"{_shown(value)} is not a district code", "e.g. 500103"))
+            problems.append(Problem(key, Text("audit.not_adcode", value=shown(value)), Text("hint.example", example="500103")))
         elif key == "action" and value not in AUDIT_ACTIONS:
-            problems.append(Problem(key, f"unknown action {_shown(value)}", "one of " + ", ".join(AUDIT_ACTIONS)))
+            problems.append(Problem(key, Text("audit.unknown_action", value=shown(value)), one_of(AUDIT_ACTIONS)))
         elif key in ("since", "until"):
             try:
                 filters[key] = _parse_when(value, end_of_day=key == "until")
             except ValueError:
-                problems.append(Problem(key, f"{_shown(value)} is not a date", "YYYY-MM-DD or 2025-06-01T09:30:00+08:00"))
+                problems.append(Problem(key, Text("audit.not_date", value=shown(value)), Text("audit.date_hint")))
             continue
         filters[key] = value
     if problems:

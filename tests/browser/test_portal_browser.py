@@ -106,8 +106,8 @@ def test_clerk_uploads_fixes_commits_and_sees_the_station(clerk):
     problems = page.locator("#report-problems tbody tr")
     assert problems.count() == 1
     cells = problems.first.locator("td").all_inner_texts()
-    assert cells[0] == "row 3" and "经度" in cells[1]
-    assert "look swapped" in cells[2] and "swap" in cells[3]
+    assert cells[0] == "第 3 行" and "经度" in cells[1]  # the portal speaks Chinese by default
+    assert "经纬度似乎填反了" in cells[2] and "请互换" in cells[3]
     assert page.locator("#commit-button").count() == 0
 
     # 2. The fixed file checks clean; the preview map shows both rows.
