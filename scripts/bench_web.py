@@ -97,17 +97,33 @@ def active_points(registry: Path) -> list[tuple[float, float]]:
 # -- the app under gunicorn ------------------------------------------------------------------
 
 
-class Gunicorn:
-    """``gunicorn -w 2 'webmap:create_app()'`` with the registry given by environment."""
+HELLO_BODY = b'{"type":"FeatureCollection","features":[]}'.ljust(3500)
 
-    def __init__(self, registry: Path, workers: int = 2):
+
+def hello_app(environ, start_response):
+    """The least a WSGI app can do for a nearest-sized answer (the load test's baseline)."""
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(HELLO_BODY)))])
+    return [HELLO_BODY]
+
+
+class Gunicorn:
+    """The production server, ``stationmap serve --workers 2``, with the registry given by environment.
+
+    With ``hello=True`` the same gunicorn serves a hello-world WSGI app of the same response
+    size instead: the server's own ceiling on this machine, measured beside ours.
+    """
+
+    def __init__(self, registry: Path, workers: int = 2, hello: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, STATIONMAP_REGISTRY=str(registry), STATIONMAP_TILES="none",
                    STATIONMAP_SECRET_KEY="bench-only")  # noqa: S106 - a throwaway server
-        # A large registry takes a while to load per worker: a generous boot/request timeout.
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-               "--timeout", "900", "--graceful-timeout", "5", "--log-level", "warning", "webmap:create_app()"]
+        if hello:
+            cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+                   "--log-level", "warning", "--chdir", str(ROOT / "scripts"), "bench_web:hello_app"]
+        else:
+            cmd = [sys.executable, "-c", "from stationmap.cli import main; main()", "serve", "--port", str(self.port),
+                   "--workers", str(workers)]
         self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
 
     def wait_ready(self, timeout: float = 900) -> float:
@@ -116,7 +132,7 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
             try:
-                with urllib.request.urlopen(self.url + "/api/vocabulary", timeout=5) as response:  # noqa: S310 - our http URL
+                with urllib.request.urlopen(self.url + "/", timeout=5) as response:  # noqa: S310 - our http URL
                     if response.status == 200:
                         return time.perf_counter() - started
             except OSError:
@@ -184,7 +200,7 @@ def build_fast_page(points, out_dir: Path, districts_bounds) -> tuple[Path, floa
 
     started = time.perf_counter()
     m = folium.Map(location=[29.56, 106.55], zoom_start=8, tiles=None, maxZoom=18)
-    m.default_js = [("leaflet", "/static/vendor/leaflet/leaflet.js"), ("jquery", "/static/vendor/jquery/jquery.min.js")]
+    m.default_js = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
     m.default_css = [("leaflet_css", "/static/vendor/leaflet/leaflet.css"), ("app", "/static/css/app.css")]
     cluster = FastMarkerCluster(points, callback=FAST_CALLBACK)
     cluster.default_js = [("markerclusterjs", "/static/vendor/leaflet.markercluster/leaflet.markercluster.js")]
@@ -432,6 +448,16 @@ def main(argv=None) -> int:
             finally:
                 server.stop()
         browser.close()
+    log("baseline: a hello-world WSGI app under the same gunicorn -w 2")
+    hello = Gunicorn(args.sample, hello=True)
+    try:
+        hello.wait_ready()
+        r = load_test(hello.url, "", args.duration, args.connections)
+        load_rows.append(["-", "hello-world WSGI app (server ceiling)", r["tool"], f"{r.get('rps', 0):,.0f}",
+                          f"{r.get('p50_ms', float('nan')):.1f}", f"{r.get('p99_ms', float('nan')):.1f}",
+                          f"{r.get('requests', 0):,}", r.get("errors", 0)])
+    finally:
+        hello.stop()
 
     print()
     print("Setup (gunicorn -w 2; folium FastMarkerCluster page built on the same active stations)")

@@ -1,4 +1,4 @@
-"""Copy the front-end libraries the web app serves (Leaflet, Leaflet.markercluster, jQuery) from
+"""Copy the front-end libraries the web app serves (Leaflet and Leaflet.markercluster) from
 node_modules into webmap/static/vendor/, so no page ever loads a script or stylesheet from a CDN.
 
 Run after ``npm ci`` (the setup script does both)::
@@ -39,10 +39,6 @@ FILES: dict[str, list[tuple[str, str]]] = {
         ("dist/MarkerCluster.css", "leaflet.markercluster/MarkerCluster.css"),
         ("dist/MarkerCluster.Default.css", "leaflet.markercluster/MarkerCluster.Default.css"),
         ("MIT-LICENCE.txt", "leaflet.markercluster/LICENSE"),
-    ],
-    "jquery": [
-        ("dist/jquery.min.js", "jquery/jquery.min.js"),
-        ("LICENSE.txt", "jquery/LICENSE"),
     ],
 }
 

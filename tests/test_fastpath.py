@@ -75,6 +75,29 @@ def test_fast_path_body_is_the_documented_answer(apps):
     assert response.headers["Content-Type"] == "application/geo+json"
 
 
+def test_large_answers_are_gzipped_small_ones_fit_the_first_round_trip(tmp_path, monkeypatch):
+    from geo.registry import dump_feature_collection
+    from tests.conftest import SMALL_REGISTRY, make_station
+
+    # 60 more stations in 渝中, so k=60 gives a body past TCP's initial window (~14.6 KB).
+    extra = [make_station(f"500103-OS-{100 + i:04d}", 106.560 + (i % 10) * 0.002, 29.552 + (i // 10) * 0.001)
+             for i in range(60)]
+    path = tmp_path / "many.geojson"
+    path.write_bytes(dump_feature_collection(SMALL_REGISTRY + extra))
+    fast = make_test_app(path, tmp_path)
+    plain = make_test_app(path, tmp_path, NEAREST_FAST_PATH=False)
+    reached = served_by_fast_path(fast, monkeypatch)
+    for k, compressed in ((5, False), (60, True)):
+        query = f"/api/nearest?lon=106.5700&lat=29.5560&k={k}&{AT}"
+        ours = fast.test_client().get(query, headers={"Accept-Encoding": "gzip"})
+        theirs = plain.test_client().get(query, headers={"Accept-Encoding": "gzip"})
+        assert (ours.headers.get("Content-Encoding") == "gzip") is compressed
+        assert sorted(ours.headers.items()) == sorted(theirs.headers.items()) and ours.data == theirs.data
+        body = gzip.decompress(ours.data) if compressed else ours.data
+        assert json.loads(body)["count"] == k
+    assert reached == []
+
+
 @pytest.mark.parametrize("query", BAD_QUERIES)
 def test_bad_queries_get_flasks_error_envelope(apps, monkeypatch, query):
     fast, plain = apps

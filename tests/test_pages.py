@@ -388,7 +388,7 @@ def test_vendor_assets_fails_loudly_when_a_file_is_missing(tmp_path, capsys):
 
 def test_vendored_files_are_present():
     vendor = ROOT / "webmap" / "static" / "vendor"
-    for rel in ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/images/layers.png", "jquery/jquery.min.js",
+    for rel in ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/images/layers.png",
                 "leaflet.markercluster/leaflet.markercluster.js", "leaflet.markercluster/MarkerCluster.css"):
         assert (vendor / rel).is_file(), f"{rel} missing: run `npm ci && python scripts/vendor_assets.py`"
 

@@ -1,6 +1,6 @@
 """gzip for text responses (pages, JSON, scripts, styles) when the browser accepts it.
 
-Leaflet, jQuery and the markercluster plugin are 290 KB as files and about 95 KB gzipped; a
+Leaflet and the markercluster plugin are 200 KB as files and about 60 KB gzipped; a
 station view of the API shrinks about six-fold. Behind a reverse proxy that compresses, this is
 a no-op (the proxy sees ``Content-Encoding`` already set and passes the body through).
 Static files are compressed once per (path, ETag) and kept in a small in-process cache.
@@ -54,6 +54,7 @@ def gzip_response(response):
         response.status_code != 200
         or response.is_streamed and not response.direct_passthrough
         or "Content-Encoding" in response.headers
+        or getattr(response, "encoding_chosen", False)
         or not (response.mimetype or "").startswith(COMPRESSIBLE)
         or not accepts_gzip(request.headers.get("Accept-Encoding", ""))
         or request.method == "HEAD"

@@ -123,7 +123,7 @@ def add_tiles(m: folium.Map, provider: str, lang: str, tianditu_key: str = "") -
 
 def base_map(provider: str, lang: str, static_prefix: str = "/static/", tianditu_key: str = "",
              location=CITY_CENTRE, zoom: int = 11) -> folium.Map:
-    """A folium map with our vendored Leaflet and jQuery (no CDN) and the provider's tiles.
+    """A folium map with our vendored Leaflet (no CDN) and the provider's tiles.
 
     ``location`` is WGS-84 ``(lat, lon)``; it is shifted to GCJ-02 for Amap.
     """
@@ -134,11 +134,9 @@ def base_map(provider: str, lang: str, static_prefix: str = "/static/", tianditu
     m = folium.Map(location=[lat, lon], zoom_start=zoom, tiles=None, control_scale=True, maxZoom=MAX_ZOOM,
                    minZoom=MIN_ZOOM, prefer_canvas=False)
     # Per instance, never on the class (that would leak into every later map in the process).
-    # jQuery stays: folium's own popup and GeoJson code may call $().
-    m.default_js = [
-        ("leaflet", f"{static_prefix}vendor/leaflet/leaflet.js"),
-        ("jquery", f"{static_prefix}vendor/jquery/jquery.min.js"),
-    ]
+    # No jQuery: none of the folium elements we use calls $(), and it was a third of the
+    # script bytes every map page parsed (tests/browser check that pages run without errors).
+    m.default_js = [("leaflet", f"{static_prefix}vendor/leaflet/leaflet.js")]
     m.default_css = [("leaflet_css", f"{static_prefix}vendor/leaflet/leaflet.css")]
     add_tiles(m, provider, lang, tianditu_key)
     return m

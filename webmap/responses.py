@@ -25,6 +25,10 @@ API_REVISION = "1"
 # Cached bodies are compressed once, so hard; per-request bodies (nearest) lightly, to spare the CPU.
 GZIP_LEVEL_CACHED = 6
 GZIP_LEVEL_LIVE = 1
+# A per-request body is compressed only when it is larger than TCP's initial congestion
+# window (10 segments of 1,460 bytes, RFC 6928): a smaller one arrives in the first round
+# trip either way, so compressing it would cost server time and save the phone nothing.
+GZIP_MIN_BYTES_LIVE = 10 * 1460
 CACHE_ENTRIES = 64
 CACHE_BYTES = 64 * 1024 * 1024
 EXTENSION = "stationmap.api_bodies"
@@ -46,10 +50,12 @@ def dumps(data) -> str:
 class Body:
     """Encoded bytes of one response with its gzip form, made on first need."""
 
-    __slots__ = ("data", "mimetype", "_gzipped", "level")
+    __slots__ = ("data", "mimetype", "_gzipped", "level", "gzip_from")
 
-    def __init__(self, data: bytes, mimetype: str = JSON, level: int = GZIP_LEVEL_LIVE):
+    def __init__(self, data: bytes, mimetype: str = JSON, level: int = GZIP_LEVEL_LIVE,
+                 gzip_from: int = GZIP_MIN_BYTES_LIVE):
         self.data, self.mimetype, self.level, self._gzipped = data, mimetype, level, None
+        self.gzip_from = gzip_from  # compress from this many bytes on
 
     def gzipped(self) -> bytes:
         if self._gzipped is None:
@@ -152,25 +158,31 @@ def cached(etag: str, cache_control: str, build, *, download: str | None = None)
     body = cache.get(etag)
     if body is None:
         body = build()
-        body.level = GZIP_LEVEL_CACHED
+        body.level, body.gzip_from = GZIP_LEVEL_CACHED, GZIP_MIN_BYTES
         cache.put(etag, body)
     response = send(body, cache_control, download=download)
     response.headers["ETag"] = etag
     return response
 
 
+class EncodedResponse(Response):
+    """A response whose gzip encoding, or its absence, ``encode_for_client`` chose (``compress`` leaves it be)."""
+
+    encoding_chosen = True
+
+
 def send(body: Body, cache_control: str, *, status: int = 200, download: str | None = None) -> Response:
     """A response for ``body``, gzip-encoded when the client accepts it and it is worth it."""
     data, headers, content_type = encode_for_client(body, cache_control, request.headers.get("Accept-Encoding", ""),
                                                     download=download)
-    return Response(data, status=status, headers=headers, content_type=content_type)
+    return EncodedResponse(data, status=status, headers=headers, content_type=content_type)
 
 
 def encode_for_client(body: Body, cache_control: str, accept_encoding: str, *, download: str | None = None):
     """The bytes, headers and Content-Type to send ``body`` to a client with this ``Accept-Encoding``."""
     data = body.data
     headers = {"Cache-Control": cache_control}
-    if len(data) >= GZIP_MIN_BYTES:
+    if len(data) >= body.gzip_from:
         headers["Vary"] = "Accept-Encoding"
         if accepts_gzip(accept_encoding):
             data = body.gzipped()
