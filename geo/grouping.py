@@ -2,8 +2,9 @@
 
 The grid is anchored at the map's south-west corner (lon -180, Mercator y -180°) and its
 cell size depends only on the zoom level, so panning at one zoom keeps every cell where
-it was (no flicker), and zooming in by one level splits each cell into four. A cell is drawn at the mean position of its
-members, not at its centre, so a cluster of one street's stations sits on that street.
+it was (no flicker), and zooming in by one level splits each cell into four. A cell is drawn near the mean position of
+its members, so a cluster of one street's stations sits on that street, but never closer to its cell's edge than half
+the largest count bubble (``anchor_lon``/``anchor_lat``): bubbles of neighbouring cells never overlap.
 Pure numpy; no Flask.
 """
 
@@ -16,7 +17,9 @@ import numpy as np
 
 TILE_PX = 256
 # Target on-screen size of one cell (pixels); Leaflet.markercluster's default radius is 80.
-CELL_PX = 64
+CELL_PX = 96
+# The largest count bubble the map draws (webmap/static/js/map.js, cellMarker), pixels.
+BUBBLE_PX = 60
 MAX_ZOOM = 22
 # Assumed width of a map view (pixels) when only its bounding box is known.
 VIEW_PX = 1024
@@ -39,6 +42,10 @@ class Grouping:
     count : ndarray of int, (n_cells,)
     lon, lat : ndarray of float, (n_cells,)
         Mean WGS-84 position of each cell's members, degrees.
+    anchor_lon, anchor_lat : ndarray of float, (n_cells,)
+        Where to draw the cell: its mean, moved inside the cell to half a ``BUBBLE_PX``
+        bubble (at the zoom asked for) from the edge if nearer, so bubbles of neighbouring
+        cells cannot overlap; never more than half a bubble from the mean.
     bounds : ndarray of float, (n_cells, 4)
         minlon, minlat, maxlon, maxlat of each cell's members, degrees.
     kind_counts : ndarray of int, (n_cells, n_kinds)
@@ -55,6 +62,8 @@ class Grouping:
     bounds: np.ndarray
     kind_counts: np.ndarray
     first: np.ndarray
+    anchor_lon: np.ndarray
+    anchor_lat: np.ndarray
 
     def __len__(self) -> int:
         return len(self.count)
@@ -115,13 +124,15 @@ def group_points(lon, lat, kinds, n_kinds: int, cell_deg: float, max_cells: int 
         raise ValueError("cell_deg must be a positive number of degrees")
     cell_deg = max(float(cell_deg), MIN_CELL_DEG)
     y = mercator_y(lat)
+    # Half a bubble at the zoom asked for; coarser cells (to fit max_cells) keep this margin.
+    margin_deg = cell_deg * min(BUBBLE_PX / 2 / CELL_PX, 0.5)
     for _ in range(65):
         keys = _cell_keys(lon, y, cell_deg)
         unique, first, cell_of = np.unique(keys, return_index=True, return_inverse=True)
         if max_cells is None or len(unique) <= max_cells or len(unique) <= 1:
             break
         cell_deg *= 2.0
-    return _summarise(lon, lat, kinds, n_kinds, cell_deg, first, cell_of.reshape(-1))
+    return _summarise(lon, lat, kinds, n_kinds, cell_deg, first, cell_of.reshape(-1), margin_deg)
 
 
 def _cell_keys(lon: np.ndarray, y: np.ndarray, cell_deg: float) -> np.ndarray:
@@ -132,7 +143,7 @@ def _cell_keys(lon: np.ndarray, y: np.ndarray, cell_deg: float) -> np.ndarray:
     return (ix << 32) + iy
 
 
-def _summarise(lon, lat, kinds, n_kinds, cell_deg, first, cell_of) -> Grouping:
+def _summarise(lon, lat, kinds, n_kinds, cell_deg, first, cell_of, margin_deg) -> Grouping:
     n_cells = len(first)
     count = np.bincount(cell_of, minlength=n_cells)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -150,4 +161,16 @@ def _summarise(lon, lat, kinds, n_kinds, cell_deg, first, cell_of) -> Grouping:
         mean_lon = np.clip(mean_lon, bounds[:, 0], bounds[:, 2])
         mean_lat = np.clip(mean_lat, bounds[:, 1], bounds[:, 3])
     kind_counts = np.bincount(cell_of * n_kinds + kinds, minlength=n_cells * n_kinds).reshape(n_cells, n_kinds)
-    return Grouping(float(cell_deg), cell_of, count, mean_lon, mean_lat, bounds, kind_counts, np.asarray(first))
+    anchor_lon, anchor_lat = _anchors(mean_lon, mean_lat, cell_deg, margin_deg)
+    return Grouping(float(cell_deg), cell_of, count, mean_lon, mean_lat, bounds, kind_counts, np.asarray(first),
+                    anchor_lon, anchor_lat)
+
+
+def _anchors(mean_lon, mean_lat, cell_deg: float, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    # In Mercator degrees a cell is a square on screen, so the margin is the same both ways.
+    x, y = mean_lon + 180.0, mercator_y(mean_lat) + 180.0
+    x0, y0 = np.floor(x / cell_deg) * cell_deg, np.floor(y / cell_deg) * cell_deg
+    x = np.clip(x, x0 + margin, x0 + cell_deg - margin)
+    y = np.clip(y, y0 + margin, y0 + cell_deg - margin)
+    lat = np.degrees(np.arctan(np.sinh(np.radians(y - 180.0))))
+    return x - 180.0, lat

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from geo.grouping import CELL_PX, cell_size_deg, group_points, mercator_y, zoom_for_bbox
+from geo.grouping import BUBBLE_PX, CELL_PX, cell_size_deg, group_points, mercator_y, zoom_for_bbox
 
 CHONGQING = (105.3, 28.2, 110.2, 32.2)
 
@@ -135,3 +135,27 @@ def test_property_every_point_is_in_exactly_one_cell(lon, data, zoom, max_cells)
     if n:
         assert (g.bounds[g.cell_of, 0] <= lon).all() and (g.bounds[g.cell_of, 3] >= lat).all()
         assert np.isfinite(g.lon).all() and np.isfinite(g.lat).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 3000), zoom=st.integers(6, 16))
+def test_bubbles_of_neighbouring_cells_never_overlap(seed, n, zoom):
+    # Dense and clustered: half the points in one urban core, where cell means crowd the edges.
+    lon, lat, kinds = random_points(n, seed)
+    lon[: n // 2] = 106.55 + (lon[: n // 2] - 105.3) * 0.01
+    lat[: n // 2] = 29.55 + (lat[: n // 2] - 28.2) * 0.01
+    cell = cell_size_deg(zoom)
+    g = group_points(lon, lat, kinds, 3, cell)
+    px = CELL_PX / g.cell_deg  # screen pixels per Mercator degree at this zoom
+    x, y = (g.anchor_lon + 180) * px, (mercator_y(g.anchor_lat) + 180) * px
+    # Each anchor is in its own cell, at least half a bubble from every edge ...
+    x_cell, y_cell = (g.lon + 180) * px // CELL_PX, (mercator_y(g.lat) + 180) * px // CELL_PX
+    assert np.all(x // CELL_PX == x_cell) and np.all(y // CELL_PX == y_cell)
+    inner_x, inner_y = x - x_cell * CELL_PX, y - y_cell * CELL_PX
+    assert inner_x.min() >= BUBBLE_PX / 2 - 1e-6 and inner_x.max() <= CELL_PX - BUBBLE_PX / 2 + 1e-6
+    assert inner_y.min() >= BUBBLE_PX / 2 - 1e-6 and inner_y.max() <= CELL_PX - BUBBLE_PX / 2 + 1e-6
+    # ... so any two anchors are a bubble apart along x or y: their bubbles cannot overlap.
+    if len(g) > 1:
+        apart = np.maximum(np.abs(x[:, None] - x[None, :]), np.abs(y[:, None] - y[None, :]))
+        np.fill_diagonal(apart, np.inf)
+        assert apart.min() >= BUBBLE_PX - 1e-6

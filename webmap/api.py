@@ -74,9 +74,10 @@ def stations():
     """Stations matching every filter, as a GeoJSON FeatureCollection.
 
     `count` is the number of stations matched. With `group=auto` and more matches than the
-    server allows per view, `grouped` is true and features are grid cells (at the mean
-    position of their members, with `bbox` of the members); a cell holding one station is
-    sent as that station.
+    server allows per view, `grouped` is true and features are grid cells (near the mean
+    position of their members, kept far enough inside the cell that neighbouring cells'
+    bubbles never overlap; `bbox` is the members'); a cell holding one station is sent as
+    that station.
     """
     args = p.parse_args(request.args, STATION_PARAMS)
     snapshot = get_snapshot()
@@ -141,8 +142,8 @@ def _cluster_json(cells, i: int) -> str:
     return dumps({
         "type": "Feature",
         "bbox": [round(float(v), MIN_DECIMALS) for v in cells.bounds[i]],
-        "geometry": {"type": "Point", "coordinates": [round(float(cells.lon[i]), MIN_DECIMALS),
-                                                      round(float(cells.lat[i]), MIN_DECIMALS)]},
+        "geometry": {"type": "Point", "coordinates": [round(float(cells.anchor_lon[i]), MIN_DECIMALS),
+                                                      round(float(cells.anchor_lat[i]), MIN_DECIMALS)]},
         "properties": {"cluster": True, "count": int(cells.count[i]), "kinds": kinds},
     })
 

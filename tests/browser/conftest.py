@@ -71,7 +71,7 @@ class LiveServer:
         self.thread.join(timeout=5)
 
 
-def browser_app(tmp: Path, tiles: str = "osm"):
+def browser_app(tmp: Path, tiles: str = "osm", **config):
     from webmap import create_app
 
     registry = tmp / "stations.geojson"
@@ -79,6 +79,7 @@ def browser_app(tmp: Path, tiles: str = "osm"):
     return create_app({
         "REGISTRY_PATH": str(registry), "DISTRICTS_PATH": str(DISTRICTS_PATH), "SECRET_KEY": "browser-test",
         "TILE_PROVIDER": tiles, "ACCOUNTS_PATH": str(tmp / "accounts.json"), "SECRET_KEY_FILE": str(tmp / "secret"),
+        **config,
     })
 
 
@@ -92,6 +93,13 @@ def live_server(tmp_path_factory):
 def amap_server(tmp_path_factory):
     """The same app drawing on Amap tiles (GCJ-02): everything WGS-84 must be shifted to match."""
     with LiveServer(browser_app(tmp_path_factory.mktemp("browser-amap"), tiles="amap")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def grouping_server(tmp_path_factory):
+    """The same app grouping any view of more than 4 stations into grid cells (as a 200k registry does)."""
+    with LiveServer(browser_app(tmp_path_factory.mktemp("browser-grouped"), tiles="none", MAX_POINTS_PER_VIEW=4)) as server:
         yield server
 
 

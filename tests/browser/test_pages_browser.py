@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     XSS_NAME,
     PageRecorder,
     attach,
+    browser_registry,
     open_context,
     wait_for_stations,
 )
@@ -297,3 +298,33 @@ def column_values(page, key: str) -> list[float]:
     keys = page.locator("#coverage-table thead th").evaluate_all("ths => ths.map(th => th.dataset.key)")
     texts = page.locator(f"#coverage-table tbody tr > :nth-child({keys.index(key) + 1})").all_inner_texts()
     return [float(t.replace(",", "")) for t in texts]
+
+
+def test_a_dense_view_arrives_as_grid_cells_and_a_tap_zooms_in_to_the_stations(browser, grouping_server):
+    recorder = PageRecorder()
+    context = open_context(browser, grouping_server)
+    try:
+        page = context.new_page()
+        attach(page, recorder)
+        page.goto("/")
+        wait_for_stations(page)
+        cells = page.locator(".leaflet-marker-pane .sm-cell")
+        assert cells.count() >= 1
+        assert "已汇总" in page.locator(".sm-status").inner_text()
+        # Every active station is counted once: in a cell, or as itself when alone in its cell.
+        counts = [int(text.replace(",", "")) for text in cells.all_inner_texts()]
+        alone = page.locator(".leaflet-marker-pane .sm-pin").count()
+        assert sum(counts) + alone == len([f for f in browser_registry() if f["properties"]["status"] == "active"])
+        zoom = page.evaluate("stationmapMap.map.getZoom()")
+        # Tapping the biggest cell zooms in on it; close enough, its stations arrive as points.
+        biggest = counts.index(max(counts))
+        with page.expect_response(re.compile(r"/api/stations\?")):
+            cells.nth(biggest).click()
+        wait_for_stations(page)
+        assert page.evaluate("stationmapMap.map.getZoom()") == zoom + 2
+        page.goto("/#16/29.55900/106.57700")
+        wait_for_stations(page)
+        assert page.locator('.leaflet-marker-pane [data-id="500103-OS-0001"]').count() == 1
+        assert recorder.errors == [] and recorder.dialogs == [] and recorder.outside_requests() == []
+    finally:
+        context.close()
