@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -157,6 +158,20 @@ def attach(page, recorder: PageRecorder):
 
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda error: recorder.errors.append(str(error)))
+
+
+@contextmanager
+def checked_page(browser, server, **options):
+    """A page on another server than ``live_server``, checked like the ``page`` fixture's when the block ends."""
+    recorder = PageRecorder()
+    context = open_context(browser, server, **options)
+    try:
+        page = context.new_page()
+        attach(page, recorder)
+        yield page, recorder
+        assert recorder.errors == [] and recorder.dialogs == [] and recorder.outside_requests() == []
+    finally:
+        context.close()
 
 
 @pytest.fixture

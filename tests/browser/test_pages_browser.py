@@ -17,10 +17,8 @@ from tests.browser.conftest import (
     XSS_ID,
     XSS_LONLAT,
     XSS_NAME,
-    PageRecorder,
-    attach,
     browser_registry,
-    open_context,
+    checked_page,
     wait_for_stations,
 )
 
@@ -91,13 +89,9 @@ def test_hostile_station_name_is_shown_as_text_everywhere(page):
 
 
 def test_nearest_uses_the_browser_position_and_sorts_by_distance(browser, live_server):
-    recorder = PageRecorder()
-    context = open_context(browser, live_server, geolocation={"latitude": 29.5590, "longitude": 106.5770},
-                           permissions=["geolocation"], viewport={"width": 390, "height": 844}, is_mobile=True,
-                           has_touch=True)
-    try:
-        page = context.new_page()
-        attach(page, recorder)
+    with checked_page(browser, live_server, geolocation={"latitude": 29.5590, "longitude": 106.5770},
+                      permissions=["geolocation"], viewport={"width": 390, "height": 844}, is_mobile=True,
+                      has_touch=True) as (page, _):
         page.goto("/nearest")
         page.get_by_role("button", name="使用我的位置").click()
         page.wait_for_function("() => document.documentElement.dataset.results === '5'")
@@ -114,9 +108,6 @@ def test_nearest_uses_the_browser_position_and_sorts_by_distance(browser, live_s
         page.wait_for_function("() => document.querySelector('#results .result h3') && "
                                "[...document.querySelectorAll('#results .result-kind')].every(p => p.textContent.includes('职工书屋'))")
         assert "kind=bookshelf" in page.url and "lon=106.577" in page.url
-        assert recorder.errors == [] and recorder.dialogs == [] and recorder.outside_requests() == []
-    finally:
-        context.close()
 
 
 def test_nearest_accepts_typed_gcj02_coordinates(page):
@@ -145,11 +136,7 @@ def test_the_map_script_shifts_like_the_server(page):
 
 
 def test_on_amap_tiles_markers_and_taps_are_in_gcj02(browser, amap_server):
-    recorder = PageRecorder()
-    context = open_context(browser, amap_server)
-    try:
-        page = context.new_page()
-        attach(page, recorder)
+    with checked_page(browser, amap_server) as (page, recorder):
         page.goto("/#16/29.55900/106.57700")
         wait_for_stations(page)
         shown = page.evaluate("""() => { let found = null;
@@ -168,9 +155,6 @@ def test_on_amap_tiles_markers_and_taps_are_in_gcj02(browser, amap_server):
         assert page.locator("#results .result").first.get_attribute("data-id") == "500103-OS-0001"
         assert parse_metres(page.locator("#results .result-distance strong").first.inner_text()) < 5
         assert page.locator("#crs").input_value() == "gcj02"
-        assert recorder.errors == [] and recorder.dialogs == [] and recorder.outside_requests() == []
-    finally:
-        context.close()
 
 
 def test_language_switch_changes_the_visible_text(page):
@@ -238,12 +222,8 @@ def test_coverage_radius_changes_the_table(page):
 ])
 def test_no_horizontal_overflow_at_360px(browser, live_server, path, name):
     ARTIFACTS.mkdir(exist_ok=True)
-    recorder = PageRecorder()
-    context = open_context(browser, live_server, viewport={"width": 360, "height": 740}, is_mobile=True,
-                           has_touch=True, device_scale_factor=2)
-    try:
-        page = context.new_page()
-        attach(page, recorder)
+    with checked_page(browser, live_server, viewport={"width": 360, "height": 740}, is_mobile=True,
+                      has_touch=True, device_scale_factor=2) as (page, _):
         page.goto(path)
         if name == "map":
             wait_for_stations(page)
@@ -262,9 +242,6 @@ def test_no_horizontal_overflow_at_360px(browser, live_server, path, name):
             .map(el => [el.textContent.trim(), el.getBoundingClientRect().height])
             .filter(([, h]) => h < 38)""")
         assert small == [], f"small touch targets on {path}: {small}"
-        assert recorder.errors == [] and recorder.dialogs == [] and recorder.outside_requests() == []
-    finally:
-        context.close()
 
 
 def test_desktop_screenshots(page):
@@ -301,11 +278,7 @@ def column_values(page, key: str) -> list[float]:
 
 
 def test_a_dense_view_arrives_as_grid_cells_and_a_tap_zooms_in_to_the_stations(browser, grouping_server):
-    recorder = PageRecorder()
-    context = open_context(browser, grouping_server)
-    try:
-        page = context.new_page()
-        attach(page, recorder)
+    with checked_page(browser, grouping_server) as (page, _):
         page.goto("/")
         wait_for_stations(page)
         cells = page.locator(".leaflet-marker-pane .sm-cell")
@@ -325,6 +298,3 @@ def test_a_dense_view_arrives_as_grid_cells_and_a_tap_zooms_in_to_the_stations(b
         page.goto("/#16/29.55900/106.57700")
         wait_for_stations(page)
         assert page.locator('.leaflet-marker-pane [data-id="500103-OS-0001"]').count() == 1
-        assert recorder.errors == [] and recorder.dialogs == [] and recorder.outside_requests() == []
-    finally:
-        context.close()
