@@ -50,7 +50,8 @@ def opening_state(opening_hours: str, minute: datetime) -> tuple[bool, str | Non
 
 def live_fields(props: dict, minute: datetime, distance_m: float | None = None) -> dict:
     """What depends on the moment (a local minute) and the query point: open now, next change, distances."""
-    fields = dict(zip(("open_now", "next_change"), opening_state(props["opening_hours"], minute)))
+    open_now, change = opening_state(props["opening_hours"], minute)
+    fields = {"open_now": open_now, "next_change": change}
     if distance_m is not None:
         fields["distance_m"] = distance_m
         fields["walk_minutes"] = round(distance_m / schema.WALK_M_PER_MIN, 1)

@@ -15,8 +15,8 @@ from http import HTTPStatus
 
 from flask import Flask
 
-from webmap import params
 from geo.errors import ValidationError
+from webmap import params
 from webmap.api import NEAREST_PARAMS, _lang, nearest_answer
 from webmap.responses import encode_for_client
 from webmap.state import EXTENSION as STORE_EXTENSION
