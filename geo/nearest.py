@@ -14,8 +14,8 @@ does. Usually that is k geodesics and one KD-tree query of k+1.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 from pykdtree.kdtree import KDTree
@@ -38,8 +38,7 @@ AMENITY_BITS = {code: 1 << i for i, code in enumerate(schema.AMENITIES)}
 threadpool_limits(limits=1, user_api="openmp")
 
 
-@dataclass(frozen=True)
-class NearestHit:
+class NearestHit(NamedTuple):
     """One answer: the station's row position in the indexed frame, its id and geodesic metres."""
 
     position: int
@@ -69,6 +68,9 @@ def amenity_mask(amenities) -> int:
 
 def check_query_point(lon, lat, k: int = 1) -> tuple[float, float, int]:
     """Validate a query point (WGS-84 degrees) and k; every problem reported at once."""
+    if type(lon) is float and type(lat) is float and type(k) is int and (
+            -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0 and 1 <= k <= MAX_K):
+        return lon, lat, k  # the common case, already valid (NaN fails the comparisons)
     problems = []
     values = {}
     for name, value, low, high in (("lon", lon, -180.0, 180.0), ("lat", lat, -90.0, 90.0)):
@@ -185,7 +187,7 @@ class NearestIndex:
         while True:
             chord, local = tree.query(query, k=fetch)
             chords = chord.ravel().tolist()
-            candidates = [(c, tree_positions[i]) for c, i in zip(chords, local.ravel().tolist(), strict=True)]
+            candidates = zip(chords, [tree_positions[i] for i in local.ravel().tolist()], strict=True)
             if filtered:
                 candidates = [(c, p) for c, p in candidates if self._is_eligible(p, bits, open_state)]
             hits = self._rank_exact(lon, lat, candidates, k)
