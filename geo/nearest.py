@@ -68,7 +68,7 @@ def amenity_mask(amenities) -> int:
 
 def check_query_point(lon, lat, k: int = 1) -> tuple[float, float, int]:
     """Validate a query point (WGS-84 degrees) and k; every problem reported at once."""
-    if type(lon) is float and type(lat) is float and type(k) is int and (
+    if isinstance(lon, float) and isinstance(lat, float) and type(k) is int and (
             -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0 and 1 <= k <= MAX_K):
         return lon, lat, k  # the common case, already valid (NaN fails the comparisons)
     problems = []
