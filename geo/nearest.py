@@ -14,6 +14,7 @@ does. Usually that is k geodesics and one KD-tree query of k+1.
 from __future__ import annotations
 
 import math
+import threading
 from datetime import datetime
 from typing import NamedTuple
 
@@ -33,9 +34,20 @@ MAX_K = 100
 AMENITY_BITS = {code: 1 << i for i, code in enumerate(schema.AMENITIES)}
 
 # pykdtree parallelises every query with OpenMP; for the one-point queries a server makes,
-# waking the thread team costs 50–500 µs on a busy 2-core machine against ~6 µs of work.
-# Server workers are processes, so one OpenMP thread each loses nothing.
-threadpool_limits(limits=1, user_api="openmp")
+# waking the thread team costs 50–500 µs on a busy 2-core machine against ~6 µs of work,
+# and its threads then spin, starving the server's other requests. Server workers are
+# processes, so one OpenMP thread each loses nothing. OpenMP's limit belongs to the thread
+# that sets it, so each thread that queries (a threaded server's too) sets its own, once.
+_single_threaded = threading.local()
+
+
+def _one_openmp_thread() -> None:
+    if not getattr(_single_threaded, "done", False):
+        threadpool_limits(limits=1, user_api="openmp")
+        _single_threaded.done = True
+
+
+_one_openmp_thread()
 
 
 class NearestHit(NamedTuple):
@@ -181,6 +193,7 @@ class NearestIndex:
         filtered = bool(bits) or open_state is not None
         tree, _, tree_positions = self._trees[kind]
         n = len(tree_positions)
+        _one_openmp_thread()
         query = np.array([TO_ECEF.transform(lon, lat, 0.0)])
         # One more than k certifies the answer when nothing is filtered out.
         fetch = min(n, 4 * k + 6 if filtered else k + 1)

@@ -158,3 +158,24 @@ def test_unknown_kind_and_amenity_rejected():
         INDEX.nearest(106.5, 29.5, kind="cafe")
     with pytest.raises(ValidationError, match="unknown amenity"):
         INDEX.nearest(106.5, 29.5, amenities=("sauna",))
+
+
+def test_queries_from_any_thread_run_openmp_single_threaded():
+    # A threaded server's pool threads start with OpenMP's default team (one per core);
+    # pykdtree would wake that team for every one-point query.
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    seen = {}
+
+    def query_in_new_thread():
+        seen["before"] = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+        seen["hit"] = INDEX.nearest(106.5516, 29.5630, k=1)
+        seen["after"] = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+
+    thread = threading.Thread(target=query_in_new_thread)
+    thread.start()
+    thread.join()
+    assert len(seen["hit"]) == 1
+    assert seen["after"] and set(seen["after"]) == {1}
