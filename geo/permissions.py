@@ -1,7 +1,8 @@
 """Who may write what: district accounts their own district, admins everything, planners nothing.
 
-Every write in a store calls ``require_write``; the web layer's checks are for friendly
-messages only, never the only line of defence.
+Every write in a store calls ``require_write`` (and ``require_honours_unchanged``: honours
+such as 全国最美工会户外劳动者服务站 are conferred, so only an administrator records them); the
+web layer's checks are for friendly messages only, never the only line of defence.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def require_write(actor: Actor, adcode: str | None, restore: bool = False) -> No
     if restore:
         raise PermissionDeniedError(Text("perm.restore", actor=actor.name))
     raise PermissionDeniedError(Text("perm.district", actor=actor.name, own=actor.district_adcode, adcode=adcode))
+
+
+def require_honours_unchanged(actor: Actor, before, after) -> None:
+    """Raise ``PermissionDeniedError`` if a non-admin changes honours (conferred by the unions, not self-declared)."""
+    if actor.role != "admin" and sorted(before or ()) != sorted(after or ()):
+        raise PermissionDeniedError(Text("edit.honours", actor=actor.name))
 
 
 # The command line acts with full rights: whoever runs it already controls the files.

@@ -34,7 +34,7 @@ from geo.errors import NotFoundError, Problem, RegistryUnavailableError, Validat
 from geo.fileio import atomic_write_bytes, remove_orphan_temp_files
 from geo.hours import CHONGQING_TZ
 from geo.messages import Label, Text
-from geo.permissions import Actor, require_write
+from geo.permissions import Actor, require_honours_unchanged, require_write
 from geo.validate import check_locations, check_point, check_properties, parse_json_strict, validate_feature_collection
 
 VERSION_MEMBER = "registry_version"
@@ -292,6 +292,7 @@ class GeoJSONFileStore(StationStore):
             require_write(actor, before["properties"]["district_adcode"])
             after = copy.deepcopy(before)
             after["properties"].update(changes)
+            require_honours_unchanged(actor, before["properties"].get("honours"), after["properties"].get("honours"))
             if "district_adcode" in changes:
                 require_write(actor, changes["district_adcode"])
             if coordinates is not None:
@@ -405,6 +406,7 @@ def prepare_new_features(features: list[dict], current: list[dict], actor: Actor
         props = f.get("properties") if isinstance(f.get("properties"), dict) else {}
         props.pop("id", None)
         props.setdefault("honours", [])
+        require_honours_unchanged(actor, [], props["honours"])
         props.setdefault("phone", "")
         props.update(status="active", created_at=stamp, updated_at=stamp)
         if actor.role == "admin":

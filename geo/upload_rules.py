@@ -211,6 +211,7 @@ class UploadChecker:
                 row.feature["properties"]["district_adcode"] = self.located[i]
         self.check_schema()
         self.check_districts()
+        self.check_honours()
         self.check_repeated_rows()
         self.check_duplicates()
         self.check_crs()
@@ -302,6 +303,15 @@ class UploadChecker:
                 self.problem(i, "coordinates", Text("row.district_mismatch", name=d.name(located), adcode=located,
                                                     other_name=d.name(adcode), other=adcode),
                              Text("row.district_mismatch_hint"), code="district_mismatch")
+
+    def check_honours(self) -> None:
+        # Honours are conferred by the unions; the registry takes them from administrators only.
+        if self.actor.role == "admin":
+            return
+        for i, row in enumerate(self.rows):
+            if row.feature["properties"].get("honours"):
+                self.problem(i, "honours", Text("row.honours_admin_only"), Text("row.honours_admin_only_hint"),
+                             code="honours")
 
     def check_repeated_rows(self) -> None:
         seen: dict[str, int] = {}

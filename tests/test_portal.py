@@ -14,6 +14,7 @@ import re
 import pytest
 
 from tests.portal_helpers import (
+    CSV_HEADER,
     JIANGBEI_ROW,
     YUZHONG_ROW,
     YUZHONG_ROW_FIXED,
@@ -122,6 +123,25 @@ def test_district_cannot_upload_into_another_district_even_when_the_row_says_so(
     assert any("outside your district" in e["message"] or "your account" in e["message"]
                for e in response.get_json()["errors"])
     assert registry_state(registry_path) == before  # all or nothing: the good row is not added either
+
+
+def test_honours_in_an_upload_are_for_admins_to_record(anon, tokens, registry_path):
+    csv_text = CSV_HEADER.rstrip("\n") + ",荣誉\n" + YUZHONG_ROW + ",全国最美工会户外劳动者服务站\n"
+
+    def data():
+        return {"file": (io.BytesIO(csv_text.encode()), "stations.csv"), "crs": "wgs84", "dry_run": "0"}
+
+    before = registry_state(registry_path)
+    refused = anon.post("/api/uploads?lang=zh", data=data(), headers=bearer(tokens["yuzhong"]),
+                        content_type="multipart/form-data")
+    assert refused.status_code == 400 and registry_state(registry_path) == before
+    issues = [i for row in refused.get_json()["report"]["rows"] for i in row["problems"]]
+    assert [i["code"] for i in issues] == ["honours"] and "市总工会管理员" in issues[0]["message"]
+    accepted = anon.post("/api/uploads", data=data(), headers=bearer(tokens["admin"]), content_type="multipart/form-data")
+    assert accepted.status_code == 201, accepted.get_json()
+    new_id, = accepted.get_json()["ids"]
+    stored = json.loads(registry_path.read_text(encoding="utf-8"))["features"]
+    assert next(f for f in stored if f["properties"]["id"] == new_id)["properties"]["honours"] == ["national_most_beautiful"]
 
 
 # Portal forms, by session: (method, path, form data builder) per action.

@@ -144,3 +144,20 @@ def test_hand_edited_file_is_validated_despite_an_old_receipt(registry_path, dis
     registry_path.write_text(text)
     with pytest.raises(RegistryUnavailableError, match="unknown kind 'cafe'"):
         GeoJSONFileStore(registry_path, districts)
+
+
+def test_only_an_admin_records_honours(store, registry_path):
+    before = registry_path.read_bytes()
+    with pytest.raises(PermissionDeniedError, match="honours"):
+        store.add([new_station(honours=("national_most_beautiful",))], YUZHONG)
+    own = "500103-OS-0002"
+    with pytest.raises(PermissionDeniedError, match="honours"):
+        store.update(own, {"honours": ["national_most_beautiful"]}, YUZHONG)
+    assert registry_path.read_bytes() == before
+    # Other edits keep the honours as they are; an admin may set and clear them.
+    store.update("500103-OS-0001", {"name": "解放碑驿站"}, YUZHONG)
+    assert store.get("500103-OS-0001")["properties"]["honours"] == ["national_most_beautiful"]
+    new_id, = store.add([new_station(honours=("national_most_beautiful",))], CLI_ACTOR)
+    assert store.get(new_id)["properties"]["honours"] == ["national_most_beautiful"]
+    store.update(new_id, {"honours": []}, CLI_ACTOR)
+    assert store.get(new_id)["properties"]["honours"] == []

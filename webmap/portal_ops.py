@@ -17,10 +17,10 @@ from datetime import date, datetime, timedelta
 
 from geo import schema
 from geo.coords import to_wgs84
-from geo.errors import PermissionDeniedError, Problem, ValidationError
+from geo.errors import Problem, ValidationError
 from geo.hours import CHONGQING_TZ
 from geo.messages import Join, Text, field_label, message_of, shown, type_label
-from geo.permissions import Actor
+from geo.permissions import Actor, require_honours_unchanged
 from geo.validate import check_properties, one_of
 
 # What an edit may change. The id encodes district and kind, so those stay; status has its
@@ -105,8 +105,8 @@ def station_changes(body, feature: dict, actor: Actor, districts) -> tuple[dict,
     if problems:
         raise ValidationError(problems)
     changes = {k: v for k, v in changes.items() if props.get(k) != v and not (k == "phone" and not v and not props.get(k))}
-    if "honours" in changes and actor.role != "admin":
-        raise PermissionDeniedError(Text("edit.honours", actor=actor.name))
+    if "honours" in changes:
+        require_honours_unchanged(actor, props.get("honours"), changes["honours"])
     return changes, coordinates
 
 
