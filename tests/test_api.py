@@ -123,6 +123,7 @@ def test_grouping_kicks_in_above_the_limit_and_counts_add_up(dense_app, query):
     body = strict_json(response)
     assert body["grouped"] is True
     assert len(body["features"]) <= 3
+    assert body["zoom"] == (int(query.split("zoom=")[1]) if "zoom=" in query else body["zoom"]) and body["zoom"] >= 0
     total = 0
     for feature in body["features"]:
         props = feature["properties"]

@@ -107,7 +107,7 @@ def _station_list(snapshot, args, max_points: int) -> Body:
     else:
         features = strings[positions]
     head = (f'{{"type":"FeatureCollection","count":{len(positions)},"registry_version":{int(snapshot.version)},'
-            f'"grouped":{"true" if grouped else "false"},"features":[')
+            f'"grouped":{"true" if grouped else "false"},' + (f'"zoom":{int(zoom)},' if grouped else "") + '"features":[')
     return Body((head + ",".join(features) + "]}").encode("utf-8"), GEOJSON)
 
 

@@ -116,7 +116,9 @@ SCHEMAS: dict[str, dict] = {
     "StationCollection": _collection(
         {"oneOf": [_ref("StationFeature"), _ref("ClusterFeature")]},
         count={"type": "integer", "description": "stations matched (cells hold several when grouped)"},
-        grouped={"type": "boolean"}, **_VERSION),
+        grouped={"type": "boolean"},
+        zoom={"type": "integer", "description": "when grouped: the map zoom the cells are sized for (96 px each)"},
+        **_VERSION),
     "NearestCollection": _collection(
         _ref("StationFeature"), count={"type": "integer"}, **_VERSION,
         query={"type": "object", "properties": {"lon": _NUMBER, "lat": _NUMBER, "crs": _codes(schema.INPUT_CRS),

@@ -278,9 +278,12 @@ def column_values(page, key: str) -> list[float]:
 
 
 def test_a_dense_view_arrives_as_grid_cells_and_a_tap_zooms_in_to_the_stations(browser, grouping_server):
-    with checked_page(browser, grouping_server) as (page, _):
+    with checked_page(browser, grouping_server) as (page, recorder):
         page.goto("/")
         wait_for_stations(page)
+        # One request, from <head>, with the zoom the map then fitted the municipality at.
+        asked = [url for url in recorder.requests if "/api/stations?" in url]
+        assert len(asked) == 1 and f"zoom={page.evaluate('stationmapMap.map.getZoom()')}" in asked[0]
         cells = page.locator(".leaflet-marker-pane .sm-cell")
         assert cells.count() >= 1
         assert "已汇总" in page.locator(".sm-status").inner_text()
@@ -298,3 +301,16 @@ def test_a_dense_view_arrives_as_grid_cells_and_a_tap_zooms_in_to_the_stations(b
         page.goto("/#16/29.55900/106.57700")
         wait_for_stations(page)
         assert page.locator('.leaflet-marker-pane [data-id="500103-OS-0001"]').count() == 1
+
+
+@pytest.mark.parametrize("viewport", [{"width": 360, "height": 740}, {"width": 768, "height": 1024},
+                                      {"width": 1920, "height": 1080}])
+def test_the_first_view_asks_once_for_cells_sized_to_its_zoom(browser, grouping_server, viewport):
+    with checked_page(browser, grouping_server, viewport=viewport) as (page, recorder):
+        page.goto("/")
+        wait_for_stations(page)
+        asked = [url for url in recorder.requests if "/api/stations?" in url]
+        zoom = page.evaluate("stationmapMap.map.getZoom()")
+        # At most one level coarser than the map (the estimate errs that way), never finer.
+        assert len(asked) == 1, asked
+        assert int(asked[0].split("zoom=")[1].split("&")[0]) in (zoom, zoom - 1)

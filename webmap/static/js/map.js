@@ -254,7 +254,9 @@
     pending.then(function (collection) {
       if (inFlight !== controller) return;
       inFlight = null;
-      if (collection && collection.type === "FeatureCollection") draw(collection, request);
+      // Cells sized for a deeper zoom than the map settled on would overlap: ask for this view.
+      var tooSmall = collection && collection.grouped && collection.zoom > map.getZoom();
+      if (collection && collection.type === "FeatureCollection" && !tooSmall) draw(collection, request);
       else load();
     });
     return true;
