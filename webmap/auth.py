@@ -17,9 +17,9 @@ How it fits together
   cookie rather than by bearer token.
 * Failed sign-ins are throttled by flask-limiter: ``LOGIN_LIMIT_PER_USER`` (5 per minute)
   per client address + user name and ``LOGIN_LIMIT_PER_IP`` (30 per minute) per address.
-  The default storage is in-process memory: with several worker processes each keeps its
-  own count, so the effective limit is multiplied by the number of workers. Set
-  ``RATELIMIT_STORAGE_URI`` (e.g. ``redis://localhost:6379``) to share the count.
+  The counts live in a SQLite file beside the accounts (``webmap.login_attempts``), so every
+  worker process shares them and a restart keeps them. Across machines, set
+  ``RATELIMIT_STORAGE_URI`` to a shared store (e.g. ``redis://localhost:6379``).
   Behind a reverse proxy, wrap the app in ``werkzeug.middleware.proxy_fix.ProxyFix``
   or every client shares the proxy's address.
 """
@@ -32,6 +32,7 @@ import os
 import time
 from datetime import timedelta
 from functools import wraps
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
@@ -51,7 +52,6 @@ LIMITER_EXTENSION = "stationmap_limiter"
 CONFIG_DEFAULTS = {
     "LOGIN_LIMIT_PER_USER": "5 per minute",
     "LOGIN_LIMIT_PER_IP": "30 per minute",
-    "RATELIMIT_STORAGE_URI": "memory://",
     # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.
     "SESSION_LIFETIME": timedelta(hours=8),
     # The CSRF token lives as long as the session: an upload page left open over lunch still works.
@@ -71,10 +71,13 @@ def text(key: str, **values) -> str:
 def init_app(app: Flask) -> None:
     """Open the account store, turn on CSRF protection and the login throttle."""
     from geo.accounts import AccountStore
+    from webmap import login_attempts  # noqa: F401 - registers the sqlite:// limits storage
     from webmap.state import get_store
 
     for key, value in CONFIG_DEFAULTS.items():
         app.config.setdefault(key, value)
+    accounts_dir = Path(app.config["ACCOUNTS_PATH"]).resolve().parent
+    app.config.setdefault("RATELIMIT_STORAGE_URI", f"sqlite://{accounts_dir / '.login_attempts.sqlite'}")
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_LIFETIME"]
     app.session_interface = ReusedSerializerSessionInterface()
     if os.environ.get("STATIONMAP_HTTPS") == "1":
