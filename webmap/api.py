@@ -38,7 +38,8 @@ def _districts():
     return get_store().districts.by_adcode
 
 
-def _lang(args, config=None) -> str:
+def answer_lang(args, config=None) -> str:
+    """The language of an API answer: ``lang`` if given, else the app's default (never the cookie: answers are cached publicly)."""
     return args.get("lang") or (config or current_app.config).get("DEFAULT_LANG", "zh")
 
 
@@ -82,7 +83,7 @@ def stations():
     args = p.parse_args(request.args, STATION_PARAMS)
     snapshot = get_snapshot()
     max_points = int(current_app.config["MAX_POINTS_PER_VIEW"])
-    etag = query_etag(snapshot_fingerprint(snapshot), max_points, _lang(args))
+    etag = query_etag(snapshot_fingerprint(snapshot), max_points, answer_lang(args))
     return cached(etag, LIST_CACHE, lambda: _station_list(snapshot, args, max_points))
 
 
@@ -92,7 +93,7 @@ def _station_list(snapshot, args, max_points: int) -> Body:
         kinds=args["kind"] or (), statuses=() if args["status"] == "all" else (args["status"],),
         district=args["district"], amenities=args["amenity"] or (), bbox=args["bbox"], text=args["q"],
     )
-    strings = _feature_strings(snapshot, args["fields"], _lang(args))
+    strings = _feature_strings(snapshot, args["fields"], answer_lang(args))
     grouped = args["group"] == "auto" and len(positions) > max_points
     if grouped:
         lon, lat = columns.lon[positions], columns.lat[positions]
@@ -162,7 +163,7 @@ def station(station_id: str):
     """Any status; `open_now` and `next_change` are evaluated at `at` (default now, Chongqing time)."""
     args = p.parse_args(request.args, STATION_DETAIL_PARAMS)
     feature = with_live_fields(get_snapshot().get(station_id), args["at"])
-    return send_json(_labelled(feature, _lang(args)), LIVE_CACHE, GEOJSON)
+    return send_json(_labelled(feature, answer_lang(args)), LIVE_CACHE, GEOJSON)
 
 
 @bp.get("/nearest")
@@ -175,7 +176,7 @@ def nearest():
     (default now) are considered.
     """
     args = p.parse_args(request.args, NEAREST_PARAMS)
-    return send(*nearest_answer(get_snapshot(), args, _lang(args)))
+    return send(*nearest_answer(get_snapshot(), args, answer_lang(args)))
 
 
 def nearest_answer(snapshot, args: dict, lang: str) -> tuple[Body, str]:
@@ -240,7 +241,7 @@ def coverage_csv():
     """Cells that a spreadsheet would read as a formula (= + - @) are prefixed with '."""
     args = p.parse_args(request.args, COVERAGE_CSV_PARAMS)
     snapshot = get_snapshot()
-    lang = _lang(args)
+    lang = answer_lang(args)
     return cached(query_etag(snapshot_fingerprint(snapshot), lang), REPORT_CACHE,
                   lambda: reports.coverage_csv_body(snapshot, args["radius_m"], lang),
                   download=f"stationmap-coverage-{args['radius_m']:g}m.csv")
@@ -266,7 +267,7 @@ def gaps():
 def vocabulary():
     """What forms, filters and the map legend show; codes are what the API takes and returns."""
     args = p.parse_args(request.args, VOCABULARY_PARAMS)
-    body, digest = _vocabulary_body(_lang(args))
+    body, digest = _vocabulary_body(answer_lang(args))
     return cached(query_etag(digest), "public, max-age=3600", lambda: body)
 
 

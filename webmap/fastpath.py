@@ -17,7 +17,7 @@ from flask import Flask
 
 from geo.errors import ValidationError
 from webmap import params
-from webmap.api import NEAREST_PARAMS, _lang, nearest_answer
+from webmap.api import NEAREST_PARAMS, answer_lang, nearest_answer
 from webmap.responses import encode_for_client
 from webmap.state import EXTENSION as STORE_EXTENSION
 
@@ -55,5 +55,5 @@ class NearestFastPath:
         except ValidationError:
             return None
         snapshot = self.app.extensions[STORE_EXTENSION].snapshot()
-        body, cache_control = nearest_answer(snapshot, args, _lang(args, self.app.config))
+        body, cache_control = nearest_answer(snapshot, args, answer_lang(args, self.app.config))
         return encode_for_client(body, cache_control, environ.get("HTTP_ACCEPT_ENCODING", ""))
