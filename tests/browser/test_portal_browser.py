@@ -169,3 +169,14 @@ def test_hostile_name_stays_inert_on_portal_pages_and_map(clerk):
     assert card.locator("h3").inner_text() == XSS_NAME
     assert page.locator('img[src="x"]').count() == 0
     page.wait_for_timeout(300)  # let any injected handler fire; the fixture then checks for dialogs
+
+
+def test_portal_pages_fit_a_360px_phone(clerk):
+    page = clerk
+    page.set_viewport_size({"width": 360, "height": 740})
+    upload_csv(page, [YUZHONG_ROW, YUZHONG_ROW_SWAPPED])  # a report with a problem table
+    widths = {"/upload (report)": page.evaluate("document.documentElement.scrollWidth")}
+    for path in ("/upload", "/portal/stations", "/portal/stations/500103-OS-0001/edit"):
+        page.goto(path)
+        widths[path] = page.evaluate("document.documentElement.scrollWidth")
+    assert all(width <= 360 for width in widths.values()), widths
