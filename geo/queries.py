@@ -54,8 +54,13 @@ def live_fields(props: dict, minute: datetime, distance_m: float | None = None) 
     fields = {"open_now": open_now, "next_change": change}
     if distance_m is not None:
         fields["distance_m"] = distance_m
-        fields["walk_minutes"] = round(distance_m / schema.WALK_M_PER_MIN, 1)
+        fields["walk_minutes"] = walking_minutes(distance_m)
     return fields
+
+
+def walking_minutes(distance_m: float) -> float:
+    """Minutes on foot at the unions' walking pace, to a tenth."""
+    return round(distance_m / schema.WALK_M_PER_MIN, 1)
 
 
 def local_minute(when: datetime | None = None) -> datetime:

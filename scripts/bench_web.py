@@ -109,18 +109,25 @@ def hello_app(environ, start_response):
 class Gunicorn:
     """The production server, ``stationmap serve --workers 2``, with the registry given by environment.
 
-    With ``hello=True`` the same gunicorn serves a hello-world WSGI app of the same response
-    size instead: the server's own ceiling on this machine, measured beside ours.
+    Two baselines run beside it, in the same run: ``setup="hello"`` serves a hello-world WSGI
+    app of the same response size under the same gunicorn and worker class (the server's
+    own ceiling on this machine); ``setup="sync"`` serves our app under gunicorn's default
+    sync worker, what ``stationmap serve`` ran before it moved to gevent.
     """
 
-    def __init__(self, registry: Path, workers: int = 2, hello: bool = False):
+    def __init__(self, registry: Path, workers: int = 2, setup: str = "serve"):
+        from stationmap.serve import WORKER_CLASS
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, STATIONMAP_REGISTRY=str(registry), STATIONMAP_TILES="none",
                    STATIONMAP_SECRET_KEY="bench-only")  # noqa: S106 - a throwaway server
-        if hello:
-            cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-                   "--log-level", "warning", "--chdir", str(ROOT / "scripts"), "bench_web:hello_app"]
+        gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+                    "--log-level", "warning"]
+        if setup == "hello":
+            cmd = [*gunicorn, "-k", WORKER_CLASS, "--chdir", str(ROOT / "scripts"), "bench_web:hello_app"]
+        elif setup == "sync":
+            cmd = [*gunicorn, "-k", "sync", "--preload", "webmap:create_app()"]
         else:
             cmd = [sys.executable, "-c", "from stationmap.cli import main; main()", "serve", "--port", str(self.port),
                    "--workers", str(workers)]
@@ -280,6 +287,7 @@ def measure_page(browser, url: str, drawn: str, runs: int, timeout_ms: int) -> d
 
 # -- load test ----------------------------------------------------------------------------------
 
+WARM_LOAD_S = 2
 WRK_SCRIPT = """
 math.randomseed(%(seed)d)
 request = function()
@@ -291,6 +299,12 @@ end
 
 
 def load_test(base: str, query: str, duration: int, connections: int) -> dict:
+    """Load for ``WARM_LOAD_S`` seconds (unrecorded: connections open, caches fill), then measure."""
+    _load(base, query, WARM_LOAD_S, connections)
+    return _load(base, query, duration, connections)
+
+
+def _load(base: str, query: str, duration: int, connections: int) -> dict:
     minlon, minlat, maxlon, maxlat = URBAN_BBOX
     path = "/api/nearest?lon=%.6f&lat=%.6f" + query
     wrk = shutil.which("wrk")
@@ -411,7 +425,7 @@ def main(argv=None) -> int:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         for label, registry in registries:
             points = active_points(registry)
-            log(f"{label}: {len(points):,} active stations; starting gunicorn -w 2")
+            log(f"{label}: {len(points):,} active stations; starting stationmap serve --workers 2")
             server = Gunicorn(registry)
             try:
                 boot = server.wait_ready()
@@ -448,19 +462,25 @@ def main(argv=None) -> int:
             finally:
                 server.stop()
         browser.close()
-    log("baseline: a hello-world WSGI app under the same gunicorn -w 2")
-    hello = Gunicorn(args.sample, hello=True)
-    try:
-        hello.wait_ready()
-        r = load_test(hello.url, "", args.duration, args.connections)
-        load_rows.append(["-", "hello-world WSGI app (server ceiling)", r["tool"], f"{r.get('rps', 0):,.0f}",
-                          f"{r.get('p50_ms', float('nan')):.1f}", f"{r.get('p99_ms', float('nan')):.1f}",
-                          f"{r.get('requests', 0):,}", r.get("errors", 0)])
-    finally:
-        hello.stop()
+    # (setup, registry label, query, row label): the server's ceiling, and our app as it was served before.
+    baselines = (("hello", "-", "", "hello-world WSGI app, same server (its ceiling)"),
+                 ("sync", "sample", "&k=5", "k=5, gunicorn sync worker (before)"))
+    for setup, registry_label, query, label in baselines:
+        log(f"baseline: {label}")
+        server = Gunicorn(args.sample, setup=setup)
+        try:
+            server.wait_ready()
+            if setup != "hello":
+                warm_up(server.url)
+            r = load_test(server.url, query, args.duration, args.connections)
+            load_rows.append([registry_label, label, r["tool"], f"{r.get('rps', 0):,.0f}",
+                              f"{r.get('p50_ms', float('nan')):.1f}", f"{r.get('p99_ms', float('nan')):.1f}",
+                              f"{r.get('requests', 0):,}", r.get("errors", 0)])
+        finally:
+            server.stop()
 
     print()
-    print("Setup (gunicorn -w 2; folium FastMarkerCluster page built on the same active stations)")
+    print("Setup (stationmap serve: gunicorn -w 2, gevent; folium FastMarkerCluster page built on the same active stations)")
     print(table(["registry", "active stations", "server ready", "warm-up", "folium build", "folium HTML"], setup_rows))
     print()
     print(f"Pages in headless Chromium {VIEWPORT['width']}x{VIEWPORT['height']}, cold cache, median of {args.runs} "
@@ -468,7 +488,7 @@ def main(argv=None) -> int:
     print(table(["registry", "page", "drawn", "transferred", "decoded", "requests", "JS heap", "outside reqs"], page_rows))
     print()
     print(f"/api/nearest under load: {args.connections} connections, {args.duration} s, random points in the urban core, "
-          f"gunicorn -w 2 on {os.cpu_count()} CPUs (the load generator shares them)")
+          f"gunicorn -w 2 on {os.cpu_count()} CPUs (the load generator shares them), after {WARM_LOAD_S} s of the same load")
     print(table(["registry", "query", "tool", "req/s", "p50 ms", "p99 ms", "requests", "errors"], load_rows))
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from json.encoder import encode_basestring
 
 import numpy as np
 from flask import Blueprint, current_app, request
@@ -17,7 +18,7 @@ from flask import Blueprint, current_app, request
 from geo import schema
 from geo.grouping import cell_size_deg, group_points, zoom_for_bbox
 from geo.hours import to_local_naive
-from geo.queries import live_fields, local_minute, query_point_wgs84, with_live_fields
+from geo.queries import live_fields, local_minute, query_point_wgs84, walking_minutes, with_live_fields
 from geo.selection import KIND_CODES, StationColumns, cached_on
 from webmap import params as p
 from webmap import reports
@@ -183,7 +184,9 @@ def nearest_answer(snapshot, args: dict, lang: str) -> tuple[Body, str]:
     """The body and Cache-Control of a ``/nearest`` answer to parsed ``args``.
 
     Shared by the view and ``webmap.fastpath``, which answers well-formed queries without
-    Flask's request machinery; both must send the same bytes.
+    Flask's request machinery; both must send the same bytes. This is the API's hottest
+    path, so the body is assembled from bytes made once (each station's Feature per
+    snapshot, its opening state per minute) and only distances are formatted per request.
     """
     lon, lat = args["lon"], args["lat"]
     if args["crs"] != "wgs84":  # WGS-84 input needs no conversion; the index validates it
@@ -191,21 +194,32 @@ def nearest_answer(snapshot, args: dict, lang: str) -> tuple[Body, str]:
     when = to_local_naive(args["at"])
     hits = snapshot.nearest_index.nearest(lon, lat, k=args["k"], kind=args["kind"], amenities=args["amenity"] or (),
                                           open_at=when if args["open_now"] else False)
-    strings = _feature_strings(snapshot, "full", lang)
+    features = _feature_heads(snapshot, lang)
     minute = local_minute(when)
-    features = []
+    parts = []
     for hit in hits:
-        # The station's JSON is made once per snapshot; only what depends on the moment
-        # and the query point is encoded per request, inside its properties object.
         row = snapshot.by_id[hit.id]
-        tail = dumps(live_fields(snapshot.features[row]["properties"], minute, round(hit.distance_m, 1)))
-        features.append(strings[row][:-2] + "," + tail[1:] + "}")
-    query = {"lon": round(lon, 7), "lat": round(lat, 7), "crs": args["crs"], "at": when.isoformat(timespec="minutes")}
-    head = dumps({"type": "FeatureCollection", "count": len(features), "registry_version": snapshot.version,
-                  "query": query})
+        distance_m = round(hit.distance_m, 1)
+        parts.append(features[row] + _opening_json(snapshot.features[row]["properties"]["opening_hours"], minute)
+                     + b',"distance_m":%r,"walk_minutes":%r}}' % (distance_m, walking_minutes(distance_m)))
+    query = (f'{{"lon":{float(round(lon, 7))!r},"lat":{float(round(lat, 7))!r},"crs":{encode_basestring(args["crs"])},'
+             f'"at":"{when.isoformat(timespec="minutes")}"}}')
+    head = (f'{{"type":"FeatureCollection","count":{len(parts)},"registry_version":{int(snapshot.version)},'
+            f'"query":{query},"features":[')
     cache_control = "no-store" if args["open_now"] or args["at"] else LIVE_CACHE
-    body = head[:-1] + ',"features":[' + ",".join(features) + "]}"
-    return Body(body.encode("utf-8"), GEOJSON), cache_control
+    return Body(b"".join((head.encode(), b",".join(parts), b"]}")), GEOJSON), cache_control
+
+
+def _feature_heads(snapshot, lang: str) -> list[bytes]:
+    """Each station's full Feature as UTF-8 JSON without its closing ``}}``, ready for live fields."""
+    return cached_on(snapshot, f"features:heads:{lang}",
+                     lambda: [text[:-2].encode() for text in _feature_strings(snapshot, "full", lang)])
+
+
+@functools.lru_cache(maxsize=4096)
+def _opening_json(opening_hours: str, minute) -> bytes:
+    """``,"open_now":…,"next_change":…`` for one hours string at one local minute (few distinct strings)."""
+    return b"," + dumps(live_fields({"opening_hours": opening_hours}, minute))[1:-1].encode()
 
 
 @bp.get("/districts")

@@ -1,0 +1,159 @@
+"""The production server, ``stationmap serve``, as riders' phones meet it: real gunicorn
+processes on a free port, talked to over sockets."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from geo.permissions import CLI_ACTOR
+from geo.registry import GeoJSONFileStore, dump_feature_collection
+from tests.conftest import SMALL_REGISTRY, make_station
+
+# A fixed moment, so that answers do not change when the minute does.
+QUERY = "/api/nearest?lon=106.5716&lat=29.5538&k=3&at=2025-07-01T14:30"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, registry, workers: int):
+        self.port = _free_port()
+        env = dict(os.environ, STATIONMAP_TILES="none", STATIONMAP_SECRET_KEY="test-only")  # noqa: S106 - a throwaway server
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from stationmap.cli import main; main()", "serve", "--port", str(self.port),
+             "--workers", str(workers), "--registry", str(registry)],
+            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.process.stderr.read().decode()
+            try:
+                status, _, _ = self.get(QUERY)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "server did not answer within 60 s"
+            time.sleep(0.2)
+
+    def get(self, path: str):
+        """One request on a connection of its own."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def stop(self):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def serve(tmp_path):
+    registry = tmp_path / "stations.geojson"
+    registry.write_bytes(dump_feature_collection(SMALL_REGISTRY))
+    servers = []
+
+    def start(workers: int = 2) -> Server:
+        servers.append(Server(registry, workers))
+        return servers[-1]
+
+    yield start, registry
+    for server in servers:
+        server.stop()
+
+
+def test_workers_give_identical_answers_and_all_follow_a_registry_change(serve, districts):
+    start, registry = serve
+    server = start(workers=2)
+
+    def answers():
+        with ThreadPoolExecutor(8) as pool:  # concurrent, so both workers take some
+            return list(pool.map(lambda _: server.get(QUERY), range(40)))
+
+    before = answers()
+    assert {status for status, _, _ in before} == {200}
+    assert len({body for _, _, body in before}) == 1
+    assert json.loads(before[0][2])["count"] == 3
+
+    [new_id] = GeoJSONFileStore(registry, districts).add([make_station("500103-OS-0099", 106.5716, 29.5539)],
+                                                         CLI_ACTOR)
+    after = answers()
+    assert len({body for _, _, body in after}) == 1
+    nearest = json.loads(after[0][2])["features"][0]["properties"]
+    assert nearest["id"] == new_id and nearest["distance_m"] < 20
+
+
+def test_a_phone_keeps_its_connection_for_the_next_request(serve):
+    start, _ = serve
+    server = start(workers=1)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        sockets = []
+        for _ in range(3):
+            connection.request("GET", QUERY)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            assert response.getheader("Connection", "").lower() != "close"
+            sockets.append(connection.sock)
+        assert sockets[0] is not None and sockets.count(sockets[0]) == 3  # never reconnected
+    finally:
+        connection.close()
+
+
+def test_one_busy_connection_does_not_hold_up_another(serve):
+    """A client pipelining many requests must not keep a second client waiting for all of
+    them: with one worker, the second is answered while the first's answers still flow."""
+    start, _ = serve
+    server = start(workers=1)
+    pipelined = 1000
+    marker = b"HTTP/1.1 200 OK"
+    answered = [0]
+    busy = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+
+    def read_busy():
+        tail = b""
+        while answered[0] < pipelined:
+            chunk = busy.recv(1 << 16)
+            if not chunk:
+                return
+            data = tail + chunk
+            answered[0] += data.count(marker)
+            tail = data[-(len(marker) - 1):]
+
+    reader = threading.Thread(target=read_busy)
+    reader.start()
+    try:
+        request = f"GET {QUERY.replace('k=3', 'k=20')} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        busy.sendall(request * pipelined)
+        status, _, _ = server.get(QUERY)
+        answered_meanwhile = answered[0]
+        reader.join(timeout=60)
+    finally:
+        busy.close()
+    assert status == 200
+    assert answered[0] == pipelined
+    assert answered_meanwhile < pipelined // 2, (
+        f"the second client waited for {answered_meanwhile} of the first one's {pipelined} answers")
