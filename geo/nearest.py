@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from geo import schema
 from geo.errors import Problem, ValidationError
 from geo.hours import parse_opening_hours, to_local_naive
-from geo.projection import GEOD, TO_ECEF
+from geo.projection import GEOD, TO_ECEF, ecef_point
 
 # Slack for rounding when a chord rules a station out: geodesics are good to ~15 nm and
 # chords to ~1 nm, so a millimetre can never turn a right answer away.
@@ -194,7 +194,7 @@ class NearestIndex:
         tree, _, tree_positions = self._trees[kind]
         n = len(tree_positions)
         _one_openmp_thread()
-        query = np.array([TO_ECEF.transform(lon, lat, 0.0)])
+        query = np.array([ecef_point(lon, lat)])
         # One more than k certifies the answer when nothing is filtered out.
         fetch = min(n, 4 * k + 6 if filtered else k + 1)
         while True:

@@ -10,6 +10,8 @@ index searches Earth-centred Cartesian coordinates (``TO_ECEF``, EPSG:4978).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pyproj import CRS, Geod, Transformer
 
@@ -27,6 +29,19 @@ BUFFER_QUAD_SEGS = 64
 
 _to_metric = Transformer.from_crs(WGS84, CHONGQING_EQUAL_AREA, always_xy=True)
 _to_lonlat = Transformer.from_crs(CHONGQING_EQUAL_AREA, WGS84, always_xy=True)
+
+
+def ecef_point(lon: float, lat: float) -> tuple[float, float, float]:
+    """One point through ``TO_ECEF`` (height 0), in closed form on the same ellipsoid.
+
+    The nearest finder converts one point per request; pyproj spends ~7 µs handling the
+    arguments of a one-point call against well under 1 µs of arithmetic. The closed form is
+    exact, and a test holds it to pyproj within a micrometre everywhere on Earth.
+    """
+    phi, lam = math.radians(lat), math.radians(lon)
+    sin_phi, cos_phi = math.sin(phi), math.cos(phi)
+    normal = GEOD.a / math.sqrt(1.0 - GEOD.es * sin_phi * sin_phi)  # prime-vertical radius of curvature
+    return normal * cos_phi * math.cos(lam), normal * cos_phi * math.sin(lam), normal * (1.0 - GEOD.es) * sin_phi
 
 
 def lonlat_to_metric(lon, lat):

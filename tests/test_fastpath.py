@@ -22,10 +22,13 @@ QUERIES = [
     f"lon=106.5626&lat=29.5687&crs=bd09&lang=en&{AT}",
     f"lon=104.0&lat=30.6&k=2&{AT}",  # Chengdu: outside Chongqing, still answered
     f"lon=106.5516&lat=29.5630&k=5&lang=en&{AT}",
+    # Percent-escapes, '+' for a space and blank values are decoded as werkzeug decodes them.
+    f"lon=106%2E5516&lat=+29.5630&amenity=toilet%2Cwifi&kind=&{AT}",
 ]
 BAD_QUERIES = ["", "lon=abc&lat=29.5", "lon=106.5&lat=NaN", "lon=106.5&lat=29.5&k=0", "lon=106.5&lat=29.5&k=101",
                "lon=106.5&lat=29.5&kind=castle", "lon=106.5&lat=29.5&bogus=1", "lon=106.5&lat=29.5&lon=106.6",
-               "lon=106.5&lat=95", "lon=106.5&lat=29.5&crs=utm"]
+               "lon=106.5&lat=95", "lon=106.5&lat=29.5&crs=utm",
+               "lon=106.5&lat=29.5&kind=%FF", "lon=106.5&lat=29.5&kind=%E4%B8", "lon=106.5&lat=29.5&lang=%E4%B8%AD"]
 
 
 @pytest.fixture

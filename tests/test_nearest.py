@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from geo.errors import ValidationError
 from geo.nearest import NearestIndex
-from geo.projection import GEOD
+from geo.projection import GEOD, TO_ECEF, ecef_point
 from geo.registry import stations_frame
 from tests.conftest import SMALL_REGISTRY, make_station
 
@@ -81,6 +81,12 @@ def test_nearest_equals_brute_force_anywhere_on_earth(lon, lat, k):
 
 
 @settings(max_examples=50, deadline=None)
+@given(lon=lons, lat=lats)
+def test_one_point_ecef_matches_pyproj(lon, lat):
+    # The per-query closed form must agree with the transform the index was built with.
+    assert np.allclose(ecef_point(lon, lat), TO_ECEF.transform(lon, lat, 0.0), rtol=0, atol=1e-6)
+
+
 @given(i=st.integers(0, len(STATIONS) - 1))
 def test_query_at_a_station_finds_it_at_zero_metres(i):
     point = STATIONS.geometry.iloc[i]

@@ -12,8 +12,10 @@ envelope. ``tests/test_fastpath.py`` checks that both routes send identical resp
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import parse_qsl
 
 from flask import Flask
+from werkzeug.datastructures import MultiDict
 
 from geo.errors import ValidationError
 from webmap import params
@@ -49,9 +51,11 @@ class NearestFastPath:
         return [data]
 
     def _answer(self, environ):
-        request = self.app.request_class(environ)
+        # What werkzeug's ``request.args`` does, without building a request object.
+        query = environ.get("QUERY_STRING", "").encode("latin-1").decode()
+        args = MultiDict(parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"))
         try:
-            args = params.parse_args(request.args, NEAREST_PARAMS)
+            args = params.parse_args(args, NEAREST_PARAMS)
         except ValidationError:
             return None
         snapshot = self.app.extensions[STORE_EXTENSION].snapshot()

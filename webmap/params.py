@@ -9,6 +9,7 @@ value (``kind=``, what an untouched form field sends) counts as not given.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -260,14 +261,15 @@ def parse_args(args, specs: Sequence[Param]) -> dict:
         One ``Problem`` per bad parameter (unknown, repeated, missing, malformed).
     """
     problems = []
-    names = {spec.name for spec in specs}
+    names = _names(tuple(specs))
     for key in args:
         if key not in names:
             hint = "accepted: " + ", ".join(sorted(names)) if names else "this endpoint takes no parameters"
             problems.append(Problem(key, f"unknown parameter {shown(key)}", hint))
     values = {}
     for spec in specs:
-        raw = [v for v in args.getlist(spec.name) if v.strip()]
+        # Most parameters of a request are absent; a dict lookup settles those.
+        raw = [v for v in args.getlist(spec.name) if v.strip()] if spec.name in args else None
         if not raw:
             if spec.required:
                 problems.append(Problem(spec.name, f"{spec.name} is required", spec.description))
@@ -288,6 +290,11 @@ def parse_args(args, specs: Sequence[Param]) -> dict:
     if problems:
         raise ValidationError(problems)
     return values
+
+
+@functools.cache
+def _names(specs: tuple[Param, ...]) -> frozenset[str]:
+    return frozenset(spec.name for spec in specs)
 
 
 # -- parameters shared by several endpoints ------------------------------------------
