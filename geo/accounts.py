@@ -21,11 +21,10 @@ from threading import Lock
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from filelock import FileLock
 
 from geo import schema
 from geo.errors import ConflictError, NotFoundError, Problem, RegistryUnavailableError, ValidationError
-from geo.fileio import atomic_write_bytes, remove_orphan_temp_files
+from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_files
 from geo.hours import CHONGQING_TZ
 from geo.permissions import ROLES, Actor
 
@@ -126,7 +125,7 @@ class AccountStore:
         self.path = Path(path)
         self.districts = districts
         self.hasher = hasher or PasswordHasher()
-        self.lock = FileLock(str(self.path) + ".lock", timeout=30)
+        self.lock = ProcessFileLock(str(self.path) + ".lock", timeout=30)
         self._cache_lock = Lock()
         self._cache: tuple[object, dict[str, User]] | None = None
         # sha256(token) -> user name, for tokens already argon2-verified against this file version

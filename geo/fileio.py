@@ -1,4 +1,5 @@
-"""Crash-safe file replacement: temp file, fsync, atomic rename, fsync of the directory.
+"""Crash-safe file replacement (temp file, fsync, atomic rename, fsync of the directory)
+and the inter-process lock that serialises writers.
 
 Overwriting in place and being killed mid-write corrupts the file (55 of 60 SIGKILLs
 here); this sequence leaves either the old or the new bytes, never a mix.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+
+from filelock import FileLock
 
 TEMP_SUFFIX = ".tmp-write"
 
@@ -46,3 +49,27 @@ def remove_orphan_temp_files(path: str | Path) -> int:
         orphan.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+class ProcessFileLock:
+    """A ``filelock.FileLock`` on ``path``, made afresh in each process that takes it.
+
+    The web server builds its stores before forking its workers, and filelock (4.x)
+    refuses a lock object inherited across a fork: every worker needs its own.
+    Use it as ``with lock:``, like the FileLock it wraps.
+    """
+
+    def __init__(self, path: str | Path, timeout: float):
+        self.path, self.timeout = str(path), timeout
+        self._pid, self._lock = None, None
+
+    def _current(self) -> FileLock:
+        if self._pid != os.getpid():
+            self._lock, self._pid = FileLock(self.path, timeout=self.timeout), os.getpid()
+        return self._lock
+
+    def __enter__(self):
+        return self._current().__enter__()
+
+    def __exit__(self, *exc_info):
+        return self._lock.__exit__(*exc_info)

@@ -25,13 +25,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from filelock import FileLock
 
 from geo import schema
 from geo.audit import AuditLog
 from geo.districts import Districts
 from geo.errors import NotFoundError, Problem, RegistryUnavailableError, ValidationError
-from geo.fileio import atomic_write_bytes, remove_orphan_temp_files
+from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_files
 from geo.hours import CHONGQING_TZ
 from geo.messages import Label, Text
 from geo.permissions import Actor, require_honours_unchanged, require_write
@@ -173,7 +172,7 @@ class GeoJSONFileStore(StationStore):
         self.path = Path(path)
         self.districts = districts
         self.audit = AuditLog(audit_path or self.path.with_name(self.path.stem + ".audit.jsonl"))
-        self.lock = FileLock(str(self.path) + ".lock", timeout=60)
+        self.lock = ProcessFileLock(str(self.path) + ".lock", timeout=60)
         self._snapshot: Snapshot | None = None
         self._stamp = None
         self._read_lock = Lock()

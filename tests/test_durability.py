@@ -106,6 +106,25 @@ def test_concurrent_writers_lose_nothing(registry_path, districts, yuzhong_point
     assert sorted(ids[len(SMALL_REGISTRY):]) == [f"500103-OS-{n:04d}" for n in range(5, 5 + workers * each)]
 
 
+def _add_with_inherited_store(store, points, count):
+    for i in range(count):
+        lon, lat = points[i]
+        store.add([new_station(f"inherited-{os.getpid()}-{i}", lon, lat)], YUZHONG)
+
+
+def test_a_store_made_before_a_fork_writes_from_every_child(registry_path, districts, yuzhong_points):
+    # The web server builds its store, then forks its workers: each must take the lock and write.
+    store = GeoJSONFileStore(registry_path, districts)
+    store.add([new_station("parent", *yuzhong_points[-1])], YUZHONG)  # the parent has used its lock too
+    children = [FORK.Process(target=_add_with_inherited_store, args=(store, yuzhong_points[w * 3:], 3)) for w in range(3)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+        assert child.exitcode == 0
+    assert check_consistent(registry_path, districts) == 1 + 3 * 3
+
+
 CORRUPTIONS = {
     "empty": lambda raw: b"",
     "truncated": lambda raw: raw[: len(raw) // 2],

@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
+from geo.accounts import default_accounts_path
 from geo.paths import DATA_DIR, default_districts_path, default_registry_path
 
 DEFAULTS = {
@@ -18,8 +19,9 @@ DEFAULTS = {
     "SECRET_KEY": os.environ.get("STATIONMAP_SECRET_KEY", ""),
     # Where a generated secret key is kept so every worker process shares it.
     "SECRET_KEY_FILE": str(DATA_DIR / ".secret_key"),
-    # District/planner/admin accounts (password and token hashes only). Not in git.
-    "ACCOUNTS_PATH": str(DATA_DIR / "accounts.json"),
+    # District/planner/admin accounts (password and token hashes only). Not in git. The
+    # same file as `stationmap users` manages: $STATIONMAP_ACCOUNTS or data/accounts.json.
+    "ACCOUNTS_PATH": str(default_accounts_path()),
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "MAX_UPLOAD_ROWS": 5000,
     "DEFAULT_LANG": "zh",
