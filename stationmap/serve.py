@@ -9,7 +9,7 @@ import click
 WORKER_CLASS = "stationmap.worker.FairGeventWorker"
 
 
-def run_gunicorn(host: str, port: int, workers: int, config: dict) -> None:
+def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: dict) -> None:
     """Start gunicorn in this process; its forked workers share the app built and warmed here."""
     from gunicorn.app.base import BaseApplication
 
@@ -31,6 +31,7 @@ def run_gunicorn(host: str, port: int, workers: int, config: dict) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", WORKER_CLASS)
+            self.cfg.set("keepalive", idle_timeout)
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("preload_app", True)
@@ -63,11 +64,13 @@ def warm_up(app) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Worker processes (gevent: each serves many kept-alive connections); each holds "
                    "the registry and its indexes in memory. About one per CPU core.")
+@click.option("--idle-timeout", type=click.IntRange(1, 3600), default=15, show_default=True,
+              help="Seconds a connection may stay silent (kept alive between requests, or mid-upload) before it is closed.")
 @click.option("--registry", type=click.Path(dir_okay=False), default=None, envvar="STATIONMAP_REGISTRY",
               help="Station registry GeoJSON [default: data/stations.geojson].")
 @click.option("--tiles", type=click.Choice(["osm", "tianditu", "amap", "none"]), default=None, envvar="STATIONMAP_TILES",
               help="Base map: osm (default), tianditu (needs STATIONMAP_TIANDITU_KEY), amap (GCJ-02), none.")
-def serve(host, port, workers, registry, tiles):
+def serve(host, port, workers, idle_timeout, registry, tiles):
     """Serve the map, the finder, the coverage page and the JSON API.
 
     \b
@@ -84,6 +87,6 @@ def serve(host, port, workers, registry, tiles):
         config["TILE_PROVIDER"] = tiles
     click.echo(f"驿站图 serving on http://{host}:{port}/  ({workers} workers; Ctrl-C to stop)", err=True)
     try:
-        run_gunicorn(host, port, workers, config)
+        run_gunicorn(host, port, workers, idle_timeout, config)
     except StationMapError as exc:
         raise click.ClickException(str(exc)) from None

@@ -4,6 +4,7 @@ processes on a free port, talked to over sockets."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import signal
@@ -15,10 +16,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
+from geo.accounts import AccountStore
 from geo.permissions import CLI_ACTOR
 from geo.registry import GeoJSONFileStore, dump_feature_collection
 from tests.conftest import SMALL_REGISTRY, make_station
+from tests.portal_helpers import CHEAP_HASHER, YUZHONG_ROW, bearer, csv_bytes
 
 # A fixed moment, so that answers do not change when the minute does.
 QUERY = "/api/nearest?lon=106.5716&lat=29.5538&k=3&at=2025-07-01T14:30"
@@ -31,12 +36,13 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, registry, workers: int):
+    def __init__(self, registry, workers: int, *options: str):
         self.port = _free_port()
-        env = dict(os.environ, STATIONMAP_TILES="none", STATIONMAP_SECRET_KEY="test-only")  # noqa: S106 - a throwaway server
+        env = dict(os.environ, STATIONMAP_TILES="none", STATIONMAP_SECRET_KEY="test-only",  # noqa: S106 - a throwaway server
+                   STATIONMAP_ACCOUNTS=str(registry.with_name("accounts.json")))
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from stationmap.cli import main; main()", "serve", "--port", str(self.port),
-             "--workers", str(workers), "--registry", str(registry)],
+             "--workers", str(workers), "--registry", str(registry), *options],
             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while True:
@@ -50,11 +56,11 @@ class Server:
             assert time.monotonic() < deadline, "server did not answer within 60 s"
             time.sleep(0.2)
 
-    def get(self, path: str):
+    def get(self, path: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
         """One request on a connection of its own."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            connection.request("GET", path)
+            connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
             return response.status, dict(response.getheaders()), response.read()
         finally:
@@ -75,8 +81,8 @@ def serve(tmp_path):
     registry.write_bytes(dump_feature_collection(SMALL_REGISTRY))
     servers = []
 
-    def start(workers: int = 2) -> Server:
-        servers.append(Server(registry, workers))
+    def start(workers: int = 2, *options: str) -> Server:
+        servers.append(Server(registry, workers, *options))
         return servers[-1]
 
     yield start, registry
@@ -105,6 +111,23 @@ def test_workers_give_identical_answers_and_all_follow_a_registry_change(serve, 
     assert nearest["id"] == new_id and nearest["distance_m"] < 20
 
 
+def test_a_district_uploads_through_the_server_and_every_worker_finds_the_station(serve, districts):
+    start, registry = serve
+    accounts = AccountStore(registry.with_name("accounts.json"), districts, hasher=CHEAP_HASHER)
+    accounts.add("yuzhong", "district", "500103")
+    token = accounts.issue_token("yuzhong", label="tests")
+    server = start(workers=2)
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(csv_bytes(YUZHONG_ROW)), "stations.csv"),
+                                       "crs": "wgs84", "dry_run": "0"})
+    status, _, answer = server.get("/api/uploads", "POST", body, {
+        **bearer(token), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 201, answer
+    [new_id] = json.loads(answer)["ids"]
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: server.get("/api/nearest?lon=106.5850&lat=29.5640&k=1"), range(24)))
+    assert {json.loads(body)["features"][0]["properties"]["id"] for _, _, body in found} == {new_id}
+
+
 def test_a_phone_keeps_its_connection_for_the_next_request(serve):
     start, _ = serve
     server = start(workers=1)
@@ -121,6 +144,19 @@ def test_a_phone_keeps_its_connection_for_the_next_request(serve):
         assert sockets[0] is not None and sockets.count(sockets[0]) == 3  # never reconnected
     finally:
         connection.close()
+
+
+def test_a_silent_connection_is_closed_after_the_idle_timeout(serve):
+    start, _ = serve
+    server = start(1, "--idle-timeout", "1")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as kept:
+        kept.sendall(f"GET {QUERY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert kept.recv(1 << 16).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as silent:
+            assert silent.recv(1) == b""  # closed by the server, not by our 10 s timeout
+            waited = time.monotonic() - started
+    assert 0.8 < waited < 5
 
 
 def test_one_busy_connection_does_not_hold_up_another(serve):
