@@ -137,6 +137,15 @@ def test_fewer_matches_than_k_returns_what_exists():
     assert NearestIndex(frame).nearest(106.5, 29.5, k=5, kind="bookshelf") == []
 
 
+def test_no_station_passing_the_filters_answers_empty():
+    frame = stations_frame([make_station("500103-OS-0001", 106.56, 29.59, hours="Mo-Fr 08:00-18:00"),
+                            make_station("500103-OS-0002", 106.57, 29.58, amenities=("rest",))])
+    index = NearestIndex(frame)
+    sunday = datetime(2026, 11, 29, 12, 0)
+    assert index.nearest(106.5, 29.5, k=5, amenities=("toilet",), open_at=sunday) == []
+    assert [h.id for h in index.nearest(106.5, 29.5, k=5, open_at=sunday)] == ["500103-OS-0002"]
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 4))
 def test_batch_equals_single(seed, k):
