@@ -40,15 +40,17 @@ class Server:
         self.port = _free_port()
         env = dict(os.environ, STATIONMAP_TILES="none", STATIONMAP_SECRET_KEY="test-only",  # noqa: S106 - a throwaway server
                    STATIONMAP_ACCOUNTS=str(registry.with_name("accounts.json")))
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from stationmap.cli import main; main()", "serve", "--port", str(self.port),
-             "--workers", str(workers), "--registry", str(registry), *options],
-            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = registry.with_name(f"server-{self.port}.log")  # a file: a full pipe would stall the server
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from stationmap.cli import main; main()", "serve", "--port", str(self.port),
+                 "--workers", str(workers), "--registry", str(registry), *options],
+                env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 60
         while True:
-            assert self.process.poll() is None, self.process.stderr.read().decode()
+            assert self.process.poll() is None, self.log.read_text()
             try:
-                status, _, _ = self.get(QUERY)
+                status, _, _ = self.request(QUERY)
                 if status == 200:
                     return
             except OSError:
@@ -56,7 +58,7 @@ class Server:
             assert time.monotonic() < deadline, "server did not answer within 60 s"
             time.sleep(0.2)
 
-    def get(self, path: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
+    def request(self, path: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
         """One request on a connection of its own."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
@@ -96,7 +98,7 @@ def test_workers_give_identical_answers_and_all_follow_a_registry_change(serve, 
 
     def answers():
         with ThreadPoolExecutor(8) as pool:  # concurrent, so both workers take some
-            return list(pool.map(lambda _: server.get(QUERY), range(40)))
+            return list(pool.map(lambda _: server.request(QUERY), range(40)))
 
     before = answers()
     assert {status for status, _, _ in before} == {200}
@@ -119,12 +121,12 @@ def test_a_district_uploads_through_the_server_and_every_worker_finds_the_statio
     server = start(workers=2)
     boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(csv_bytes(YUZHONG_ROW)), "stations.csv"),
                                        "crs": "wgs84", "dry_run": "0"})
-    status, _, answer = server.get("/api/uploads", "POST", body, {
+    status, _, answer = server.request("/api/uploads", "POST", body, {
         **bearer(token), "Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert status == 201, answer
     [new_id] = json.loads(answer)["ids"]
     with ThreadPoolExecutor(8) as pool:
-        found = list(pool.map(lambda _: server.get("/api/nearest?lon=106.5850&lat=29.5640&k=1"), range(24)))
+        found = list(pool.map(lambda _: server.request("/api/nearest?lon=106.5850&lat=29.5640&k=1"), range(24)))
     assert {json.loads(body)["features"][0]["properties"]["id"] for _, _, body in found} == {new_id}
 
 
@@ -184,7 +186,7 @@ def test_one_busy_connection_does_not_hold_up_another(serve):
     try:
         request = f"GET {QUERY.replace('k=3', 'k=20')} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
         busy.sendall(request * pipelined)
-        status, _, _ = server.get(QUERY)
+        status, _, _ = server.request(QUERY)
         answered_meanwhile = answered[0]
         reader.join(timeout=60)
     finally:
