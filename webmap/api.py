@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, request
 from geo import schema
 from geo.grouping import cell_size_deg, group_points, zoom_for_bbox
 from geo.hours import to_local_naive
-from geo.queries import live_fields, local_minute, query_point_wgs84, walking_minutes, with_live_fields
+from geo.queries import local_minute, opening_state, query_point_wgs84, walking_minutes, with_live_fields
 from geo.selection import KIND_CODES, StationColumns, cached_on
 from webmap import params as p
 from webmap import reports
@@ -219,7 +219,8 @@ def _feature_heads(snapshot, lang: str) -> list[bytes]:
 @functools.lru_cache(maxsize=4096)
 def _opening_json(opening_hours: str, minute) -> bytes:
     """``,"open_now":…,"next_change":…`` for one hours string at one local minute (few distinct strings)."""
-    return b"," + dumps(live_fields({"opening_hours": opening_hours}, minute))[1:-1].encode()
+    open_now, change = opening_state(opening_hours, minute)
+    return b"," + dumps({"open_now": open_now, "next_change": change})[1:-1].encode()
 
 
 @bp.get("/districts")
