@@ -219,6 +219,7 @@ def test_coverage_radius_changes_the_table(page):
 @pytest.mark.parametrize("path,name", [
     ("/", "map"), ("/nearest?lon=106.5770&lat=29.5590", "nearest"), ("/coverage", "coverage"),
     ("/stations/500103-OS-0001", "station"), ("/stations/none", "404"), ("/nearest?lang=en", "nearest-en"),
+    ("/coverage?lang=en", "coverage-en"),
 ])
 def test_no_horizontal_overflow_at_360px(browser, live_server, path, name):
     ARTIFACTS.mkdir(exist_ok=True)
@@ -228,7 +229,7 @@ def test_no_horizontal_overflow_at_360px(browser, live_server, path, name):
         if name == "map":
             wait_for_stations(page)
             page.wait_for_function("() => document.documentElement.dataset.outlines === 'drawn'")
-        elif name == "coverage":
+        elif name.startswith("coverage"):
             page.wait_for_function("() => document.documentElement.dataset.coverage === '1000'", timeout=30_000)
         elif name.startswith("nearest") and "lon=" in path:
             page.wait_for_function("() => document.documentElement.dataset.results !== undefined")
@@ -242,6 +243,12 @@ def test_no_horizontal_overflow_at_360px(browser, live_server, path, name):
             .map(el => [el.textContent.trim(), el.getBoundingClientRect().height])
             .filter(([, h]) => h < 38)""")
         assert small == [], f"small touch targets on {path}: {small}"
+        # Each menu entry reads on one line ("Coverage" once broke into "Coverag/e").
+        wrapped = page.evaluate("""() => [...document.querySelectorAll('.site-nav a')].filter(a => {
+            const range = document.createRange(); range.selectNodeContents(a);
+            return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+        }).map(a => a.textContent.trim())""")
+        assert wrapped == [], f"menu entries broken over lines on {path}: {wrapped}"
 
 
 def test_desktop_screenshots(page):
