@@ -20,6 +20,7 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
     # registry and its indexes (a 200,000-station registry takes tens of seconds to load).
     app = create_app(config)
     warm_up(app)
+    click.echo(f"驿站图 serving on http://{host}:{port}/  ({workers} workers; Ctrl-C to stop)", err=True)
     # Everything built so far lives as long as the server. Frozen, the workers' garbage
     # collector skips it: a full collection no longer walks the whole registry (it paused
     # a worker for ~100 ms), and the pages stay shared with the parent after the fork.
@@ -85,7 +86,7 @@ def serve(host, port, workers, idle_timeout, registry, tiles):
         config["REGISTRY_PATH"] = registry
     if tiles:
         config["TILE_PROVIDER"] = tiles
-    click.echo(f"驿站图 serving on http://{host}:{port}/  ({workers} workers; Ctrl-C to stop)", err=True)
+    click.echo(f"驿站图: loading {registry or 'data/stations.geojson'} …", err=True)
     try:
         run_gunicorn(host, port, workers, idle_timeout, config)
     except StationMapError as exc:
