@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geo.districts import Districts  # noqa: E402
-from geo.nearest import NearestIndex  # noqa: E402
 from geo.projection import GEOD  # noqa: E402
+from geo.queries.nearest import NearestIndex  # noqa: E402
 from geo.registry import GeoJSONFileStore  # noqa: E402
 
 

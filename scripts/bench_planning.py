@@ -22,10 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from geo.popcoverage import population_coverage  # noqa: E402
-from geo.population import default_population_grid  # noqa: E402
+from geo.planning.popcoverage import population_coverage  # noqa: E402
+from geo.planning.population import default_population_grid  # noqa: E402
+from geo.planning.siting import plan_sites  # noqa: E402
 from geo.registry import open_store  # noqa: E402
-from geo.siting import plan_sites  # noqa: E402
 from stationmap.table import format_table  # noqa: E402
 
 

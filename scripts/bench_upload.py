@@ -29,11 +29,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from geo.access.permissions import Actor  # noqa: E402
 from geo.districts import Districts  # noqa: E402
 from geo.paths import DATA_DIR  # noqa: E402
-from geo.permissions import Actor  # noqa: E402
 from geo.registry import GeoJSONFileStore  # noqa: E402
-from geo.uploads import check_upload, commit_upload, parse_upload  # noqa: E402
+from geo.uploads.pipeline import check_upload, commit_upload, parse_upload  # noqa: E402
 
 ACTOR = Actor("yuzhong", "district", "500103")
 HEADER = ["名称", "类型", "地址", "主办单位", "联系电话", "开放时间", "服务设施", "经度", "纬度"]

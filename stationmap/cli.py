@@ -14,6 +14,7 @@ import click
 
 from geo import schema
 from geo.errors import StationMapError, ValidationError
+from geo.queries.coverage import snapshot_coverage
 from stationmap.options import districts_option, domain_errors, registry_option
 from stationmap.table import format_table
 
@@ -65,7 +66,7 @@ def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, regi
     Example (解放碑, from a phone's Amap coordinates):
       stationmap nearest --lon 106.5772 --lat 29.5573 --crs gcj02 -k 3 --amenity toilet --open-now
     """
-    from geo.queries import nearest_features
+    from geo.queries.finder import nearest_features
 
     snap = open_store(registry, districts).snapshot()
     open_at = at if at is not None else (None if open_now else False)
@@ -108,7 +109,7 @@ def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, registr
       stationmap coverage --radius 1000 --geojson gaps.geojson
       stationmap coverage --population --radius 1200 --at 22:00
     """
-    from geo.coverage import check_radius
+    from geo.queries.coverage import check_radius
 
     radius_m = check_radius(radius_m)
     if population or at is not None:
@@ -118,7 +119,7 @@ def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, registr
             raise click.UsageError("--at needs --population")
         return population_coverage_output(radius_m, at, as_csv=as_csv, as_json=as_json, gaps_file=gaps_file, lang=lang,
                                           registry=registry, districts=districts)
-    result = open_store(registry, districts).snapshot().coverage(radius_m)
+    result = snapshot_coverage(open_store(registry, districts).snapshot(), radius_m)
     if gaps_file is not None:
         result.gaps.to_file(gaps_file, driver="GeoJSON", engine="pyogrio")
         click.echo(f"gap layer: {len(result.gaps)} polygons → {gaps_file}", err=True)
@@ -155,7 +156,7 @@ def validate(file, districts, as_json):
       stationmap validate data/stations.geojson
     """
     from geo.districts import Districts
-    from geo.validate import validate_file_bytes
+    from geo.registry.validate import validate_file_bytes
 
     try:
         raw = file.read_bytes()

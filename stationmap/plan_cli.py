@@ -1,6 +1,6 @@
 """``stationmap plan`` (where to build next) and ``stationmap coverage --population`` (residents within reach).
 
-Thin click over ``geo.planning``. Kept out of ``stationmap.cli`` so that module only
+Thin click over ``geo.planning.plans``. Kept out of ``stationmap.cli`` so that module only
 registers the command; options and error handling mirror it (this module must not import
 ``stationmap.cli`` at import time: that module imports this one).
 """
@@ -32,8 +32,8 @@ def _snapshot(registry, districts):
 
 def parse_radius(value) -> float:
     """Metres, or a preset name: walk15 (1,200 m) or ebike15 (4,000 m)."""
-    from geo.coverage import check_radius
-    from geo.popcoverage import RADIUS_PRESETS
+    from geo.planning.popcoverage import RADIUS_PRESETS
+    from geo.queries.coverage import check_radius
 
     text = str(value).strip().lower()
     return RADIUS_PRESETS[text] if text in RADIUS_PRESETS else check_radius(text)
@@ -55,8 +55,8 @@ def _write(path: Path, data: bytes) -> None:
 def population_coverage_output(radius_m, at=None, *, as_csv=False, as_json=False, gaps_file=None, lang="zh",
                                registry=None, districts=None) -> None:
     """Print population-weighted coverage (``stationmap coverage --population``): table, CSV or JSON."""
-    from geo import planexport
-    from geo.planning import snapshot_population_coverage
+    from geo.planning import export as planexport
+    from geo.planning.plans import snapshot_population_coverage
 
     radius_m = parse_radius(radius_m)
     cov = snapshot_population_coverage(_snapshot(registry, districts), radius_m, at)
@@ -136,7 +136,7 @@ class _Progress:
 def _load_grid(path: Path | None, snapshot, cell_m):
     if path is None:
         return None
-    from geo.population import population_from_points_csv, population_from_raster
+    from geo.planning.population import population_from_points_csv, population_from_raster
 
     if path.suffix.lower() in (".tif", ".tiff"):
         return population_from_raster(path, snapshot.districts, cell_m)
@@ -184,8 +184,8 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
       stationmap plan --new 10 --radius walk15 --district 500112 --method both --xlsx yubei.xlsx
       stationmap plan --new 5 --candidates hosts.csv --district 500103 --csv sites.csv
     """
-    from geo import planexport
-    from geo.planning import snapshot_plan
+    from geo.planning import export as planexport
+    from geo.planning.plans import snapshot_plan
 
     radius_m = parse_radius(radius)
     snap = _snapshot(registry, districts)

@@ -47,13 +47,15 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
 def warm_up(app) -> None:
     """Build now what the first requests would build in every worker: the nearest index,
     coverage at 1 km and each language's station JSON for the finder."""
-    from webmap.i18n import LANGS
-    from webmap.state import get_snapshot
+    from geo.queries.coverage import snapshot_coverage
+    from geo.queries.nearest import index_for
+    from webmap.core.i18n import LANGS
+    from webmap.core.state import get_snapshot
 
     with app.app_context():
         snapshot = get_snapshot()
-        snapshot.nearest_index  # noqa: B018 - build it now
-        snapshot.coverage(1000.0)
+        index_for(snapshot)
+        snapshot_coverage(snapshot, 1000.0)
     client = app.test_client()
     for lang in LANGS:
         client.get(f"/api/nearest?lon=106.5516&lat=29.5630&lang={lang}")

@@ -1,6 +1,6 @@
 """``stationmap users``: create and manage district-portal accounts and their API tokens.
 
-Thin click commands over :class:`geo.accounts.AccountStore`. Passwords and tokens are
+Thin click commands over :class:`geo.access.accounts.AccountStore`. Passwords and tokens are
 printed once, when made; the accounts file keeps only their argon2id hashes.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from geo.permissions import ROLES
+from geo.access.permissions import ROLES
 from stationmap.options import domain_errors as _domain_errors
 from stationmap.table import format_table
 
@@ -26,7 +26,7 @@ districts_option = click.option(
 
 
 def _store(accounts_path, districts_path=None, with_districts=False):
-    from geo.accounts import AccountStore, default_accounts_path
+    from geo.access.accounts import AccountStore, default_accounts_path
 
     districts = None
     if with_districts:

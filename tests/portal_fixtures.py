@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from geo.accounts import AccountStore
+from geo.access.accounts import AccountStore
 from tests.conftest import make_test_app
 from tests.portal_helpers import ACCOUNTS, CHEAP_HASHER, PASSWORD, login
 

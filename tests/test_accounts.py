@@ -10,9 +10,9 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from geo.accounts import AccountStore
+from geo.access.accounts import AccountStore
+from geo.access.permissions import Actor
 from geo.errors import ConflictError, NotFoundError, RegistryUnavailableError, ValidationError
-from geo.permissions import Actor
 from stationmap.cli import main
 
 # Cheap argon2id parameters keep the tests fast; the defaults are checked once below.

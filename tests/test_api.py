@@ -1,4 +1,4 @@
-"""Tests of webmap.api: every endpoint, every error path, filters, grouping, caching, and a fuzz that nothing answers 500."""
+"""Tests of webmap.public.api: every endpoint, every error path, filters, grouping, caching, and a fuzz that nothing answers 500."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pyproj import Geod
 
 from geo import schema
 from geo.coords import to_wgs84
-from geo.grouping import BUBBLE_PX, CELL_PX, cell_size_deg
 from geo.hours import is_open
 from geo.paths import DATA_DIR
+from geo.queries.grouping import BUBBLE_PX, CELL_PX, cell_size_deg
 from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY, make_test_app
 
 ACTIVE = [f for f in SMALL_REGISTRY if f["properties"]["status"] == "active"]
@@ -161,7 +161,7 @@ def test_stations_etag_and_not_modified(client):
 
 
 def test_etag_changes_when_the_registry_changes(app, client, store):
-    from geo.permissions import Actor
+    from geo.access.permissions import Actor
 
     etag = client.get("/api/stations").headers["ETag"]
     store.retire("500103-OS-0002", Actor("admin", "admin"))

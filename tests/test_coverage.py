@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo.coverage import check_radius, district_coverage
 from geo.errors import ValidationError
+from geo.queries.coverage import check_radius, district_coverage
 from geo.registry import stations_frame
 from tests.conftest import make_station
 

@@ -11,10 +11,10 @@ import time
 import numpy as np
 import pytest
 
+from geo.access.permissions import Actor
 from geo.errors import RegistryUnavailableError
-from geo.permissions import Actor
 from geo.registry import GeoJSONFileStore
-from geo.validate import validate_file_bytes
+from geo.registry.validate import validate_file_bytes
 from tests.conftest import SMALL_REGISTRY
 
 ADMIN = Actor("city", "admin")
@@ -176,7 +176,7 @@ def test_same_size_same_mtime_edit_is_still_noticed_by_writers(registry_path, di
 
 def test_write_after_write_in_one_process_reuses_validated_content(registry_path, districts, monkeypatch):
     """The second write does not re-validate the whole registry it wrote itself."""
-    import geo.registry as registry
+    import geo.registry.filestore as registry
 
     store = GeoJSONFileStore(registry_path, districts)
     store.add([new_station("一", 106.5790, 29.5600)], YUZHONG)

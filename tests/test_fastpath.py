@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import make_test_app
-from webmap.fastpath import NearestFastPath
+from webmap.public.fastpath import NearestFastPath
 
 AT = "at=2026-07-01T14:30"
 QUERIES = [
@@ -132,15 +132,15 @@ def test_a_domain_failure_falls_back_to_flask(apps, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("index gone")
 
-    monkeypatch.setattr("webmap.fastpath.nearest_answer", broken)
-    monkeypatch.setattr("webmap.api.nearest_answer", broken)
+    monkeypatch.setattr("webmap.public.fastpath.nearest_answer", broken)
+    monkeypatch.setattr("webmap.public.api.nearest_answer", broken)
     response = fast.test_client().get(f"/api/nearest?lon=106.5&lat=29.5&{AT}")
     assert reached and response.status_code == 500
     assert response.get_json()["ok"] is False
 
 
 def test_fast_path_sees_a_new_registry_version(apps, store, monkeypatch):
-    from geo.permissions import CLI_ACTOR
+    from geo.access.permissions import CLI_ACTOR
     from tests.conftest import make_station
 
     fast, _ = apps

@@ -1,4 +1,4 @@
-"""Tests of geo.grouping: cell sizes per zoom, counts that add up, stable grids, and coarsening to a cell budget."""
+"""Tests of geo.queries.grouping: cell sizes per zoom, counts that add up, stable grids, and coarsening to a cell budget."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from geo.grouping import BUBBLE_PX, CELL_PX, cell_size_deg, group_points, mercator_y, zoom_for_bbox
+from geo.queries.grouping import BUBBLE_PX, CELL_PX, cell_size_deg, group_points, mercator_y, zoom_for_bbox
 
 CHONGQING = (105.3, 28.2, 110.2, 32.2)
 

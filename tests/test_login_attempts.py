@@ -8,8 +8,8 @@ import pytest
 from limits.storage import storage_from_string
 
 from tests.portal_helpers import login
-from webmap import login_attempts
-from webmap.login_attempts import SQLiteStorage
+from webmap.signin import attempts as login_attempts
+from webmap.signin.attempts import SQLiteStorage
 
 pytest_plugins = ("tests.portal_fixtures",)
 

@@ -10,8 +10,8 @@ import pytest
 from geo.coords import from_wgs84
 from geo.errors import Problem, ValidationError
 from geo.messages import CATALOGUE, Label, Text, place
-from geo.upload_formats import COLUMN_LABELS
-from geo.uploads import parse_upload, review_upload
+from geo.uploads.formats import COLUMN_LABELS
+from geo.uploads.pipeline import parse_upload, review_upload
 from tests.test_uploads import (
     BAD_UPLOADS,
     HEADER,

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo.errors import ValidationError
-from geo.nearest import NearestIndex
 from geo.projection import GEOD, TO_ECEF, ecef_point
+from geo.queries.nearest import NearestIndex
 from geo.registry import stations_frame
 from tests.conftest import SMALL_REGISTRY, make_station
 

@@ -1,4 +1,4 @@
-"""Tests of webmap.openapi: the document is valid OpenAPI, lists exactly the app's /api routes, matches the vocabulary, and describes real responses."""
+"""Tests of webmap.core.openapi: the document is valid OpenAPI, lists exactly the app's /api routes, matches the vocabulary, and describes real responses."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from geo import schema
-from geo.coverage import MAX_RADIUS_M
-from geo.nearest import MAX_K
-from webmap import openapi
-from webmap.openapi import describe, json_content, openapi_document, register_schema, register_security_scheme
-from webmap.params import Integer
+from geo.queries.coverage import MAX_RADIUS_M
+from geo.queries.nearest import MAX_K
+from webmap.core import openapi
+from webmap.core.openapi import describe, json_content, openapi_document, register_schema, register_security_scheme
+from webmap.core.params import Integer
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""HTML pages (webmap.pages), languages (webmap.i18n), base maps (webmap.mapbuild) and asset vendoring.
+"""HTML pages (webmap.public.pages), languages (webmap.core.i18n), base maps (webmap.public.mapbuild) and asset vendoring.
 
 Flask test client only; the real-browser checks are in tests/browser/.
 """
@@ -155,7 +155,7 @@ def test_language_links_keep_query_arguments(client):
 
 
 def test_every_script_string_exists_in_both_languages():
-    from webmap.i18n import JS_KEYS, STRINGS
+    from webmap.core.i18n import JS_KEYS, STRINGS
 
     assert set(JS_KEYS) <= set(STRINGS)
     for key, (zh, en) in STRINGS.items():
@@ -295,7 +295,7 @@ def test_tianditu_needs_a_key(tmp_path):
 
 
 def test_amap_shifts_outlines_and_markers_to_gcj02(tmp_path, districts):
-    from webmap import mapbuild
+    from webmap.public import mapbuild
 
     plain = mapbuild.outline_collection(districts, crs="wgs84")
     shifted = mapbuild.outline_collection(districts, crs="gcj02")
@@ -354,7 +354,7 @@ def test_map_pages_stay_small(client):
 
 
 def test_overview_outlines_are_small(client, districts):
-    from webmap import mapbuild
+    from webmap.public import mapbuild
 
     outlines = json.dumps(mapbuild.outline_collection(districts), separators=(",", ":"))
     assert len(outlines) < 300_000

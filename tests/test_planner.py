@@ -15,9 +15,10 @@ from datetime import datetime
 import pytest
 from openpyxl import load_workbook
 
-from geo import charts, planexport
 from geo.hours import chongqing_now, open_mask
-from geo.planning import snapshot_plan, snapshot_population_coverage
+from geo.planning import charts
+from geo.planning import export as planexport
+from geo.planning.plans import snapshot_plan, snapshot_population_coverage
 from geo.registry import dump_feature_collection
 from tests.conftest import SMALL_REGISTRY, make_test_app
 
@@ -41,7 +42,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def snapshot(app):
-    from webmap.state import get_snapshot
+    from webmap.core.state import get_snapshot
 
     with app.app_context():
         return get_snapshot()

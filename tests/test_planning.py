@@ -14,13 +14,14 @@ import pytest
 import shapely
 from scipy import sparse
 
-from geo import mclp, planexport
 from geo.errors import ValidationError
-from geo.mclp import _bound, solve_mclp
-from geo.popcoverage import EBIKE_15_MIN_M, WALK_15_MIN_M, parse_at, population_coverage
-from geo.population import UNIFORM_MODEL, modelled_population, population_from_points_csv
+from geo.planning import export as planexport
+from geo.planning import mclp
+from geo.planning.mclp import _bound, solve_mclp
+from geo.planning.popcoverage import EBIKE_15_MIN_M, WALK_15_MIN_M, parse_at, population_coverage
+from geo.planning.population import UNIFORM_MODEL, modelled_population, population_from_points_csv
+from geo.planning.siting import coverage_matrix, greedy_cover, plan_sites
 from geo.projection import metric_to_lonlat
-from geo.siting import coverage_matrix, greedy_cover, plan_sites
 from tests.planning_fixtures import SIDE_M, one_square, square_districts, stations_at
 
 AREA_KM2 = (SIDE_M / 1000) ** 2
@@ -333,7 +334,7 @@ def test_exports_are_well_formed(clustered):
 
 
 def test_snapshot_results_are_cached_per_version(store):
-    from geo.planning import snapshot_plan, snapshot_population_coverage
+    from geo.planning.plans import snapshot_plan, snapshot_population_coverage
 
     snap = store.snapshot()
     a = snapshot_population_coverage(snap, 1200, "22:00")
@@ -346,8 +347,8 @@ def test_snapshot_results_are_cached_per_version(store):
 
 
 def test_charts_render(store):
-    from geo import charts
-    from geo.planning import snapshot_plan, snapshot_population_coverage
+    from geo.planning import charts
+    from geo.planning.plans import snapshot_plan, snapshot_population_coverage
 
     snap = store.snapshot()
     cov = snapshot_population_coverage(snap, 1200)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from geo.errors import ValidationError
-from geo.population import (
+from geo.planning.population import (
     DEFAULT_MODEL,
     UNIFORM_MODEL,
     check_cell_size,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from geo.access.permissions import CLI_ACTOR, Actor
 from geo.errors import NotFoundError, PermissionDeniedError, RegistryUnavailableError, ValidationError
-from geo.permissions import CLI_ACTOR, Actor
 from geo.registry import GeoJSONFileStore
 from tests.conftest import make_station
 
@@ -129,12 +129,12 @@ def test_audit_entry_of_a_write_that_never_landed_is_dropped(store, registry_pat
 
 def test_second_open_trusts_the_validation_receipt(registry_path, districts, monkeypatch):
     GeoJSONFileStore(registry_path, districts)  # validates and leaves a receipt
-    import geo.registry
+    import geo.registry.filestore
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("validated again although the bytes are unchanged")
 
-    monkeypatch.setattr(geo.registry, "validate_feature_collection", must_not_run)
+    monkeypatch.setattr(geo.registry.filestore, "validate_feature_collection", must_not_run)
     assert len(GeoJSONFileStore(registry_path, districts).snapshot()) == 12
 
 

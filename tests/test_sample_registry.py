@@ -19,7 +19,7 @@ import shapely
 from geo import schema
 from geo.hours import opening_hours_problem
 from geo.paths import DATA_DIR, REPO_ROOT
-from geo.validate import validate_file_bytes
+from geo.registry.validate import validate_file_bytes
 
 SCRIPT = REPO_ROOT / "scripts" / "make_sample_registry.py"
 STATIONS = DATA_DIR / "stations.geojson"

@@ -1,4 +1,4 @@
-"""Tests of geo.selection: vectorised filters agree with a plain loop over the Features, and text search finds what people type."""
+"""Tests of geo.queries.selection: vectorised filters agree with a plain loop over the Features, and text search finds what people type."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from geo import schema
 from geo.errors import ValidationError
+from geo.queries.selection import StationColumns, normalise_text
 from geo.registry import stations_frame
-from geo.selection import StationColumns, cached_on, normalise_text
+from geo.registry.snapshot import cached_on
 from tests.conftest import SMALL_REGISTRY, make_station
 
 

@@ -19,8 +19,8 @@ import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from geo.accounts import AccountStore
-from geo.permissions import CLI_ACTOR
+from geo.access.accounts import AccountStore
+from geo.access.permissions import CLI_ACTOR
 from geo.registry import GeoJSONFileStore, dump_feature_collection
 from tests.conftest import SMALL_REGISTRY, make_station
 from tests.portal_helpers import CHEAP_HASHER, YUZHONG_ROW, bearer, csv_bytes

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from geo.access.permissions import Actor
 from geo.coords import from_wgs84, to_wgs84
 from geo.errors import PermissionDeniedError, ValidationError
-from geo.permissions import Actor
-from geo.uploads import (
+from geo.uploads.pipeline import (
     ConfirmationRequiredError,
     UploadRejectedError,
     check_upload,

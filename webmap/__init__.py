@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webmap.config import DEFAULTS, resolve_secret_key
+from webmap.core.config import DEFAULTS, resolve_secret_key
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the Flask app.
 
-    Config keys (see ``webmap.config.DEFAULTS``): ``REGISTRY_PATH``, ``DISTRICTS_PATH``,
+    Config keys (see ``webmap.core.config.DEFAULTS``): ``REGISTRY_PATH``, ``DISTRICTS_PATH``,
     ``TILE_PROVIDER`` (osm | tianditu | amap | none), ``TIANDITU_KEY``, ``SECRET_KEY``,
     ``MAX_CONTENT_LENGTH`` and the upload limits.
     """
@@ -24,7 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = resolve_secret_key(app.config)
     app.json.sort_keys = False  # keep GeoJSON member order: type, geometry, properties
 
-    from webmap import api, errors, i18n, pages, state
+    from webmap.core import errors, i18n, state
+    from webmap.public import api, pages
 
     state.init_app(app)
     errors.init_app(app)
@@ -33,7 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp, url_prefix="/api")
 
     # District portal: sign-in (sessions, bearer tokens, CSRF, login throttle), pages and write API.
-    from webmap import api_write, auth, portal, portal_text
+    from webmap.portal import api as api_write
+    from webmap.portal import text as portal_text
+    from webmap.portal import views as portal
+    from webmap.signin import auth
 
     portal_text.init_app(app)
     app.register_blueprint(auth.bp)
@@ -43,13 +47,14 @@ def create_app(config: dict | None = None) -> Flask:
     portal.init_app(app)
 
     # Planners' workbench: the /planner page and report, and the planning API.
-    from webmap import api_planning, planner
+    from webmap.planner import api as api_planning
+    from webmap.planner import views as planner
 
     app.register_blueprint(planner.bp)
     app.register_blueprint(api_planning.bp, url_prefix="/api")
     api_planning.init_app(app)  # after auth.init_app: exempts the read-only POST /api/plan from CSRF
 
-    from webmap.fastpath import NearestFastPath
+    from webmap.public.fastpath import NearestFastPath
 
     if app.config.get("NEAREST_FAST_PATH", True):
         app.wsgi_app = NearestFastPath(app)

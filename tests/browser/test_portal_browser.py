@@ -40,7 +40,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def portal_server(tmp_path_factory):
-    from geo.accounts import AccountStore
+    from geo.access.accounts import AccountStore
     from geo.districts import Districts
     from webmap import create_app
 

@@ -135,7 +135,7 @@
     var p = feature.properties, c = feature.geometry.coordinates;
     var shown = SM.toDisplay(c[0], c[1]);
     var n = Number(p.count) || 0;
-    // At most geo.grouping.BUBBLE_PX (60): the server keeps cells that far apart.
+    // At most geo.queries.grouping.BUBBLE_PX (60): the server keeps cells that far apart.
     var size = n < 100 ? 36 : n < 1000 ? 44 : n < 10000 ? 52 : 60;
     var kind = cellKind(p);
     var marker = L.marker([shown[1], shown[0]], {

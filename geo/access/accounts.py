@@ -1,0 +1,386 @@
+"""User accounts for the district portal: argon2id password hashes and API tokens in one JSON file.
+
+A fresh install has no account at all; an administrator creates them with
+``stationmap users add``. The file holds hashes only (argon2id for passwords and for
+token secrets), is replaced atomically under an inter-process lock and is created with
+mode 0600. Each of Chongqing's 38 district union offices gets one active account; its
+``actor`` may change that district's stations and no other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from threading import Lock
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from geo import schema
+from geo.access.permissions import ROLES, Actor
+from geo.errors import ConflictError, NotFoundError, Problem, RegistryUnavailableError, ValidationError
+from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_files
+from geo.hours import CHONGQING_TZ
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
+TOKEN_PREFIX = "smt"  # noqa: S105 - a public marker, not a secret
+TOKEN_PATTERN = re.compile(r"^smt_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{20,100})$")
+MIN_PASSWORD_LENGTH = 12
+# argon2 of a megabyte-long "password" is a cheap denial of service; nobody types more.
+MAX_PASSWORD_LENGTH = 1024
+MAX_LABEL_LENGTH = 80
+FILE_FORMAT = 1
+_DUMMY_HASHES: dict[tuple, str] = {}
+
+
+def _now() -> str:
+    return datetime.now(CHONGQING_TZ).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token's public part; the secret is shown once at issue and only its hash is kept."""
+
+    id: str
+    hash: str = field(repr=False)
+    created_at: str = ""
+    label: str = ""
+
+    def public(self) -> dict:
+        return {"id": self.id, "created_at": self.created_at, "label": self.label}
+
+
+@dataclass(frozen=True)
+class User:
+    """One account. ``session_version`` grows when the password changes or the account is
+    disabled, so a web session can record it at login and be refused once it is stale."""
+
+    name: str
+    role: str
+    district_adcode: str | None = None
+    disabled: bool = False
+    password_hash: str = field(default="", repr=False)
+    tokens: tuple[Token, ...] = field(default=(), repr=False)
+    created_at: str = ""
+    session_version: int = 0
+
+    @property
+    def actor(self) -> Actor:
+        """The :class:`geo.access.permissions.Actor` this account writes as."""
+        return Actor(name=self.name, role=self.role, district_adcode=self.district_adcode)
+
+    def public(self) -> dict:
+        """Everything but the hashes: for listings, JSON and templates."""
+        return {
+            "name": self.name, "role": self.role, "district_adcode": self.district_adcode,
+            "disabled": self.disabled, "created_at": self.created_at,
+            "tokens": [t.public() for t in self.tokens],
+        }
+
+    def to_record(self) -> dict:
+        return {
+            "name": self.name, "role": self.role, "district_adcode": self.district_adcode,
+            "disabled": self.disabled, "password_hash": self.password_hash,
+            "tokens": [{"id": t.id, "hash": t.hash, "created_at": t.created_at, "label": t.label} for t in self.tokens],
+            "created_at": self.created_at, "session_version": self.session_version,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> User:
+        return cls(
+            name=record["name"], role=record["role"], district_adcode=record.get("district_adcode"),
+            disabled=bool(record.get("disabled", False)), password_hash=record["password_hash"],
+            tokens=tuple(Token(t["id"], t["hash"], t.get("created_at", ""), t.get("label", ""))
+                         for t in record.get("tokens", [])),
+            created_at=record.get("created_at", ""), session_version=int(record.get("session_version", 0)),
+        )
+
+
+def generate_password() -> str:
+    """A random password of 20 URL-safe characters (about 120 bits)."""
+    return secrets.token_urlsafe(15)
+
+
+class AccountStore:
+    """Accounts kept in one JSON file (``data/accounts.json`` by default).
+
+    Parameters
+    ----------
+    path : path of the accounts file; it need not exist yet (no accounts).
+    districts : geo.districts.Districts, optional
+        When given, a district account's code must be one of its 38 districts;
+        otherwise only the code's shape (``50xxxx``) is checked.
+    hasher : argon2.PasswordHasher, optional
+        Defaults to argon2-cffi's argon2id parameters (RFC 9106 low-memory profile).
+        Tests pass a cheaper one.
+    """
+
+    def __init__(self, path: str | Path, districts=None, hasher: PasswordHasher | None = None):
+        self.path = Path(path)
+        self.districts = districts
+        self.hasher = hasher or PasswordHasher()
+        self.lock = ProcessFileLock(str(self.path) + ".lock", timeout=30)
+        self._cache_lock = Lock()
+        self._cache: tuple[object, dict[str, User]] | None = None
+        # sha256(token) -> user name, for tokens already argon2-verified against this file version
+        self._verified_tokens: dict[bytes, str] = {}
+
+    # -- reading ----------------------------------------------------------------
+
+    def _read_bytes(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RegistryUnavailableError(f"{self.path}: cannot read the accounts file ({exc.strerror})") from exc
+
+    def _load(self) -> dict[str, User]:
+        """The accounts as on disk now. The file is small, so it is read on every call and parsed
+        again only when its bytes changed: a revocation by another process counts at once."""
+        raw = self._read_bytes()
+        digest = hashlib.blake2b(raw, digest_size=32).digest() if raw is not None else None
+        with self._cache_lock:
+            if self._cache is not None and self._cache[0] == digest:
+                return self._cache[1]
+            users = self._parse(raw) if raw is not None else {}
+            self._cache = (digest, users)
+            self._verified_tokens.clear()
+            return users
+
+    def _parse(self, raw: bytes) -> dict[str, User]:
+        try:
+            data = json.loads(raw.decode("utf-8"))
+            return {r["name"]: User.from_record(r) for r in data["users"]}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RegistryUnavailableError(f"{self.path}: the accounts file is corrupt and will not be overwritten ({exc})") from exc
+
+    def list(self) -> list[User]:
+        """All accounts, sorted by name."""
+        return sorted(self._load().values(), key=lambda u: u.name)
+
+    def get(self, name: str) -> User:
+        """The account called ``name``; ``NotFoundError`` if there is none."""
+        user = self._load().get(name)
+        if user is None:
+            raise NotFoundError(f"no account called {name!r}")
+        return user
+
+    # -- writing ----------------------------------------------------------------
+
+    def _write(self, change):
+        """Under the lock: re-read, apply ``change(users) -> result``, write atomically (mode 0600)."""
+        with self.lock:
+            remove_orphan_temp_files(self.path)
+            raw = self._read_bytes()
+            users = self._parse(raw) if raw is not None else {}
+            result = change(users)
+            body = {"format": FILE_FORMAT, "users": [users[n].to_record() for n in sorted(users)]}
+            # mkstemp creates the temp file 0600 and os.replace keeps that mode.
+            atomic_write_bytes(self.path, (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+        return result
+
+    def _update(self, name: str, evolve) -> User:
+        """Replace account ``name`` with ``evolve(current user)`` under the lock."""
+
+        def change(users):
+            if name not in users:
+                raise NotFoundError(f"no account called {name!r}")
+            users[name] = evolve(users[name])
+            return users[name]
+
+        return self._write(change)
+
+    def add(self, name: str, role: str, district_adcode: str | None = None) -> tuple[User, str]:
+        """Create an account with a random password; returns ``(user, password)``. Show the password once."""
+        district_adcode = district_adcode or None
+        problems = self._account_problems(name, role, district_adcode)
+        if problems:
+            raise ValidationError(problems)
+        password = generate_password()
+        password_hash = self.hasher.hash(password)
+
+        def change(users):
+            if name in users:
+                raise ConflictError(f"an account called {name!r} already exists")
+            if role == "district":
+                self._require_no_active_district_account(users, district_adcode, except_name=None)
+            users[name] = User(name=name, role=role, district_adcode=district_adcode, password_hash=password_hash,
+                               created_at=_now())
+            return users[name]
+
+        return self._write(change), password
+
+    def _account_problems(self, name, role, district_adcode) -> list[Problem]:
+        problems = []
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            problems.append(Problem("name", f"{name!r} is not a valid account name",
+                                    "2–32 characters: lower-case letters, digits, '.', '_' or '-', e.g. yuzhong"))
+        if role not in ROLES:
+            problems.append(Problem("role", f"unknown role {role!r}", "one of " + ", ".join(ROLES)))
+        elif role == "district":
+            if not district_adcode:
+                problems.append(Problem("district", "a district account needs its district code", "e.g. --district 500103"))
+            elif not self._known_adcode(district_adcode):
+                problems.append(Problem("district", f"{district_adcode!r} is not one of Chongqing's 38 district codes"))
+        elif district_adcode:
+            problems.append(Problem("district", f"only district accounts have a district code, not {role} accounts"))
+        return problems
+
+    def _known_adcode(self, adcode) -> bool:
+        if not isinstance(adcode, str) or not schema.ADCODE_PATTERN.match(adcode):
+            return False
+        return self.districts is None or adcode in self.districts.by_adcode
+
+    def _district_label(self, adcode: str) -> str:
+        if self.districts is not None and adcode in self.districts.by_adcode:
+            return f"{adcode} ({self.districts.name(adcode)})"
+        return adcode
+
+    def _require_no_active_district_account(self, users, adcode, except_name) -> None:
+        for other in users.values():
+            if other.role == "district" and other.district_adcode == adcode and not other.disabled and other.name != except_name:
+                raise ConflictError(
+                    f"district {self._district_label(adcode)} already has an active account {other.name!r}; "
+                    f"each district has one account: reset its password, or disable it first"
+                )
+
+    def set_password(self, name: str, password: str) -> User:
+        """Set a chosen password (at least 12 characters). Invalidates the user's web sessions."""
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+            raise ValidationError(Problem("password", f"must be at least {MIN_PASSWORD_LENGTH} characters long"))
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise ValidationError(Problem("password", f"must be at most {MAX_PASSWORD_LENGTH} characters long"))
+        password_hash = self.hasher.hash(password)
+        return self._update(name, lambda u: replace(u, password_hash=password_hash, session_version=u.session_version + 1))
+
+    def reset_password(self, name: str) -> str:
+        """Give the account a new random password and return it (show it once)."""
+        password = generate_password()
+        self.set_password(name, password)
+        return password
+
+    def disable(self, name: str) -> User:
+        """Refuse logins and tokens for this account (tokens are kept, inactive). Ends its web sessions."""
+        return self._update(name, lambda u: replace(u, disabled=True, session_version=u.session_version + 1))
+
+    def enable(self, name: str) -> User:
+        """Allow the account again, unless its district already has another active account."""
+
+        def change(users):
+            if name not in users:
+                raise NotFoundError(f"no account called {name!r}")
+            user = users[name]
+            if user.role == "district":
+                self._require_no_active_district_account(users, user.district_adcode, except_name=name)
+            users[name] = replace(user, disabled=False)
+            return users[name]
+
+        return self._write(change)
+
+    # -- passwords ----------------------------------------------------------------
+
+    def _dummy(self) -> str:
+        """A hash with this hasher's parameters to verify against when the name or token id is unknown."""
+        key = (self.hasher.time_cost, self.hasher.memory_cost, self.hasher.parallelism, self.hasher.hash_len, self.hasher.type)
+        if key not in _DUMMY_HASHES:
+            _DUMMY_HASHES[key] = self.hasher.hash(secrets.token_urlsafe(16))
+        return _DUMMY_HASHES[key]
+
+    def _verify(self, password_hash: str, secret: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, secret)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The account if ``password`` is right and the account is enabled, else ``None``.
+
+        Unknown names are verified against a dummy hash, so the answer takes about as
+        long whether or not the account exists.
+        """
+        if not isinstance(name, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+            return None
+        user = self._load().get(name.strip().lower())
+        if user is None:
+            self._verify(self._dummy(), password)
+            return None
+        if not self._verify(user.password_hash, password) or user.disabled:
+            return None
+        if self.hasher.check_needs_rehash(user.password_hash):
+            new_hash = self.hasher.hash(password)
+            self._update(user.name, lambda u: replace(u, password_hash=new_hash) if u.password_hash == user.password_hash else u)
+        return user
+
+    # -- API tokens -----------------------------------------------------------------
+
+    def issue_token(self, name: str, label: str = "") -> str:
+        """A new API token ``smt_<id>_<secret>`` for ``name``; only its hash is stored, so show it once."""
+        label = (label or "").strip()
+        if len(label) > MAX_LABEL_LENGTH:
+            raise ValidationError(Problem("label", f"is {len(label)} characters long; at most {MAX_LABEL_LENGTH} allowed"))
+        token_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        token = Token(id=token_id, hash=self.hasher.hash(secret), created_at=_now(), label=label)
+
+        self._update(name, lambda u: replace(u, tokens=(*u.tokens, token)))
+        return f"{TOKEN_PREFIX}_{token_id}_{secret}"
+
+    def revoke_token(self, name: str, token_id: str | None = None) -> int:
+        """Revoke one token by id, or all of ``name``'s tokens when ``token_id`` is None; returns how many."""
+
+        def change(users):
+            if name not in users:
+                raise NotFoundError(f"no account called {name!r}")
+            user = users[name]
+            keep = tuple(t for t in user.tokens if token_id is not None and t.id != token_id)
+            if token_id is not None and len(keep) == len(user.tokens):
+                raise NotFoundError(f"{name!r} has no token with id {token_id!r}")
+            users[name] = replace(user, tokens=keep)
+            return len(user.tokens) - len(keep)
+
+        return self._write(change)
+
+    def verify_token(self, token: str) -> User | None:
+        """The enabled account owning ``token``, or ``None``.
+
+        A token verified once is remembered (by its SHA-256) until the accounts file
+        changes, so API calls do not pay for argon2 each time; revoking or disabling
+        rewrites the file and so forgets every remembered token.
+        """
+        if not isinstance(token, str):
+            return None
+        match = TOKEN_PATTERN.match(token.strip())
+        if not match:
+            return None
+        users = self._load()
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        with self._cache_lock:
+            remembered = self._verified_tokens.get(digest) if self._cache is not None and self._cache[1] is users else None
+        if remembered is not None:
+            user = users.get(remembered)
+            return user if user is not None and not user.disabled else None
+        owner = next(((u, t) for u in users.values() for t in u.tokens if t.id == match["id"]), None)
+        if owner is None:
+            self._verify(self._dummy(), match["secret"])
+            return None
+        user, stored = owner
+        if not self._verify(stored.hash, match["secret"]) or user.disabled:
+            return None
+        with self._cache_lock:
+            if self._cache is not None and self._cache[1] is users:
+                self._verified_tokens[digest] = user.name
+        return user
+
+
+def default_accounts_path() -> Path:
+    """``$STATIONMAP_ACCOUNTS`` or ``data/accounts.json``."""
+    from geo.paths import DATA_DIR
+
+    return Path(os.environ.get("STATIONMAP_ACCOUNTS", DATA_DIR / "accounts.json"))

@@ -1,0 +1,154 @@
+"""Server-side charts for planners: coverage by district, distance-to-station CDF, a plan's before/after, as PNG or SVG bytes.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot state), so they are safe to
+render from web-server threads. Chinese labels need a CJK font: the first installed of
+``CJK_FONT_PREFERENCE`` is used (Debian: ``fonts-noto-cjk``); without one, charts fall back
+to English labels instead of drawing empty boxes.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from geo.errors import Problem, ValidationError
+from geo.planning.popcoverage import PopulationCoverage
+from geo.planning.siting import SitingPlan
+
+CJK_FONT_PREFERENCE = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+                       "SimHei", "Microsoft YaHei", "PingFang SC", "Noto Sans CJK JP")
+CJK_FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto", "/usr/share/fonts/truetype/wqy")
+FORMATS = ("png", "svg")
+COLOURS = {"population": "#c0392b", "area": "#95a5a6", "before": "#95a5a6", "after": "#c0392b", "line": "#2c3e50"}
+
+TEXT = {
+    "zh": {"population": "人口覆盖率", "area": "面积覆盖率", "coverage_title": "各区县{r}米内覆盖率", "at": "（{t} 开放站点）",
+           "share": "覆盖率", "cdf_title": "居民到最近站点的距离", "distance": "到最近站点距离（km）", "residents": "居民累计占比",
+           "before": "现状", "after": "规划后", "plan_title": "新增{n}个站点（{r}米）前后的人口覆盖率", "all": "全市"},
+    "en": {"population": "residents covered", "area": "area covered", "coverage_title": "Coverage within {r} m by district",
+           "at": " (stations open at {t})", "share": "share", "cdf_title": "Distance from residents to the nearest station",
+           "distance": "distance to nearest station (km)", "residents": "share of residents", "before": "now",
+           "after": "with new sites", "plan_title": "Residents covered before/after {n} new sites ({r} m)", "all": "Chongqing"},
+}
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """Family name of an installed CJK font, or ``None``; registers Noto CJK files matplotlib has not indexed."""
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for family in CJK_FONT_PREFERENCE:
+        if family in names:
+            return family
+    for folder in CJK_FONT_DIRS:
+        for path in sorted(Path(folder).glob("*")) if Path(folder).is_dir() else []:
+            if path.suffix.lower() in (".ttc", ".otf", ".ttf") and "Serif" not in path.name:
+                try:
+                    font_manager.fontManager.addfont(str(path))
+                except (OSError, RuntimeError, ValueError):
+                    continue
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    return next((family for family in CJK_FONT_PREFERENCE if family in names), None)
+
+
+def _setup(lang: str, fmt: str) -> tuple[str, dict]:
+    if fmt not in FORMATS:
+        raise ValidationError(Problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}"))
+    if lang == "zh" and cjk_font() is None:
+        lang = "en"
+    return lang, TEXT["zh" if lang == "zh" else "en"]
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _font(lang: str) -> dict:
+    """Font keywords for text in ``lang`` (the CJK family first, DejaVu for Latin fallback)."""
+    family = cjk_font() if lang == "zh" else None
+    return {"family": [family, "DejaVu Sans"]} if family else {}
+
+
+def _render(fig: Figure, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
+    return buffer.getvalue()
+
+
+def coverage_by_district_chart(cov: PopulationCoverage, lang: str = "zh", fmt: str = "png", sort: str = "population") -> bytes:
+    """Horizontal bars per district: population share and area share within the radius, worst-served at the bottom."""
+    lang, t = _setup(lang, fmt)
+    table = cov.table.sort_values("population_share" if sort == "population" else "area_share", ascending=True)
+    labels = table["district" if lang == "zh" else "district_en"].str.replace(" District", "").str.replace(" County", "").tolist()
+    labels = [label if len(label) <= 14 else label[:13] + "…" for label in labels]
+    fig = _figure(8, max(4.0, 0.26 * len(table) + 1.2))
+    ax = fig.add_subplot()
+    y = np.arange(len(table))
+    ax.barh(y + 0.2, table["population_share"], height=0.4, color=COLOURS["population"], label=t["population"])
+    ax.barh(y - 0.2, table["area_share"], height=0.4, color=COLOURS["area"], label=t["area"])
+    font = _font(lang)
+    ax.set_yticks(y, labels, fontsize=8, **font)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlim(0, 1)
+    title = t["coverage_title"].format(r=f"{cov.radius_m:g}")
+    if cov.at is not None:
+        title += t["at"].format(t=cov.at.strftime("%H:%M"))
+    ax.set_title(title, **font)
+    ax.legend(loc="lower right", prop=font or None)
+    ax.grid(axis="x", alpha=0.3)
+    return _render(fig, fmt)
+
+
+def distance_cdf_chart(cov: PopulationCoverage, lang: str = "zh", fmt: str = "png", adcodes: tuple[str, ...] = (),
+                       max_km: float = 10.0) -> bytes:
+    """Cumulative share of residents by distance to the nearest station, for the city and optional districts."""
+    lang, t = _setup(lang, fmt)
+    fig = _figure(7, 4.2)
+    ax = fig.add_subplot()
+    font = _font(lang)
+    names = dict(zip(cov.table["adcode"], cov.table["district" if lang == "zh" else "district_en"], strict=True))
+    for adcode in (None, *adcodes):
+        d, share = cov.cdf_curve(adcode)
+        ax.step(d / 1000, share, where="post", linewidth=2.2 if adcode is None else 1.2,
+                color=COLOURS["line"] if adcode is None else None, label=t["all"] if adcode is None else names.get(adcode, adcode))
+    ax.axvline(cov.radius_m / 1000, color=COLOURS["population"], linestyle="--", linewidth=1)
+    ax.set_xlim(0, max_km)
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(t["distance"], **font)
+    ax.set_ylabel(t["residents"], **font)
+    ax.set_title(t["cdf_title"], **font)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", prop=font or None)
+    return _render(fig, fmt)
+
+
+def plan_before_after_chart(plan: SitingPlan, lang: str = "zh", fmt: str = "png", top: int = 15) -> bytes:
+    """Share of residents covered before and after the plan, for the districts that gain most."""
+    lang, t = _setup(lang, fmt)
+    table = plan.districts.sort_values("added", ascending=False).head(top).iloc[::-1]
+    labels = table["district" if lang == "zh" else "district_en"].tolist()
+    fig = _figure(7.5, max(3.0, 0.35 * len(table) + 1.4))
+    ax = fig.add_subplot()
+    font = _font(lang)
+    y = np.arange(len(table))
+    ax.barh(y - 0.2, table["share_before"], height=0.4, color=COLOURS["before"], label=t["before"])
+    ax.barh(y + 0.2, table["share_after"], height=0.4, color=COLOURS["after"], label=t["after"])
+    ax.set_yticks(y, labels, fontsize=9, **font)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlim(0, 1)
+    ax.set_title(t["plan_title"].format(n=len(plan.sites), r=f"{plan.radius_m:g}"), **font)
+    ax.legend(loc="lower right", prop=font or None)
+    ax.grid(axis="x", alpha=0.3)
+    return _render(fig, fmt)

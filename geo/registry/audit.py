@@ -1,0 +1,116 @@
+"""Append-only audit log of registry writes: one JSON line per write, tagged with the version it made.
+
+Entries are written (and fsynced) before the registry file is replaced. If the process
+dies in between, the entry's version is newer than the registry's, and the next writer
+drops it: the log never records a write that did not happen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+from geo.access.permissions import Actor
+from geo.hours import CHONGQING_TZ
+
+TAIL_BLOCK = 1 << 16
+
+
+class AuditLog:
+    """The JSON-lines log beside a file registry. Callers hold the registry's lock when writing."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def append(self, version: int, actor: Actor, changes: list[tuple[str, dict | None, dict]]) -> dict:
+        """Record one write: ``changes`` are (action, feature before or None, feature after)."""
+        entry = {
+            "version": version,
+            "at": datetime.now(CHONGQING_TZ).isoformat(timespec="seconds"),
+            "actor": actor.name,
+            "role": actor.role,
+            "district": actor.district_adcode,
+            "actions": sorted({action for action, _, _ in changes}),
+            "ids": [after["properties"]["id"] for _, _, after in changes],
+            "changes": [
+                {"action": action, "id": after["properties"]["id"], "before": before, "after": after}
+                for action, before, after in changes
+            ],
+        }
+        line = (json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode()
+        with open(self.path, "ab") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return entry
+
+    def drop_entries_after(self, version: int) -> int:
+        """Remove trailing entries for versions the registry never reached, and a torn last line."""
+        if not self.path.exists():
+            return 0
+        dropped = 0
+        with open(self.path, "r+b") as handle:
+            while True:
+                end = handle.seek(0, os.SEEK_END)
+                if end == 0:
+                    break
+                start, last = _last_line(handle, end)
+                try:
+                    entry = json.loads(last)
+                    keep = last.endswith(b"\n") and entry.get("version", 0) <= version
+                except ValueError:
+                    keep = False
+                if keep:
+                    break
+                handle.truncate(start)
+                dropped += 1
+            if dropped:
+                handle.flush()
+                os.fsync(handle.fileno())
+        return dropped
+
+    def entries(self, station_id: str | None = None, actor: str | None = None, district: str | None = None,
+                action: str | None = None, since: str | None = None, until: str | None = None) -> list[dict]:
+        """Entries oldest first, filtered; ``since``/``until`` compare ISO timestamps."""
+        if not self.path.exists():
+            return []
+        result = []
+        with open(self.path, encoding="utf-8") as handle:
+            for raw in handle:
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue  # a torn line from a crash; the next write removes it
+                if station_id and station_id not in entry["ids"]:
+                    continue
+                if actor and entry["actor"] != actor:
+                    continue
+                if district and entry.get("district") != district and not any(
+                    (c["after"] or {}).get("properties", {}).get("district_adcode") == district for c in entry["changes"]
+                ):
+                    continue
+                if action and action not in entry["actions"]:
+                    continue
+                if since and entry["at"] < since:
+                    continue
+                if until and entry["at"] > until:
+                    continue
+                result.append(entry)
+        return result
+
+
+def _last_line(handle, end: int) -> tuple[int, bytes]:
+    """(offset, bytes) of the file's last line, including its newline if it has one."""
+    pos = end
+    tail = b""
+    while pos > 0:
+        step = min(TAIL_BLOCK, pos)
+        pos -= step
+        handle.seek(pos)
+        tail = handle.read(step) + tail
+        cut = tail.rfind(b"\n", 0, len(tail) - 1)
+        if cut >= 0:
+            return pos + cut + 1, tail[cut + 1 :]
+    return 0, tail

@@ -1,0 +1,56 @@
+"""Default configuration of the web app; every key can be overridden by ``create_app(config)``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from geo.access.accounts import default_accounts_path
+from geo.paths import DATA_DIR, default_districts_path, default_registry_path
+
+DEFAULTS = {
+    "REGISTRY_PATH": str(default_registry_path()),
+    "DISTRICTS_PATH": str(default_districts_path()),
+    # osm | tianditu | amap | none. OSM is slow or blocked in mainland China: deployments
+    # there set tianditu (with a key) or amap (GCJ-02; the app shifts markers to match).
+    "TILE_PROVIDER": os.environ.get("STATIONMAP_TILES", "osm"),
+    "TIANDITU_KEY": os.environ.get("STATIONMAP_TIANDITU_KEY", ""),
+    "SECRET_KEY": os.environ.get("STATIONMAP_SECRET_KEY", ""),
+    # Where a generated secret key is kept so every worker process shares it.
+    "SECRET_KEY_FILE": str(DATA_DIR / ".secret_key"),
+    # District/planner/admin accounts (password and token hashes only). Not in git. The
+    # same file as `stationmap users` manages: $STATIONMAP_ACCOUNTS or data/accounts.json.
+    "ACCOUNTS_PATH": str(default_accounts_path()),
+    "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+    "MAX_UPLOAD_ROWS": 5000,
+    "DEFAULT_LANG": "zh",
+    # Above this many stations in one view, the API groups points into grid cells. Clustering
+    # the sample's 2,458 points in the browser took 200 ms of main thread on a desktop (several
+    # times that on a cheap phone); a city-wide view of grid cells draws at once, and the
+    # street-level views a rider uses (a few hundred stations) still get every point.
+    "MAX_POINTS_PER_VIEW": 1000,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    # Vendored Leaflet and our own JS/CSS: let browsers keep them for an hour.
+    "SEND_FILE_MAX_AGE_DEFAULT": 3600,
+}
+
+
+def resolve_secret_key(config) -> str:
+    """The configured secret key, or one generated once and kept (mode 0600) in ``SECRET_KEY_FILE``."""
+    if config.get("SECRET_KEY"):
+        return config["SECRET_KEY"]
+    path = Path(config["SECRET_KEY_FILE"])
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker won the race; use its key
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,313 @@
+"""HTML pages: the station map (/), the nearest-station finder (/nearest), one station (/stations/<id>)
+and the planners' coverage page (/coverage), with a Content-Security-Policy that allows no inline
+event handlers and no outside scripts.
+
+Pages are thin: the folium base maps come from ``webmap.public.mapbuild`` (cached per language and tile
+provider), station data reaches the browser only through the JSON API, and every string a user
+or a district typed is rendered by Jinja's autoescape or by our scripts with ``textContent``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from threading import Lock
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+
+from geo import schema
+from geo.errors import ValidationError
+from geo.hours import chongqing_now
+from geo.queries.coverage import check_radius
+from geo.queries.finder import nearest_features, with_live_fields
+from webmap.core import compress
+from webmap.core.i18n import get_lang, js_strings, translate
+from webmap.core.state import get_snapshot, get_store
+from webmap.public import mapbuild
+
+bp = Blueprint("pages", __name__)
+bp.after_app_request(compress.gzip_response)
+
+FINDER_K_CHOICES = (5, 10, 20)
+FINDER_CRS = ("wgs84", "gcj02")
+RADIUS_CHOICES = (500, 1000, 3000)
+DEFAULT_RADIUS_M = 1000
+
+_map_cache_lock = Lock()
+
+
+# -- shared helpers -------------------------------------------------------------------
+
+
+def csp_nonce() -> str:
+    """This response's script nonce (one per request)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return g.csp_nonce
+
+
+def content_security_policy(nonce: str, provider: str) -> str:
+    """Scripts only from us or with this response's nonce (so no inline handlers); images from us and the tile host."""
+    tiles = " ".join(mapbuild.tile_origins(provider))
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{nonce}'",
+        "style-src 'self'",
+        f"img-src 'self' data: {tiles}".rstrip(),
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'self'",
+    ])
+
+
+@bp.after_app_request
+def _security_headers(response):
+    if response.mimetype == "text/html":
+        provider = mapbuild.resolve_provider(current_app.config)
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce(), provider))
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+@bp.record_once
+def _template_globals(state):
+    # A global, not a context variable, so imported macros (templates/_map.html) see it too.
+    state.app.jinja_env.globals["csp_nonce"] = csp_nonce
+
+
+def provider_settings() -> tuple[str, str]:
+    provider = mapbuild.resolve_provider(current_app.config)
+    return provider, current_app.config.get("TIANDITU_KEY", "") if provider == "tianditu" else ""
+
+
+def cached_map(page: str, build):
+    """A rendered base map, built once per (page, language, provider, static prefix) and kept by the app."""
+    provider, key = provider_settings()
+    lang = get_lang()
+    static_prefix = url_for("static", filename="")
+    cache = current_app.extensions.setdefault("stationmap.maps", {})
+    cache_key = (page, lang, provider, static_prefix)
+    parts = cache.get(cache_key)
+    if parts is None:
+        with _map_cache_lock:
+            parts = cache.get(cache_key)
+            if parts is None:
+                parts = build(provider=provider, lang=lang, static_prefix=static_prefix, tianditu_key=key)
+                cache[cache_key] = parts
+    return parts
+
+
+def page_config(page: str, **extra) -> dict:
+    """What the page scripts need, embedded as JSON (never executed): language, strings, URLs, colours."""
+    provider, _ = provider_settings()
+    lang = get_lang()
+    root = request.script_root
+    config = {
+        "page": page,
+        "lang": lang,
+        "strings": js_strings(lang),
+        "api": root + "/api",
+        "stationUrl": root + "/stations/",
+        "displayCrs": mapbuild.display_crs(provider),
+        "tiles": provider,
+        "kinds": {code: {"label": term.label(lang), "colour": mapbuild.KIND_COLOURS[code]}
+                  for code, term in schema.KINDS.items()},
+        # JSON objects lose their order through tojson (sorted keys): the schema's order, explicitly.
+        "kindOrder": list(schema.KINDS),
+        "walkMetresPerMinute": schema.WALK_M_PER_MIN,
+        "outlinesUrl": url_for("pages.district_outlines", lang=lang),
+    }
+    config.update(extra)
+    return config
+
+
+def navigation_links(lon: float, lat: float, name: str) -> dict[str, str]:
+    """Amap (WGS-84 marker, opens the app if installed), the ``geo:`` URI and OpenStreetMap, for a WGS-84 point."""
+    amap = "https://uri.amap.com/marker?" + urlencode(
+        {"position": f"{lon:.6f},{lat:.6f}", "name": name, "coordinate": "wgs84", "callnative": "1"}, safe=","
+    )
+    return {
+        "amap": amap,
+        "geo": f"geo:{lat:.6f},{lon:.6f}",
+        "osm": f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=17/{lat:.6f}/{lon:.6f}",
+    }
+
+
+def tel_href(phone: str | None) -> str | None:
+    digits = "".join(ch for ch in phone or "" if ch.isdigit() or ch == "+")
+    return f"tel:{digits}" if digits else None
+
+
+def format_change(iso: str | None, lang: str) -> str:
+    """``2024-05-01T18:00+08:00`` as ``18:00`` today or ``05-01 18:00`` another day."""
+    if not iso:
+        return ""
+    date, _, rest = iso.partition("T")
+    time = rest[:5]
+    return time if date == chongqing_now().date().isoformat() else f"{date[5:]} {time}"
+
+
+def station_view(feature: dict, lang: str) -> dict:
+    """Labels and links for rendering one station (a Feature with live fields) in a template."""
+    props = feature["properties"]
+    lon, lat = feature["geometry"]["coordinates"][:2]
+    change = format_change(props.get("next_change"), lang)
+    if change:
+        change = translate("closes_at" if props.get("open_now") else "opens_at", lang, time=change)
+    return {
+        "props": props,
+        "lon": lon,
+        "lat": lat,
+        "kind_label": schema.kind_label(props["kind"], lang),
+        "district_label": _district_label(props, lang),
+        "amenity_labels": [schema.amenity_label(a, lang) for a in props.get("amenities") or []],
+        "honour_labels": [schema.HONOURS[h].label(lang) if h in schema.HONOURS else h for h in props.get("honours") or []],
+        "status_label": schema.STATUSES[props["status"]].label(lang) if props.get("status") in schema.STATUSES else props.get("status"),
+        "links": navigation_links(lon, lat, props["name"]),
+        "tel": tel_href(props.get("phone")),
+        "change": change,
+        "distance_m": props.get("distance_m"),
+        "walk_minutes": props.get("walk_minutes"),
+    }
+
+
+def _district_label(props: dict, lang: str) -> str:
+    if lang == "en":
+        try:
+            return get_store().districts.name(props["district_adcode"], "en")
+        except (KeyError, IndexError):
+            pass
+    return props.get("district", "")
+
+
+def format_distance(metres: float | None, lang: str) -> str:
+    if metres is None:
+        return ""
+    if metres < 1000:
+        return translate("metres", lang, n=int(round(metres)))
+    return translate("kilometres", lang, n=f"{metres / 1000:.1f}")
+
+
+# -- pages ----------------------------------------------------------------------------
+
+
+@bp.route("/map/districts.geojson")
+def district_outlines():
+    """The simplified district outlines the map pages draw, in the map's CRS (GCJ-02 on Amap tiles).
+
+    Static for the life of the process, so built once per (crs, language) and cached by browsers.
+    """
+    crs = mapbuild.display_crs(mapbuild.resolve_provider(current_app.config))
+    lang = get_lang()
+    cache = current_app.extensions.setdefault("stationmap.outlines", {})
+    body = cache.get((crs, lang))
+    if body is None:
+        data = mapbuild.outline_collection(get_store().districts, lang, crs)
+        body = cache[(crs, lang)] = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    response = current_app.response_class(body, mimetype="application/geo+json")
+    response.set_etag(hashlib.blake2b(body, digest_size=12).hexdigest())
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    response.vary.add("Cookie")  # the language may come from the cookie
+    return response.make_conditional(request)
+
+
+
+@bp.route("/")
+def index():
+    """The station map: outlines and legend from folium, stations loaded per view by static/js/map.js."""
+    store = get_store()
+    parts = cached_map("overview", lambda **kw: mapbuild.overview_map(store.districts, **kw))
+    # The first view is the whole municipality: its stations are requested from <head>, in parallel
+    # with Leaflet's download, instead of after every script has run (map.js picks the answer up).
+    minx, miny, maxx, maxy = (float(v) for v in store.districts.frame.total_bounds)
+    bbox = [round(minx - 0.05, 5), round(miny - 0.05, 5), round(maxx + 0.05, 5), round(maxy + 0.05, 5)]
+    early = {"bbox": bbox, "url": f"{request.script_root}/api/stations?" + urlencode(
+        {"bbox": ",".join(f"{v:.5f}" for v in bbox), "group": "auto", "fields": "min"})}
+    return render_template("map.html", map=parts, config=page_config("map", early=early), early=early)
+
+
+@bp.route("/nearest")
+def nearest():
+    """The rider's finder: list first, big buttons; works from ``?lon=&lat=`` without JavaScript too."""
+    lang = get_lang()
+    form = _finder_form()
+    results, errors = [], []
+    if form["lon"] != "" and form["lat"] != "":
+        try:
+            features = nearest_features(
+                get_snapshot(), form["lon"], form["lat"], k=form["k"], kind=form["kind"] or None,
+                amenities=form["amenities"], open_at=None if form["open_now"] else False, crs=form["crs"],
+            )
+            results = [station_view(f, lang) for f in features]
+        except ValidationError as exc:
+            errors = [p.as_dict() for p in exc.problems]
+    store = get_store()
+    parts = cached_map("finder", lambda **kw: mapbuild.finder_map(store.districts, **kw))
+    amenities = {code: term.label(lang) for code, term in schema.AMENITIES.items()}
+    return render_template(
+        "nearest.html", map=parts, form=form, results=results, errors=errors, amenities=amenities,
+        kinds={code: term.label(lang) for code, term in schema.KINDS.items()}, k_choices=FINDER_K_CHOICES,
+        crs_choices={code: schema.INPUT_CRS[code].label(lang) for code in FINDER_CRS},
+        format_distance=format_distance, searched=bool(results or errors or (form["lon"] and form["lat"])),
+        config=page_config("nearest", kChoices=FINDER_K_CHOICES),
+    )
+
+
+def _finder_form() -> dict:
+    args = request.args
+    try:
+        k = int(args.get("k", FINDER_K_CHOICES[0]))
+    except ValueError:
+        k = FINDER_K_CHOICES[0]
+    k = min(max(k, 1), max(FINDER_K_CHOICES))
+    kind = args.get("kind", "")
+    crs = args.get("crs", "wgs84")
+    amenities = [a for a in args.getlist("amenity") if a in schema.AMENITIES]
+    return {
+        "lon": args.get("lon", "").strip()[:32],
+        "lat": args.get("lat", "").strip()[:32],
+        "crs": crs if crs in FINDER_CRS else "wgs84",
+        "k": k,
+        "kind": kind if kind in schema.KINDS else "",
+        "amenities": amenities,
+        "open_now": args.get("open_now") in ("1", "on", "true"),
+    }
+
+
+@bp.route("/stations/<station_id>")
+def station(station_id: str):
+    """One station, server-rendered and shareable; unknown ids raise NotFoundError (the 404 page)."""
+    if len(station_id) > 64:
+        abort(404)
+    lang = get_lang()
+    feature = with_live_fields(get_snapshot().get(station_id))
+    provider, key = provider_settings()
+    parts = mapbuild.station_map(feature, provider, lang, url_for("static", filename=""), key)
+    return render_template("station.html", s=station_view(feature, lang), map=parts, config=page_config("station"))
+
+
+@bp.route("/coverage")
+def coverage():
+    """Planners' page: choropleth, gaps, sortable table, bar chart and downloads; data from the API by coverage.js."""
+    try:
+        radius = int(check_radius(request.args.get("radius_m", DEFAULT_RADIUS_M)))
+    except ValidationError:
+        radius = DEFAULT_RADIUS_M
+    store = get_store()
+    parts = cached_map("coverage", lambda **kw: mapbuild.coverage_map(districts=store.districts, **kw))
+    lang = get_lang()
+    downloads = {
+        "csv": f"{request.script_root}/api/coverage.csv?" + urlencode({"radius_m": radius, "lang": lang}),
+        "gaps": f"{request.script_root}/api/gaps?" + urlencode({"radius_m": radius}),
+    }
+    return render_template(
+        "coverage.html", map=parts, radius=radius, radius_choices=RADIUS_CHOICES, downloads=downloads,
+        config=page_config("coverage", radius=radius, radiusChoices=RADIUS_CHOICES),
+    )
+
