@@ -412,7 +412,7 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     from geo.districts import Districts
-    from webmap.public.mapbuild import district_bounds
+    from webmap.core.mapbuild import district_bounds
 
     bounds = district_bounds(Districts.load())
     registries = [("sample", args.sample)]

@@ -24,18 +24,23 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = resolve_secret_key(app.config)
     app.json.sort_keys = False  # keep GeoJSON member order: type, geometry, properties
 
-    from webmap.core import errors, i18n, state
+    from webmap.core import compress, errors, i18n, page, state
     from webmap.public import api, pages
 
     state.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
+    # App-wide response hooks (Flask runs after-request hooks last-registered first):
+    # security headers, then compression of the finished body.
+    app.after_request(compress.gzip_response)
+    app.after_request(page.security_headers)
+    app.jinja_env.globals["csp_nonce"] = page.csp_nonce  # a global, so imported macros see it too
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
 
     # District portal: sign-in (sessions, bearer tokens, CSRF, login throttle), pages and write API.
+    from webmap.core import portal_text
     from webmap.portal import api as api_write
-    from webmap.portal import text as portal_text
     from webmap.portal import views as portal
     from webmap.signin import auth
 

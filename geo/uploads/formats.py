@@ -537,3 +537,17 @@ def normalise_opening_hours(value):
     candidate = re.sub(r"([A-Za-z])(\d)", r"\1 \2", candidate)
     candidate = re.sub(r"\s+", " ", candidate).strip(" ;")
     return candidate if opening_hours_problem(candidate) is None else text
+
+
+class ParsedUpload(list):
+    """The uploaded stations as GeoJSON Features (WGS-84), plus what the file said about each row.
+
+    It is a plain ``list`` of Features; the attributes keep the row numbers, the coordinates
+    as written (in ``crs``), the column headers and per-row reading problems for ``check_upload``.
+    """
+
+    def __init__(self, features: list[dict], *, filename: str, format: str, crs: str, rows: list[RawRow],
+                 columns: dict[str, str], notes: list[Text], encoding: str | None = None):
+        super().__init__(features)
+        self.filename, self.format, self.crs, self.encoding = filename, format, crs, encoding
+        self.rows, self.columns, self.notes = rows, columns, notes

@@ -27,6 +27,7 @@ from geo.uploads.formats import (
     HONOUR_LOOKUP,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_ROWS,
+    ParsedUpload,
     RawRow,
     detect_format,
     file_error,
@@ -50,27 +51,13 @@ __all__ = [
 COORD_DECIMALS = 7  # about 1 cm
 
 
-class ParsedUpload(list):
-    """The uploaded stations as GeoJSON Features (WGS-84), plus what the file said about each row.
-
-    It is a plain ``list`` of Features; the attributes keep the row numbers, the coordinates
-    as written (in ``crs``), the column headers and per-row reading problems for ``check_upload``.
-    """
-
-    def __init__(self, features: list[dict], *, filename: str, format: str, crs: str, rows: list[RawRow],
-                 columns: dict[str, str], notes: list[Text], encoding: str | None = None):
-        super().__init__(features)
-        self.filename, self.format, self.crs, self.encoding = filename, format, crs, encoding
-        self.rows, self.columns, self.notes = rows, columns, notes
-
-    @classmethod
-    def from_features(cls, features: list[dict], crs: str = "wgs84", **kwargs) -> ParsedUpload:
-        """Treat a list of Features (e.g. from the JSON API) exactly like an uploaded GeoJSON file."""
-        try:
-            raw = json.dumps({"type": "FeatureCollection", "features": list(features)}, allow_nan=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(Problem("features", Text("geo.not_geojson", detail=str(exc)))) from exc
-        return parse_upload("features.geojson", raw, crs, **kwargs)
+def parse_features(features: list[dict], crs: str = "wgs84", **kwargs) -> ParsedUpload:
+    """Treat a list of Features (e.g. from the JSON API) exactly like an uploaded GeoJSON file."""
+    try:
+        raw = json.dumps({"type": "FeatureCollection", "features": list(features)}, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(Problem("features", Text("geo.not_geojson", detail=str(exc)))) from exc
+    return parse_upload("features.geojson", raw, crs, **kwargs)
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -221,7 +208,7 @@ def check_upload(features: list[dict], snapshot, actor: Actor, districts: Distri
         registry or earlier in the file — and coordinates that look like the wrong CRS).
     """
     require_write(actor, actor.district_adcode)  # planners may not upload at all
-    parsed = features if isinstance(features, ParsedUpload) else ParsedUpload.from_features(features)
+    parsed = features if isinstance(features, ParsedUpload) else parse_features(features)
     checker = UploadChecker(parsed, snapshot, actor, districts)
     return checker.run()
 

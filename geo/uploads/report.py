@@ -16,7 +16,7 @@ from geo.errors import Problem, ValidationError
 from geo.messages import Text, field_label, keep_texts, localise, place
 
 if TYPE_CHECKING:
-    from geo.uploads.pipeline import ParsedUpload
+    from geo.uploads.formats import ParsedUpload
 
 MAX_ISSUE_TEXT = 300
 

@@ -33,7 +33,7 @@ from geo.registry.validate import check_point, check_properties
 from geo.uploads.report import UploadIssue, UploadReport, UploadRow
 
 if TYPE_CHECKING:
-    from geo.uploads.pipeline import ParsedUpload
+    from geo.uploads.formats import ParsedUpload
 
 # Two stations of one kind closer than this (geodesic metres) are probably one station.
 DUPLICATE_RADIUS_M = 30.0

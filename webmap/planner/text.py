@@ -1,6 +1,6 @@
 """UI strings of the planners' workbench and its printable report, in Chinese and English (``plt(key)`` in templates).
 
-Kept apart from ``webmap.core.i18n`` (the public pages' strings), like ``webmap.portal.text``;
+Kept apart from ``webmap.core.i18n`` (the public pages' strings), like ``webmap.core.portal_text``;
 the language itself comes from ``webmap.core.i18n.get_lang`` so every page agrees.
 """
 

@@ -19,15 +19,15 @@ from geo.hours import chongqing_now
 from geo.planning.plans import DISTRICT_CELL_M, snapshot_stations
 from geo.planning.popcoverage import EBIKE_15_MIN_M, WALK_15_MIN_M, counted_stations, station_xy
 from geo.planning.population import DEFAULT_CELL_M
+from webmap.core import mapbuild
 from webmap.core import params as p
 from webmap.core.i18n import get_lang, translate
+from webmap.core.page import cached_map, page_config
 from webmap.core.state import get_snapshot, get_store
 from webmap.planner import api as api_planning
 from webmap.planner import params as pp
 from webmap.planner.report_map import report_map
 from webmap.planner.text import js_strings, plt
-from webmap.public import mapbuild
-from webmap.public.pages import cached_map, page_config
 
 bp = Blueprint("planner", __name__)
 

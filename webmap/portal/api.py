@@ -117,7 +117,7 @@ def too_large(exc: RequestEntityTooLarge):
     from flask import render_template
 
     from webmap.core.errors import wants_json
-    from webmap.portal.text import STRINGS
+    from webmap.core.portal_text import STRINGS
 
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
     lang = message_lang()

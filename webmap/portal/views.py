@@ -19,11 +19,11 @@ from geo.coords import from_wgs84
 from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.messages import localise, message_of, place
 from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
+from webmap.core.portal_text import pt
 from webmap.core.state import get_snapshot, get_store
 from webmap.portal import ops as portal_ops
 from webmap.portal.api import check_crs_field, uploaded_file
 from webmap.portal.stash import UploadStash, report_fingerprint
-from webmap.portal.text import pt
 from webmap.signin.auth import current_actor, current_user, role_required
 
 bp = Blueprint("portal", __name__)
@@ -80,7 +80,7 @@ def _upload_page(report=None, token=None, status=200, errors=(), notice=None, ch
 
 
 def _lang() -> str:
-    from webmap.portal.text import get_lang
+    from webmap.core.portal_text import get_lang
 
     return get_lang()
 
@@ -88,8 +88,8 @@ def _lang() -> str:
 def _preview_map():
     """The finder's base map (tiles, outlines, our Leaflet) from the pages blueprint, if it can be built."""
     try:
-        from webmap.public import mapbuild
-        from webmap.public.pages import cached_map
+        from webmap.core import mapbuild
+        from webmap.core.page import cached_map
     except ImportError:
         return None
     store = get_store()
@@ -102,7 +102,7 @@ def _preview_map():
 def _preview(report) -> dict:
     """The report's preview features reduced to what the map script shows, with coordinates in the map's CRS."""
     try:
-        from webmap.public.mapbuild import display_crs, resolve_provider
+        from webmap.core.mapbuild import display_crs, resolve_provider
 
         crs = display_crs(resolve_provider(current_app.config))
     except ImportError:

@@ -23,7 +23,7 @@ from webmap.core.responses import encode_for_client
 from webmap.core.state import EXTENSION as STORE_EXTENSION
 from webmap.public.api import NEAREST_PARAMS, answer_lang, nearest_answer
 
-# What the app's after-request hooks add to an API answer (see webmap.public.pages._security_headers).
+# What the app's after-request hooks add to an API answer (see webmap.core.page.security_headers).
 APP_HEADERS = (("X-Content-Type-Options", "nosniff"),)
 STATUS_OK = f"{HTTPStatus.OK.value} {HTTPStatus.OK.phrase}"
 

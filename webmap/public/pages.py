@@ -2,7 +2,7 @@
 and the planners' coverage page (/coverage), with a Content-Security-Policy that allows no inline
 event handlers and no outside scripts.
 
-Pages are thin: the folium base maps come from ``webmap.public.mapbuild`` (cached per language and tile
+Pages are thin: the folium base maps come from ``webmap.core.mapbuild`` (cached per language and tile
 provider), station data reaches the browser only through the JSON API, and every string a user
 or a district typed is rendered by Jinja's autoescape or by our scripts with ``textContent``.
 """
@@ -11,120 +11,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
-from threading import Lock
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from geo import schema
 from geo.errors import ValidationError
 from geo.hours import chongqing_now
 from geo.queries.coverage import check_radius
 from geo.queries.finder import nearest_features, with_live_fields
-from webmap.core import compress
-from webmap.core.i18n import get_lang, js_strings, translate
+from webmap.core import mapbuild
+from webmap.core.i18n import get_lang, translate
+from webmap.core.page import cached_map, page_config, provider_settings
 from webmap.core.state import get_snapshot, get_store
-from webmap.public import mapbuild
 
 bp = Blueprint("pages", __name__)
-bp.after_app_request(compress.gzip_response)
 
 FINDER_K_CHOICES = (5, 10, 20)
 FINDER_CRS = ("wgs84", "gcj02")
 RADIUS_CHOICES = (500, 1000, 3000)
 DEFAULT_RADIUS_M = 1000
 
-_map_cache_lock = Lock()
 
-
-# -- shared helpers -------------------------------------------------------------------
-
-
-def csp_nonce() -> str:
-    """This response's script nonce (one per request)."""
-    if "csp_nonce" not in g:
-        g.csp_nonce = secrets.token_urlsafe(18)
-    return g.csp_nonce
-
-
-def content_security_policy(nonce: str, provider: str) -> str:
-    """Scripts only from us or with this response's nonce (so no inline handlers); images from us and the tile host."""
-    tiles = " ".join(mapbuild.tile_origins(provider))
-    return "; ".join([
-        "default-src 'self'",
-        f"script-src 'self' 'nonce-{nonce}'",
-        "style-src 'self'",
-        f"img-src 'self' data: {tiles}".rstrip(),
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'self'",
-    ])
-
-
-@bp.after_app_request
-def _security_headers(response):
-    if response.mimetype == "text/html":
-        provider = mapbuild.resolve_provider(current_app.config)
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce(), provider))
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
-
-
-@bp.record_once
-def _template_globals(state):
-    # A global, not a context variable, so imported macros (templates/_map.html) see it too.
-    state.app.jinja_env.globals["csp_nonce"] = csp_nonce
-
-
-def provider_settings() -> tuple[str, str]:
-    provider = mapbuild.resolve_provider(current_app.config)
-    return provider, current_app.config.get("TIANDITU_KEY", "") if provider == "tianditu" else ""
-
-
-def cached_map(page: str, build):
-    """A rendered base map, built once per (page, language, provider, static prefix) and kept by the app."""
-    provider, key = provider_settings()
-    lang = get_lang()
-    static_prefix = url_for("static", filename="")
-    cache = current_app.extensions.setdefault("stationmap.maps", {})
-    cache_key = (page, lang, provider, static_prefix)
-    parts = cache.get(cache_key)
-    if parts is None:
-        with _map_cache_lock:
-            parts = cache.get(cache_key)
-            if parts is None:
-                parts = build(provider=provider, lang=lang, static_prefix=static_prefix, tianditu_key=key)
-                cache[cache_key] = parts
-    return parts
-
-
-def page_config(page: str, **extra) -> dict:
-    """What the page scripts need, embedded as JSON (never executed): language, strings, URLs, colours."""
-    provider, _ = provider_settings()
-    lang = get_lang()
-    root = request.script_root
-    config = {
-        "page": page,
-        "lang": lang,
-        "strings": js_strings(lang),
-        "api": root + "/api",
-        "stationUrl": root + "/stations/",
-        "displayCrs": mapbuild.display_crs(provider),
-        "tiles": provider,
-        "kinds": {code: {"label": term.label(lang), "colour": mapbuild.KIND_COLOURS[code]}
-                  for code, term in schema.KINDS.items()},
-        # JSON objects lose their order through tojson (sorted keys): the schema's order, explicitly.
-        "kindOrder": list(schema.KINDS),
-        "walkMetresPerMinute": schema.WALK_M_PER_MIN,
-        "outlinesUrl": url_for("pages.district_outlines", lang=lang),
-    }
-    config.update(extra)
-    return config
+# -- helpers ---------------------------------------------------------------------------
 
 
 def navigation_links(lon: float, lat: float, name: str) -> dict[str, str]:

@@ -60,7 +60,7 @@ CONFIG_DEFAULTS = {
 
 
 def text(key: str, **values) -> str:
-    from webmap.portal.text import pt
+    from webmap.core.portal_text import pt
 
     return pt(key, **values)
 

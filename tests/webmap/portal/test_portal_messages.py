@@ -15,7 +15,7 @@ from tests.portal_helpers import (
     csv_bytes,
     registry_state,
 )
-from tests.test_portal import OWN, OWN_RETIRED, station_form_defaults
+from tests.webmap.portal.test_portal import OWN, OWN_RETIRED, station_form_defaults
 
 pytest_plugins = ("tests.portal_fixtures",)
 

@@ -1,4 +1,4 @@
-"""HTML pages (webmap.public.pages), languages (webmap.core.i18n), base maps (webmap.public.mapbuild) and asset vendoring.
+"""HTML pages (webmap.public.pages), languages (webmap.core.i18n), base maps (webmap.core.mapbuild) and asset vendoring.
 
 Flask test client only; the real-browser checks are in tests/browser/.
 """
@@ -19,7 +19,7 @@ from geo.coords import from_wgs84
 from geo.registry import dump_feature_collection
 from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY, make_station
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PAGES = ("/", "/nearest", "/coverage", "/stations/500103-OS-0001")
 XSS_NAME = "<img src=x onerror=alert(1)>"
 XSS_ADDRESS = "${alert(1)}`+alert(2)+`</script><script>alert(3)</script>"
@@ -295,7 +295,7 @@ def test_tianditu_needs_a_key(tmp_path):
 
 
 def test_amap_shifts_outlines_and_markers_to_gcj02(tmp_path, districts):
-    from webmap.public import mapbuild
+    from webmap.core import mapbuild
 
     plain = mapbuild.outline_collection(districts, crs="wgs84")
     shifted = mapbuild.outline_collection(districts, crs="gcj02")
@@ -354,7 +354,7 @@ def test_map_pages_stay_small(client):
 
 
 def test_overview_outlines_are_small(client, districts):
-    from webmap.public import mapbuild
+    from webmap.core import mapbuild
 
     outlines = json.dumps(mapbuild.outline_collection(districts), separators=(",", ":"))
     assert len(outlines) < 300_000

@@ -12,7 +12,7 @@ from geo.errors import Problem, ValidationError
 from geo.messages import CATALOGUE, Label, Text, place
 from geo.uploads.formats import COLUMN_LABELS
 from geo.uploads.pipeline import parse_upload, review_upload
-from tests.test_uploads import (
+from tests.geo.uploads.test_uploads import (
     BAD_UPLOADS,
     HEADER,
     IN_JIANGBEI,

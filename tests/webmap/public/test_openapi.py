@@ -107,7 +107,7 @@ def test_responses_match_their_schemas(client, doc, url, name):
 
 
 def test_grouped_response_matches_its_schema(registry_path, tmp_path, doc):
-    from tests.test_api import make_app
+    from tests.webmap.public.test_api import make_app
 
     client = make_app(registry_path, tmp_path, MAX_POINTS_PER_VIEW=2).test_client()
     body = client.get("/api/stations?group=auto").get_json()
@@ -117,7 +117,7 @@ def test_grouped_response_matches_its_schema(registry_path, tmp_path, doc):
 
 def test_other_blueprints_are_included(registry_path, tmp_path, monkeypatch):
     """How the portal documents its write endpoints: ``describe`` plus ``register_schema``."""
-    from tests.test_api import make_app
+    from tests.webmap.public.test_api import make_app
 
     app = make_app(registry_path, tmp_path)
     portal = Blueprint("portal_api", __name__)
