@@ -27,6 +27,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from geo.errors import NotFoundError, RegistryUnavailableError
+from geo.messages import Text
 
 EXTENSION = "stationmap.planner"
 DIGEST_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -75,7 +76,7 @@ class PlanCache:
                 return value
             try:
                 if exact and not self.slots.acquire(timeout=self.slot_wait_s):
-                    raise SolverBusyError("another exact plan is being solved; try again in a minute or use method=greedy")
+                    raise SolverBusyError(Text("plan.solver_busy"))
                 try:
                     value = compute()
                 finally:
@@ -125,14 +126,14 @@ class CandidateStash:
     def get(self, digest: str) -> bytes:
         """The bytes kept under ``digest``; ``NotFoundError`` if unknown or expired."""
         if not DIGEST_PATTERN.fullmatch(digest or ""):
-            raise NotFoundError("no candidates file with that digest")
+            raise NotFoundError(Text("plan.no_digest"))
         path = self.directory / f"{digest}.csv"
         try:
             if time.time() - path.stat().st_mtime > self.ttl_s:
                 raise FileNotFoundError
             return path.read_bytes()
         except FileNotFoundError:
-            raise NotFoundError("the candidates file has expired or was never uploaded; upload it again with POST /api/plan") from None
+            raise NotFoundError(Text("plan.expired")) from None
 
     def _expire(self, folder: Path) -> None:
         cutoff = time.time() - self.ttl_s
