@@ -59,6 +59,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webmap.public.fastpath import NearestFastPath
 
-    if app.config.get("NEAREST_FAST_PATH", True):
+    if app.config["NEAREST_FAST_PATH"]:
         app.wsgi_app = NearestFastPath(app)
     return app

@@ -246,10 +246,7 @@ class AccountStore:
     def _require_no_active_district_account(self, users, adcode, except_name) -> None:
         for other in users.values():
             if other.role == "district" and other.district_adcode == adcode and not other.disabled and other.name != except_name:
-                raise ConflictError(
-                    f"district {self._district_label(adcode)} already has an active account {other.name!r}; "
-                    f"each district has one account: reset its password, or disable it first"
-                )
+                raise ConflictError(Text("acct.district_taken", district=self._district_label(adcode), name=other.name))
 
     def set_password(self, name: str, password: str) -> User:
         """Set a chosen password (at least 12 characters). Invalidates the user's web sessions."""

@@ -144,7 +144,6 @@ def _locale() -> str:
 
 def init_app(app: Flask) -> None:
     compile_catalogues()  # a checkout whose .mo files are missing or older than the .po files
-    app.config.setdefault("BABEL_DEFAULT_LOCALE", LOCALES.get(app.config.get("DEFAULT_LANG", "zh"), "zh"))
     flask_babel.Babel(app, locale_selector=_locale, default_translation_directories=str(TRANSLATIONS_DIR))
     app.jinja_env.globals.update(t=translate, tr=lambda value: localise(value, get_lang()), lang_url=lang_url, LANGS=LANGS)
     app.context_processor(lambda: {"lang": get_lang()})

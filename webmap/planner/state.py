@@ -32,15 +32,6 @@ from geo.messages import Text
 EXTENSION = "stationmap.planner"
 DIGEST_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
-CONFIG_DEFAULTS = {
-    "PLAN_CACHE_ENTRIES": 32,
-    "PLAN_EXACT_SLOTS": 1,           # concurrent exact (CBC) solves per process; the machine has few cores
-    "PLAN_SLOT_WAIT_S": 5.0,
-    "PLAN_CANDIDATES_DIR": None,     # default: <tmp>/stationmap-candidates-<uid>
-    "PLAN_CANDIDATES_TTL_S": 24 * 3600,
-}
-
-
 class SolverBusyError(RegistryUnavailableError):
     """Every exact-solver slot is taken; the client should retry later or use the greedy method."""
 
@@ -153,8 +144,6 @@ class PlannerState:
 
 
 def init_app(app: Flask) -> None:
-    for key, value in CONFIG_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.extensions[EXTENSION] = PlannerState(app.config)
 
 

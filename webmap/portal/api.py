@@ -34,8 +34,6 @@ from webmap.signin.auth import current_actor, current_user, forbidden, protect_s
 
 bp = Blueprint("api_write", __name__)
 
-# A station edit is a few hundred bytes; 1 MB leaves room without letting a body eat memory.
-DEFAULT_JSON_BODY_LIMIT = 1024 * 1024
 AUDIT_PAGE_MAX = 10_000
 LANG_PARAM = Choice("lang", "Language of messages (errors, upload report): `en` (the default) or `zh`. Without it an "
                             "`Accept-Language` that prefers Chinese (e.g. `zh-CN`) answers in Chinese; answers carry "
@@ -112,7 +110,7 @@ def read_json_body():
     """The request's JSON, parsed strictly; 415 for another media type, 413 above the body limit."""
     if request.mimetype != "application/json":
         raise http_error(UnsupportedMediaType, Text("api.json_only"))
-    limit = int(current_app.config.get("API_JSON_BODY_LIMIT", DEFAULT_JSON_BODY_LIMIT))
+    limit = int(current_app.config["API_JSON_BODY_LIMIT"])
     if request.content_length is not None and request.content_length > limit:
         raise http_error(RequestEntityTooLarge, Text("api.json_too_large", size=request.content_length, limit=limit))
     raw = request.stream.read(limit + 1)
@@ -275,7 +273,7 @@ def upload():
     store = get_store()
     report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts,
                            max_bytes=int(current_app.config.get("MAX_CONTENT_LENGTH") or len(raw)),
-                           max_rows=int(current_app.config.get("MAX_UPLOAD_ROWS", 5000)))
+                           max_rows=int(current_app.config["MAX_UPLOAD_ROWS"]))
     lang = message_lang()
     if dry_run:
         return jsonify({"ok": True, "dry_run": True, "valid": report.ok, "report": report.to_dict(lang)})

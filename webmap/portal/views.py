@@ -36,7 +36,7 @@ AUDIT_PAGE_SIZE = 100
 
 def init_app(app) -> None:
     app.extensions["stationmap_upload_stash"] = UploadStash(app.config.get("UPLOAD_STASH_DIR"),
-                                                            int(app.config.get("UPLOAD_STASH_TTL_S", 7200)))
+                                                            int(app.config["UPLOAD_STASH_TTL_S"]))
 
 
 def _stash() -> UploadStash:
@@ -45,7 +45,7 @@ def _stash() -> UploadStash:
 
 def _limits() -> dict:
     return {"max_bytes": int(current_app.config.get("MAX_CONTENT_LENGTH") or 10 * 1024 * 1024),
-            "max_rows": int(current_app.config.get("MAX_UPLOAD_ROWS", 5000))}
+            "max_rows": int(current_app.config["MAX_UPLOAD_ROWS"])}
 
 
 def _district_choices() -> list[tuple[str, str]]:

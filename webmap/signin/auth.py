@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import os
 import time
-from datetime import timedelta
 from functools import wraps
 from pathlib import Path
 
@@ -50,16 +49,6 @@ bp = Blueprint("auth", __name__)
 ACCOUNTS_EXTENSION = "stationmap_accounts"
 LIMITER_EXTENSION = "stationmap_limiter"
 
-CONFIG_DEFAULTS = {
-    "LOGIN_LIMIT_PER_USER": "5 per minute",
-    "LOGIN_LIMIT_PER_IP": "30 per minute",
-    # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.
-    "SESSION_LIFETIME": timedelta(hours=8),
-    # The CSRF token lives as long as the session: an upload page left open over lunch still works.
-    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
-}
-
-
 def text(key: str, **values) -> str:
     from webmap.core.i18n import translate
 
@@ -75,16 +64,14 @@ def init_app(app: Flask) -> None:
     from webmap.core.state import get_store
     from webmap.signin import attempts as login_attempts  # noqa: F401 - registers the sqlite:// limits storage
 
-    for key, value in CONFIG_DEFAULTS.items():
-        app.config.setdefault(key, value)
-    accounts_dir = Path(app.config["ACCOUNTS_PATH"]).resolve().parent
-    app.config.setdefault("RATELIMIT_STORAGE_URI", f"sqlite://{accounts_dir / '.login_attempts.sqlite'}")
+    if not app.config.get("RATELIMIT_STORAGE_URI"):  # the default: beside the accounts file (webmap.core.config)
+        accounts_dir = Path(app.config["ACCOUNTS_PATH"]).resolve().parent
+        app.config["RATELIMIT_STORAGE_URI"] = f"sqlite://{accounts_dir / '.login_attempts.sqlite'}"
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_LIFETIME"]
     app.session_interface = ReusedSerializerSessionInterface()
     if os.environ.get("STATIONMAP_HTTPS") == "1":
         app.config["SESSION_COOKIE_SECURE"] = True
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
     with app.app_context():
         districts = get_store().districts
@@ -240,20 +227,9 @@ def _enabled(user) -> bool:
     return not getattr(user, "disabled", False)
 
 
-def login_required(view):
-    """Pages: redirect to /login. API: 401 envelope with ``WWW-Authenticate: Bearer``."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if current_user() is None:
-            return unauthenticated()
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
 def role_required(*roles: str):
-    """Like ``login_required``, and the account's role must be one of ``roles`` (else 403)."""
+    """Signed in (pages: redirect to /login; API: 401 envelope with ``WWW-Authenticate: Bearer``), and the
+    account's role must be one of ``roles`` (else 403)."""
 
     def decorate(view):
         @wraps(view)
