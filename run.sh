@@ -38,6 +38,11 @@ install_web_assets() {
   "$PY" scripts/vendor_assets.py
 }
 
+compile_translations() {
+  # The one message catalogue: translations/<lang>/LC_MESSAGES/messages.po -> messages.mo (not committed).
+  "$VENV/bin/pybabel" -q compile -d translations -D messages
+}
+
 install_browser() {
   # Browser tests drive Debian's Chromium; Playwright's own download does not work offline.
   if [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; then return; fi
@@ -56,16 +61,19 @@ case "${1:-serve}" in
   install)
     install_python
     install_web_assets
+    compile_translations
     ;;
   serve)
     install_python
     install_web_assets
+    compile_translations
     shift || true
     exec "$VENV/bin/stationmap" serve "$@"
     ;;
   test)
     install_python
     install_web_assets
+    compile_translations
     install_browser
     shift || true
     exec "$PY" -m pytest "$@"

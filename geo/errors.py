@@ -83,9 +83,7 @@ class PermissionDeniedError(StationMapError, PermissionError):
     """The actor may not do this (e.g. edit another district's station)."""
 
 
-class OutOfDistrictError(PermissionDeniedError):
-    """A station lies outside the district of the account that submitted it."""
-
-
 class ConflictError(StationMapError):
-    """The registry changed since the caller read it (stale version)."""
+    """The write conflicts with what is already stored (an account of that name exists; a district
+    already has its one active account). HTTP 409. Concurrent writes are not refused as stale: the
+    stores serialise them (a file lock around load → modify → save), and each applies to the latest data."""

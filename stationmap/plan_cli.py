@@ -16,6 +16,7 @@ import click
 
 from geo import schema
 from geo.errors import Problem, ValidationError
+from geo.messages import Text, localise
 from stationmap.options import districts_option, registry_option
 from stationmap.options import domain_errors as _domain_errors
 from stationmap.table import format_table
@@ -85,7 +86,7 @@ def population_coverage_output(radius_m, at=None, *, as_csv=False, as_json=False
                      f"{r['median_distance_m']:,.0f}"])
     click.echo(format_table(headers, rows, right_align={1, 2, 3, 4, 5, 6, 7}))
     when = f"; {'开放于' if zh else 'open at'} {cov.at:%Y-%m-%d %H:%M}" if cov.at else ""
-    click.echo(f"\n{'人口' if zh else 'population'}: {cov.grid.source}{when}", err=True)
+    click.echo(f"\n{'人口' if zh else 'population'}: {localise(cov.grid.source, lang)}{when}", err=True)
 
 
 # -- plan ------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def _load_grid(path: Path | None, snapshot, cell_m):
         return population_from_raster(path, snapshot.districts, cell_m)
     if path.suffix.lower() == ".csv":
         return population_from_points_csv(path, snapshot.districts, cell_m)
-    raise ValidationError(Problem(str(path), "population data must be a GeoTIFF (.tif) or a CSV (.csv)"))
+    raise ValidationError(Problem(str(path), Text("plan.population_format")))
 
 
 @click.command()
@@ -190,7 +191,7 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
     radius_m = parse_radius(radius)
     snap = _snapshot(registry, districts)
     if district is not None and district not in snap.districts.by_adcode:
-        raise ValidationError(Problem("--district", f"unknown district adcode {district!r}", "e.g. 500112 (渝北区)"))
+        raise ValidationError(Problem("--district", Text("pop.unknown_district", adcode=district), Text("hint.example", example="500112")))
     cell = float(cell_m) if cell_m else (500.0 if district else 1000.0)
     grid = _load_grid(population_file, snap, cell)
     progress = _Progress(enabled=not as_json)

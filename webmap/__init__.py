@@ -39,12 +39,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp, url_prefix="/api")
 
     # District portal: sign-in (sessions, bearer tokens, CSRF, login throttle), pages and write API.
-    from webmap.core import portal_text
     from webmap.portal import api as api_write
     from webmap.portal import views as portal
     from webmap.signin import auth
 
-    portal_text.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(api_write.bp, url_prefix="/api")
@@ -61,6 +59,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webmap.public.fastpath import NearestFastPath
 
-    if app.config.get("NEAREST_FAST_PATH", True):
+    if app.config["NEAREST_FAST_PATH"]:
         app.wsgi_app = NearestFastPath(app)
     return app

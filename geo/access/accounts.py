@@ -27,6 +27,7 @@ from geo.access.permissions import ROLES, Actor
 from geo.errors import ConflictError, NotFoundError, Problem, RegistryUnavailableError, ValidationError
 from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_files
 from geo.hours import CHONGQING_TZ
+from geo.messages import Text, clipped
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 TOKEN_PREFIX = "smt"  # noqa: S105 - a public marker, not a secret
@@ -169,7 +170,7 @@ class AccountStore:
         """The account called ``name``; ``NotFoundError`` if there is none."""
         user = self._load().get(name)
         if user is None:
-            raise NotFoundError(f"no account called {name!r}")
+            raise NotFoundError(Text("acct.no_account", name=name))
         return user
 
     # -- writing ----------------------------------------------------------------
@@ -191,7 +192,7 @@ class AccountStore:
 
         def change(users):
             if name not in users:
-                raise NotFoundError(f"no account called {name!r}")
+                raise NotFoundError(Text("acct.no_account", name=name))
             users[name] = evolve(users[name])
             return users[name]
 
@@ -208,7 +209,7 @@ class AccountStore:
 
         def change(users):
             if name in users:
-                raise ConflictError(f"an account called {name!r} already exists")
+                raise ConflictError(Text("acct.exists", name=name))
             if role == "district":
                 self._require_no_active_district_account(users, district_adcode, except_name=None)
             users[name] = User(name=name, role=role, district_adcode=district_adcode, password_hash=password_hash,
@@ -220,17 +221,16 @@ class AccountStore:
     def _account_problems(self, name, role, district_adcode) -> list[Problem]:
         problems = []
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            problems.append(Problem("name", f"{name!r} is not a valid account name",
-                                    "2–32 characters: lower-case letters, digits, '.', '_' or '-', e.g. yuzhong"))
+            problems.append(Problem("name", Text("acct.bad_name", name=clipped(name)), Text("acct.name_hint")))
         if role not in ROLES:
-            problems.append(Problem("role", f"unknown role {role!r}", "one of " + ", ".join(ROLES)))
+            problems.append(Problem("role", Text("acct.bad_role", role=clipped(role)), Text("hint.one_of", choices=", ".join(ROLES))))
         elif role == "district":
             if not district_adcode:
-                problems.append(Problem("district", "a district account needs its district code", "e.g. --district 500103"))
+                problems.append(Problem("district", Text("acct.needs_district"), Text("acct.district_hint")))
             elif not self._known_adcode(district_adcode):
-                problems.append(Problem("district", f"{district_adcode!r} is not one of Chongqing's 38 district codes"))
+                problems.append(Problem("district", Text("acct.bad_district", code=clipped(district_adcode))))
         elif district_adcode:
-            problems.append(Problem("district", f"only district accounts have a district code, not {role} accounts"))
+            problems.append(Problem("district", Text("acct.district_only", role=role)))
         return problems
 
     def _known_adcode(self, adcode) -> bool:
@@ -246,17 +246,14 @@ class AccountStore:
     def _require_no_active_district_account(self, users, adcode, except_name) -> None:
         for other in users.values():
             if other.role == "district" and other.district_adcode == adcode and not other.disabled and other.name != except_name:
-                raise ConflictError(
-                    f"district {self._district_label(adcode)} already has an active account {other.name!r}; "
-                    f"each district has one account: reset its password, or disable it first"
-                )
+                raise ConflictError(Text("acct.district_taken", district=self._district_label(adcode), name=other.name))
 
     def set_password(self, name: str, password: str) -> User:
         """Set a chosen password (at least 12 characters). Invalidates the user's web sessions."""
         if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-            raise ValidationError(Problem("password", f"must be at least {MIN_PASSWORD_LENGTH} characters long"))
+            raise ValidationError(Problem("password", Text("acct.password_short", n=MIN_PASSWORD_LENGTH)))
         if len(password) > MAX_PASSWORD_LENGTH:
-            raise ValidationError(Problem("password", f"must be at most {MAX_PASSWORD_LENGTH} characters long"))
+            raise ValidationError(Problem("password", Text("acct.password_long", n=MAX_PASSWORD_LENGTH)))
         password_hash = self.hasher.hash(password)
         return self._update(name, lambda u: replace(u, password_hash=password_hash, session_version=u.session_version + 1))
 
@@ -275,7 +272,7 @@ class AccountStore:
 
         def change(users):
             if name not in users:
-                raise NotFoundError(f"no account called {name!r}")
+                raise NotFoundError(Text("acct.no_account", name=name))
             user = users[name]
             if user.role == "district":
                 self._require_no_active_district_account(users, user.district_adcode, except_name=name)
@@ -324,7 +321,7 @@ class AccountStore:
         """A new API token ``smt_<id>_<secret>`` for ``name``; only its hash is stored, so show it once."""
         label = (label or "").strip()
         if len(label) > MAX_LABEL_LENGTH:
-            raise ValidationError(Problem("label", f"is {len(label)} characters long; at most {MAX_LABEL_LENGTH} allowed"))
+            raise ValidationError(Problem("label", Text("prop.too_long", n=len(label), max=MAX_LABEL_LENGTH)))
         token_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         token = Token(id=token_id, hash=self.hasher.hash(secret), created_at=_now(), label=label)
@@ -337,11 +334,11 @@ class AccountStore:
 
         def change(users):
             if name not in users:
-                raise NotFoundError(f"no account called {name!r}")
+                raise NotFoundError(Text("acct.no_account", name=name))
             user = users[name]
             keep = tuple(t for t in user.tokens if token_id is not None and t.id != token_id)
             if token_id is not None and len(keep) == len(user.tokens):
-                raise NotFoundError(f"{name!r} has no token with id {token_id!r}")
+                raise NotFoundError(Text("acct.no_token", name=name, token=token_id))
             users[name] = replace(user, tokens=keep)
             return len(user.tokens) - len(keep)
 

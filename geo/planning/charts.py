@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from geo.errors import Problem, ValidationError
+from geo.messages import Text, clipped, template
 from geo.planning.popcoverage import PopulationCoverage
 from geo.planning.siting import SitingPlan
 
@@ -26,15 +27,14 @@ CJK_FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/no
 FORMATS = ("png", "svg")
 COLOURS = {"population": "#c0392b", "area": "#95a5a6", "before": "#95a5a6", "after": "#c0392b", "line": "#2c3e50"}
 
-TEXT = {
-    "zh": {"population": "人口覆盖率", "area": "面积覆盖率", "coverage_title": "各区县{r}米内覆盖率", "at": "（{t} 开放站点）",
-           "share": "覆盖率", "cdf_title": "居民到最近站点的距离", "distance": "到最近站点距离（km）", "residents": "居民累计占比",
-           "before": "现状", "after": "规划后", "plan_title": "新增{n}个站点（{r}米）前后的人口覆盖率", "all": "全市"},
-    "en": {"population": "residents covered", "area": "area covered", "coverage_title": "Coverage within {r} m by district",
-           "at": " (stations open at {t})", "share": "share", "cdf_title": "Distance from residents to the nearest station",
-           "distance": "distance to nearest station (km)", "residents": "share of residents", "before": "now",
-           "after": "with new sites", "plan_title": "Residents covered before/after {n} new sites ({r} m)", "all": "Chongqing"},
-}
+class ChartWords:
+    """A chart's words in one language, from the catalogue's ``chart.*`` codes (``words["title"]``)."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def __getitem__(self, key: str) -> str:
+        return template(f"chart.{key}", self.lang)
 
 
 @lru_cache(maxsize=1)
@@ -59,12 +59,12 @@ def cjk_font() -> str | None:
     return next((family for family in CJK_FONT_PREFERENCE if family in names), None)
 
 
-def _setup(lang: str, fmt: str) -> tuple[str, dict]:
+def _setup(lang: str, fmt: str) -> tuple[str, ChartWords]:
     if fmt not in FORMATS:
-        raise ValidationError(Problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}"))
+        raise ValidationError(Problem("format", Text("plan.bad_format", value=clipped(fmt), choices=", ".join(FORMATS))))
     if lang == "zh" and cjk_font() is None:
         lang = "en"
-    return lang, TEXT["zh" if lang == "zh" else "en"]
+    return lang, ChartWords("zh" if lang == "zh" else "en")
 
 
 def _figure(width: float, height: float) -> Figure:

@@ -14,28 +14,34 @@ import math
 import numpy as np
 import pandas as pd
 
+from geo.messages import Text, has_message, template
 from geo.planning.popcoverage import PopulationCoverage
 from geo.planning.siting import SitingPlan
 from geo.projection import metric_to_lonlat
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-LABELS_ZH = {
-    "adcode": "区划代码", "district": "区县", "district_en": "区县(英文)", "population": "常住人口(2020)",
-    "residents": "模型人口", "stations": "站点数", "residents_per_station": "每站服务人口",
-    "residents_covered": "覆盖人口", "residents_uncovered": "未覆盖人口", "population_share": "人口覆盖率",
-    "area_km2": "面积(km²)", "covered_km2": "覆盖面积(km²)", "area_share": "面积覆盖率",
-    "median_distance_m": "到最近站点距离中位数(m)", "rank": "序号", "name": "名称", "lon": "经度(WGS-84)",
-    "lat": "纬度(WGS-84)", "residents_added": "新增覆盖人口", "cumulative_added": "累计新增", "x": "x(m)", "y": "y(m)",
-    "covered_before": "现状覆盖人口", "covered_after": "规划后覆盖人口", "added": "新增覆盖人口",
-    "share_before": "现状覆盖率", "share_after": "规划后覆盖率", "new_sites": "新增站点", "nearest_m": "到最近站点(m)",
-    "distance_m": "距离(m)", "share": "占比", "item": "项目", "value": "值",
-}
+def column_label(code: str, lang: str = "en") -> str:
+    """A column (or summary item) code as a header in ``lang``: the catalogue's ``column.<code>``, else the code.
+
+    The English catalogue keeps the codes themselves, which programs reading the files rely on."""
+    return template(f"column.{code}", lang) if has_message(f"column.{code}") else code
+
+
+def sheet_label(name: str, lang: str = "en") -> str:
+    """A workbook sheet's name in ``lang``: ``sites_greedy`` → 新增站点（贪心）; English keeps the code."""
+    base, _, method = name.partition("_")
+    if method and has_message(f"sheet.{base}") and has_message(f"method.{method}"):
+        return Text(f"sheet.{base}", method=Text(f"method.{method}")).render(lang)
+    return template(f"sheet.{name}", lang) if has_message(f"sheet.{name}") else name
 
 
 def labelled(frame: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
-    """Column codes → Chinese headers when ``lang == "zh"``."""
-    return frame.rename(columns=LABELS_ZH) if lang == "zh" else frame
+    """Column codes → headers in ``lang`` (Chinese headers for ``zh``); a summary's ``item`` codes likewise."""
+    out = frame.rename(columns={c: column_label(c, lang) for c in frame.columns if isinstance(c, str)})
+    if "item" in frame.columns:
+        out[column_label("item", lang)] = [column_label(v, lang) if isinstance(v, str) else v for v in frame["item"]]
+    return out
 
 
 def _defuse(value):
@@ -64,16 +70,19 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame], lang: str = "en") -> bytes:
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for name, frame in sheets.items():
-            spreadsheet_safe(labelled(frame, lang)).to_excel(writer, sheet_name=str(name)[:31], index=False)
+            spreadsheet_safe(labelled(frame, lang)).to_excel(writer, sheet_name=sheet_label(str(name), lang)[:31], index=False)
     return buffer.getvalue()
 
 
-def json_safe(value):
-    """numpy scalars/arrays → Python; NaN/inf → None (``json.dumps(..., allow_nan=False)`` then succeeds)."""
+def json_safe(value, lang: str = "en"):
+    """numpy scalars/arrays → Python; NaN/inf → None (``json.dumps(..., allow_nan=False)`` then succeeds);
+    messages (``geo.messages.Text``) → text in ``lang``."""
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v, lang) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
+        return [json_safe(v, lang) for v in value]
+    if isinstance(value, Text):
+        return value.render(lang)
     if isinstance(value, np.ndarray):
         return [json_safe(v) for v in value.tolist()]
     if isinstance(value, np.generic):
@@ -99,23 +108,17 @@ def dumps(value, compact: bool = False) -> str:
 # -- population coverage --------------------------------------------------------------------
 
 
-def coverage_summary(cov: PopulationCoverage) -> dict:
+def coverage_summary(cov: PopulationCoverage, lang: str = "en") -> dict:
     return json_safe({"radius_m": cov.radius_m, "at": cov.at.isoformat(timespec="minutes") if cov.at else None,
                       "area_method": cov.area_method, "population_source": cov.grid.source, "cell_m": cov.grid.cell_m,
-                      "totals": cov.totals})
+                      "totals": cov.totals}, lang)
 
 
-def coverage_json(cov: PopulationCoverage, gaps: int = 50) -> dict:
-    """Summary, district table, worst-served order, top gap cells and the distance CDF."""
-    return {**coverage_summary(cov), "districts": frame_records(cov.table),
+def coverage_json(cov: PopulationCoverage, gaps: int = 50, lang: str = "en") -> dict:
+    """Summary, district table, worst-served order, top gap cells and the distance CDF (messages in ``lang``)."""
+    return {**coverage_summary(cov, lang), "districts": frame_records(cov.table),
             "worst_served": cov.worst_served(None)["adcode"].tolist(),
             "gap_cells": frame_records(cov.gap_cells(gaps)), "distance_cdf": frame_records(cov.distance_cdf())}
-
-
-def coverage_sheets(cov: PopulationCoverage, gaps: int = 1000) -> dict[str, pd.DataFrame]:
-    summary = pd.DataFrame([{"item": k, "value": v} for k, v in coverage_summary(cov).items() if k != "totals"]
-                           + [{"item": k, "value": v} for k, v in json_safe(cov.totals).items()])
-    return {"districts": cov.table, "gap_cells": cov.gap_cells(gaps), "distance_cdf": cov.distance_cdf(), "summary": summary}
 
 
 def gap_cells_geojson(cov: PopulationCoverage, n: int | None = 500) -> dict:
@@ -137,17 +140,17 @@ def gap_cells_geojson(cov: PopulationCoverage, n: int | None = 500) -> dict:
 # -- siting plans ---------------------------------------------------------------------------
 
 
-def plan_json(plan: SitingPlan) -> dict:
-    out = {**json_safe(plan.summary()), "sites": frame_records(plan.sites.drop(columns=["x", "y"])),
+def plan_json(plan: SitingPlan, lang: str = "en") -> dict:
+    out = {**json_safe(plan.summary(), lang), "sites": frame_records(plan.sites.drop(columns=["x", "y"])),
            "districts": frame_records(plan.districts)}
     if plan.alternative is not None:
-        out["alternative"] = plan_json(plan.alternative)
+        out["alternative"] = plan_json(plan.alternative, lang)
     return out
 
 
-def plan_sheets(plan: SitingPlan) -> dict[str, pd.DataFrame]:
+def plan_sheets(plan: SitingPlan, lang: str = "en") -> dict[str, pd.DataFrame]:
     summary = pd.DataFrame([{"item": k, "value": json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v}
-                            for k, v in json_safe(plan.summary()).items()])
+                            for k, v in json_safe(plan.summary(), lang).items()])
     sheets = {f"sites_{plan.method}": plan.sites.drop(columns=["x", "y"]), f"districts_{plan.method}": plan.districts}
     if plan.alternative is not None:
         alt = plan.alternative

@@ -28,6 +28,8 @@ import numpy as np
 import pulp
 from scipy import sparse
 
+from geo.messages import Text
+
 DENSE_MODEL_MAX_PAIRS = 200_000
 # CBC checks its time limit only between phases; past this it is killed (see _run_cbc).
 HARD_LIMIT_FACTOR = 1.25
@@ -53,7 +55,7 @@ class MCLPResult:
     status: str
     runtime_s: float
     model_size: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
 
 
 def warm_up() -> None:
@@ -131,11 +133,11 @@ def solve_mclp(matrix: sparse.csr_matrix, weights: np.ndarray, n_new: int, prede
             "demand_reduced": n_cli, "nonzeros_reduced": int(red.nnz), "forced_open": int(forced.sum())}
     notes = []
     if opened < n_new:
-        notes.append(f"only {n_free} candidates cover anyone not yet covered")
+        notes.append(Text("mclp.note.few_candidates", n=n_free))
     if n_cli == 0 or opened == 0:
         objective = _covered(red, w, np.flatnonzero(forced))
         return MCLPResult(rows[forced].tolist(), objective, objective, "optimal", time.perf_counter() - started, size,
-                          notes + ["nothing left to cover"])
+                          notes + [Text("mclp.note.nothing_left")])
     if progress:
         progress("exact: building the model", 0, 1)
     with warnings.catch_warnings():
@@ -160,7 +162,7 @@ def solve_mclp(matrix: sparse.csr_matrix, weights: np.ndarray, n_new: int, prede
     if not solved:
         if len(warm) > int(forced.sum()):  # report the start solution (e.g. greedy) rather than nothing
             start = np.array(sorted(warm), dtype=np.int64)
-            notes.append("no better solution than the start (greedy) one; optimality not proven")
+            notes.append(Text("mclp.note.no_better"))
             return MCLPResult(rows[start].tolist(), _covered(red, w, start), _bound(log), "stopped",
                               time.perf_counter() - started, size, notes)
         return MCLPResult([], None, _bound(log), "not_solved", time.perf_counter() - started, size, notes)
@@ -181,7 +183,7 @@ def _run_cbc(mclp, time_limit_s: float, threads: int | None, notes: list[str]) -
     problem = mclp.problem
     solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, warmStart=True, threads=threads)
     if not solver.available():
-        notes.append("CBC: PuLP's bundled solver is not available on this platform")
+        notes.append(Text("mclp.note.no_cbc"))
         return "", False
     with tempfile.TemporaryDirectory(prefix="mclp-") as folder:
         mps, start, solution = (os.path.join(folder, name) for name in ("model.mps", "start.mst", "model.sol"))
@@ -199,10 +201,10 @@ def _run_cbc(mclp, time_limit_s: float, threads: int | None, notes: list[str]) -
             log = run.stdout.decode("utf-8", errors="replace")
         except subprocess.TimeoutExpired as exc:  # run() has killed CBC
             log = (exc.stdout or b"").decode("utf-8", errors="replace")
-            notes.append(f"CBC overran its {time_limit_s:g} s limit (stuck in the root LP) and was stopped after {hard_limit:.0f} s")
+            notes.append(Text("mclp.note.overran", limit=f"{time_limit_s:g}", after=f"{hard_limit:.0f}"))
             return log, False
         if run.returncode != 0 or not os.path.exists(solution):
-            notes.append(f"CBC failed (exit status {run.returncode})")
+            notes.append(Text("mclp.note.failed", code=run.returncode))
             return log, False
         status, values, _, _, _, sol_status = solver.readsol_MPS(solution, problem, variables, variable_names, constraint_names)
     problem.assignVarsVals(values)

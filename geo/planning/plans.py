@@ -24,6 +24,7 @@ import numpy as np
 
 from geo.errors import Problem, ValidationError
 from geo.hours import open_mask
+from geo.messages import Text
 from geo.planning.popcoverage import (
     EBIKE_15_MIN_M,
     RADIUS_PRESETS,
@@ -77,7 +78,7 @@ def snapshot_stations(snapshot, kinds=None) -> gpd.GeoDataFrame:
         return active
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
-        raise ValidationError(Problem("kinds", f"unknown kind(s): {', '.join(unknown)}", "allowed: " + ", ".join(KINDS)))
+        raise ValidationError(Problem("kinds", Text("plan.unknown_kinds", kinds=", ".join(unknown)), Text("hint.allowed", names=", ".join(KINDS))))
     return active[active["kind"].isin(list(kinds))].reset_index(drop=True)
 
 

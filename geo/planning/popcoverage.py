@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
 from geo.hours import chongqing_now, open_mask, to_local_naive
+from geo.messages import Text, clipped
 from geo.planning.population import PopulationGrid, cached_grid_cells
 from geo.projection import lonlat_to_metric
 from geo.queries.coverage import check_radius, covered_areas
@@ -149,7 +150,7 @@ def parse_at(value) -> datetime | None:
         return datetime.fromisoformat(text.replace(" ", "T", 1))
     except ValueError:
         pass
-    raise ValidationError(Problem("at", f"{value!r} is not a time", "use HH:MM (today, Chongqing time) or YYYY-MM-DD HH:MM"))
+    raise ValidationError(Problem("at", Text("plan.bad_time", value=clipped(value)), Text("plan.time_hint")))
 
 
 def counted_stations(stations: gpd.GeoDataFrame, at=None) -> tuple[gpd.GeoDataFrame, datetime | None]:
@@ -200,11 +201,11 @@ def population_coverage(stations: gpd.GeoDataFrame, grid: PopulationGrid, distri
     """
     radius_m = check_radius(radius_m)
     if area_method not in ("auto", "exact", "grid"):
-        raise ValidationError(Problem("area_method", f"{area_method!r} is not one of auto, exact, grid"))
+        raise ValidationError(Problem("area_method", Text("plan.bad_area_method", value=clipped(area_method))))
     stations, when = counted_stations(stations, at)
     frame = districts.frame
     if len(grid.district_codes) != len(frame) or not np.array_equal(grid.district_codes, frame["adcode"].to_numpy(dtype=str)):
-        raise ValidationError(Problem("grid", "was built from a different district map"))
+        raise ValidationError(Problem("grid", Text("plan.other_grid")))
     xy = station_xy(stations)
     nearest = nearest_distance(grid.xy, xy)
     covered = nearest <= radius_m

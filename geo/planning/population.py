@@ -28,6 +28,7 @@ import shapely
 
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
+from geo.messages import Place, Text, clipped
 from geo.projection import CHONGQING_EQUAL_AREA, lonlat_to_metric, metric_to_lonlat
 
 DEFAULT_CELL_M = 1000.0
@@ -79,11 +80,11 @@ class DensityModel:
         """Relative density at ``distance_m`` from the seat (same units as the floor)."""
         return self.floor + self.seat_weight * np.exp(-np.asarray(distance_m, dtype=float) / decay_length_m)
 
-    def describe(self) -> str:
+    def describe(self) -> Text:
         if self.seat_weight == 0:
-            return "uniform density within each district"
-        return (f"floor {self.floor:g} + exp(-d/λ), λ = {self.lambda_scale:g}·√area clipped to "
-                f"{self.lambda_min_km:g}–{self.lambda_max_km:g} km")
+            return Text("pop.model.uniform")
+        return Text("pop.model.decay", floor=f"{self.floor:g}", scale=f"{self.lambda_scale:g}", low=f"{self.lambda_min_km:g}",
+                    high=f"{self.lambda_max_km:g}")
 
 
 DEFAULT_MODEL = DensityModel()
@@ -123,7 +124,7 @@ class PopulationGrid:
     district_idx: np.ndarray
     district_codes: np.ndarray
     cell_m: float
-    source: str
+    source: Text | str
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -160,7 +161,7 @@ class PopulationGrid:
             return np.ones(len(self), dtype=bool)
         hits = np.flatnonzero(self.district_codes == adcode)
         if len(hits) == 0:
-            raise ValidationError(Problem("district", f"unknown district adcode {adcode!r}"))
+            raise ValidationError(Problem("district", Text("pop.unknown_district", adcode=clipped(adcode))))
         return self.district_idx == hits[0]
 
     def subset(self, mask: np.ndarray) -> PopulationGrid:
@@ -192,8 +193,8 @@ def check_cell_size(cell_m) -> float:
     except (TypeError, ValueError):
         value = math.nan
     if value not in CELL_SIZES_M:
-        raise ValidationError(Problem("cell_m", f"{cell_m!r} is not a supported cell size",
-                                      "use one of " + ", ".join(f"{c:g}" for c in CELL_SIZES_M) + " metres"))
+        raise ValidationError(Problem("cell_m", Text("pop.bad_cell", value=clipped(cell_m)),
+                                      Text("pop.cell_hint", sizes=", ".join(f"{c:g}" for c in CELL_SIZES_M))))
     return value
 
 
@@ -295,7 +296,8 @@ def modelled_population(districts: Districts, cell_m: float = DEFAULT_CELL_M, mo
     weights = model.weight(distance, lam[idx])
     totals = frame["population_2020"].to_numpy(float)
     residents = scale_to_totals(weights, idx, totals)
-    return _grid(districts, x, y, idx, residents, cell_m, f"2020 census, modelled: {model.describe()}; {cell_m:g} m cells")
+    return _grid(districts, x, y, idx, residents, cell_m, Text("pop.source.cells", source=Text("pop.source.model", model=model.describe()),
+                                                             cell=f"{cell_m:g}"))
 
 
 def default_population_grid(districts: Districts, cell_m: float = DEFAULT_CELL_M, model: DensityModel = DEFAULT_MODEL) -> PopulationGrid:
@@ -322,13 +324,15 @@ def default_population_grid(districts: Districts, cell_m: float = DEFAULT_CELL_M
 
 
 def aggregate_points(districts: Districts, lon, lat, weight, cell_m: float = DEFAULT_CELL_M, *,
-                     district_idx=None, scale_to_census: bool = False, source: str = "points") -> PopulationGrid:
+                     district_idx=None, scale_to_census: bool = False, source=None) -> PopulationGrid:
     """Sum weighted points (WGS-84) into grid cells, one record per (cell, district of the point).
 
     A cell on a boundary may thus carry two records at the same centre, one per district,
     so per-district sums are exactly the sums of the points. Points outside every district
     (``district_idx`` < 0; located here when not given) and zero weights are dropped.
+    ``source`` (a ``geo.messages.Text`` or text) says where the points come from.
     """
+    source = Text("pop.source.points_plain") if source is None else source
     lon, lat, weight = (np.asarray(v, dtype=float) for v in (lon, lat, weight))
     if district_idx is None:
         codes = districts.locate(lon, lat)
@@ -349,12 +353,12 @@ def aggregate_points(districts: Districts, lon, lat, weight, cell_m: float = DEF
         have = np.bincount(idx, weights=sums, minlength=n_d) > 0
         empty = [f"{districts.frame['name_zh'].iloc[i]} ({districts.frame['adcode'].iloc[i]})" for i in np.flatnonzero(~have)]
         if empty:
-            raise ValidationError(Problem("data", f"no residents in {len(empty)} districts: {', '.join(empty[:10])}",
-                                          "cannot scale to the census there; supply data for every district or do not scale"),
-                                  source=source)
+            raise ValidationError(Problem("data", Text("pop.no_residents", n=len(empty), names=", ".join(empty[:10])),
+                                          Text("pop.no_residents_hint")),
+                                  source=str(source))
         sums = scale_to_totals(sums, idx, totals)
-        source += ", scaled to the 2020 census per district"
-    return _grid(districts, cx, cy, idx, sums, cell_m, f"{source}; {cell_m:g} m cells")
+        source = Text("pop.source.scaled", source=source)
+    return _grid(districts, cx, cy, idx, sums, cell_m, Text("pop.source.cells", source=source, cell=f"{cell_m:g}"))
 
 
 def population_from_raster(path: str | Path, districts: Districts, cell_m: float = DEFAULT_CELL_M, *,
@@ -380,29 +384,29 @@ def population_from_raster(path: str | Path, districts: Districts, cell_m: float
     try:
         src = rasterio.open(path)
     except (RasterioError, OSError) as exc:
-        raise ValidationError(Problem("file", f"cannot read as a raster ({exc})"), source=name) from None
+        raise ValidationError(Problem("file", Text("pop.not_raster", detail=str(exc))), source=name) from None
     with src:
         problems = []
         if src.crs is None:
-            raise ValidationError(Problem("crs", "the raster has no coordinate reference system",
-                                          "georeference it (e.g. gdal_edit.py -a_srs EPSG:4326)"), source=name)
+            raise ValidationError(Problem("crs", Text("pop.no_crs"), Text("pop.no_crs_hint")), source=name)
         if not 1 <= band <= src.count:
-            raise ValidationError(Problem("band", f"band {band} does not exist (the raster has {src.count})"), source=name)
+            raise ValidationError(Problem("band", Text("pop.no_band", band=band, count=src.count)), source=name)
         west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
         cq_w, cq_s, cq_e, cq_n = districts.outline.bounds
         if not (west < cq_e and east > cq_w and south < cq_n and north > cq_s):
-            raise ValidationError(Problem("bounds", f"the raster covers lon {west:.3f}–{east:.3f}, lat {south:.3f}–{north:.3f}, "
-                                          "which does not overlap Chongqing", f"Chongqing is lon {cq_w:.2f}–{cq_e:.2f}, lat {cq_s:.2f}–{cq_n:.2f}; "
-                                          "check the CRS"), source=name)
+            raise ValidationError(Problem("bounds", Text("pop.no_overlap", west=f"{west:.3f}", east=f"{east:.3f}", south=f"{south:.3f}",
+                                                         north=f"{north:.3f}"),
+                                          Text("pop.no_overlap_hint", cw=f"{cq_w:.2f}", ce=f"{cq_e:.2f}", cs=f"{cq_s:.2f}", cn=f"{cq_n:.2f}")),
+                                  source=name)
         data = src.read(band, masked=True)
         values = np.ma.getdata(data).astype(float)
         valid = ~np.ma.getmaskarray(data)
-        for test, what in ((np.isnan(values), "NaN"), (np.isinf(values), "infinite"), (values < 0, "negative")):
+        for test, what in ((np.isnan(values), "nan"), (np.isinf(values), "infinite"), (values < 0, "negative")):
             bad = np.argwhere(test & valid)
             if len(bad):
                 r, c = bad[0]
-                problems.append(Problem(f"band {band}", f"{len(bad)} pixel(s) are {what}, first at row {r}, column {c}",
-                                        "population counts must be finite and ≥ 0; set a nodata value for missing pixels"))
+                problems.append(Problem(f"band {band}", Text("pop.bad_pixels", n=len(bad), what=Text(f"pop.pixel.{what}"), row=r, column=c),
+                                        Text("pop.bad_pixels_hint")))
         if problems:
             raise ValidationError(problems, source=name)
         district_shapes = districts.frame.to_crs(src.crs).geometry
@@ -417,7 +421,7 @@ def population_from_raster(path: str | Path, districts: Districts, cell_m: float
 
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(np.asarray(xs, float), np.asarray(ys, float))
     return aggregate_points(districts, lon, lat, values[rows, cols], cell_m, district_idx=labels[rows, cols].astype(np.int64) - 1,
-                            scale_to_census=scale_to_census, source=f"raster {Path(name).name}")
+                            scale_to_census=scale_to_census, source=Text("pop.source.raster", name=Path(name).name))
 
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
@@ -438,7 +442,7 @@ def population_from_points_csv(source: str | Path | bytes, districts: Districts,
     cell_m = check_cell_size(cell_m)
     table = read_points_csv(source, districts, weight=True, name=name)
     return aggregate_points(districts, table["lon"], table["lat"], table["weight"], cell_m, district_idx=table["district_idx"],
-                            scale_to_census=scale_to_census, source=f"points {Path(table['label']).name}")
+                            scale_to_census=scale_to_census, source=Text("pop.source.points", name=Path(table["label"]).name))
 
 
 def read_points_csv(source: str | Path | bytes, districts: Districts, *, weight: bool = False, name: str | None = None) -> dict:
@@ -456,11 +460,11 @@ def read_points_csv(source: str | Path | bytes, districts: Districts, *, weight:
         try:
             raw = Path(source).read_bytes()
         except OSError as exc:
-            raise ValidationError(Problem("file", f"cannot read ({exc.strerror})"), source=label) from None
+            raise ValidationError(Problem("file", Text("pop.cannot_read", detail=exc.strerror)), source=label) from None
     text = _decode(raw, label)
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
-        raise ValidationError(Problem("file", "is empty"), source=label)
+        raise ValidationError(Problem("file", Text("pop.file_empty")), source=label)
     header = [h.strip().lower() for h in rows[0]]
     columns, problems = {}, []
     roles = [("lon", LON_NAMES), ("lat", LAT_NAMES)] + ([("weight", WEIGHT_NAMES)] if weight else [])
@@ -469,27 +473,27 @@ def read_points_csv(source: str | Path | bytes, districts: Districts, *, weight:
         if found:
             columns[role] = found[0]
         else:
-            problems.append(Problem("row 1", f"no {role} column", "expected one of: " + ", ".join(names)))
+            problems.append(Problem(Place(row=1), Text("pop.no_column", role=Text(f"pop.role.{role}")), Text("pop.expected", names=", ".join(names))))
     if problems:
         raise ValidationError(problems, source=label)
     name_col = next((i for i, h in enumerate(header) if h in NAME_NAMES), None)
     line_no = np.array([i + 2 for i, r in enumerate(rows[1:]) if any(cell.strip() for cell in r)], dtype=np.int64)
     body = [rows[n - 1] for n in line_no]
     if not body:
-        raise ValidationError(Problem("row 2", "no data rows"), source=label)
+        raise ValidationError(Problem(Place(row=2), Text("pop.no_rows")), source=label)
     values = {}
     for role, col in columns.items():
         raw_col = pd.Series([r[col].strip() if col < len(r) else "" for r in body], dtype=object)
         values[role] = pd.to_numeric(raw_col, errors="coerce").to_numpy(float)
         for k in np.flatnonzero(~np.isfinite(values[role])):
             shown = raw_col.iloc[k]
-            why = "is empty" if shown == "" else f"{shown!r} is not a finite number"
-            problems.append(Problem(f"row {line_no[k]}, column {rows[0][col].strip()}", why))
+            why = Text("pop.cell_empty") if shown == "" else Text("pop.cell_not_finite", value=clipped(shown))
+            problems.append(Problem(Place(row=int(line_no[k]), column=rows[0][col].strip()), why))
     lon, lat = values["lon"], values["lat"]
     if weight:
         for k in np.flatnonzero(values["weight"] < 0):
-            problems.append(Problem(f"row {line_no[k]}, column {rows[0][columns['weight']].strip()}",
-                                    f"{values['weight'][k]:g} is negative", "weights are people (≥ 0)"))
+            problems.append(Problem(Place(row=int(line_no[k]), column=rows[0][columns["weight"]].strip()),
+                                    Text("pop.negative", value=f"{values['weight'][k]:g}"), Text("pop.negative_hint")))
     finite = np.isfinite(lon) & np.isfinite(lat)
     codes = np.full(len(body), None, dtype=object)
     codes[finite] = districts.locate(lon[finite], lat[finite])
@@ -497,10 +501,10 @@ def read_points_csv(source: str | Path | bytes, districts: Districts, *, weight:
     if len(outside):
         swapped = districts.locate(lat[outside], lon[outside])
         for k, s in zip(outside, swapped, strict=True):
-            hint = "lon and lat look swapped" if s is not None else "coordinates must be WGS-84 degrees inside Chongqing"
-            problems.append(Problem(f"row {line_no[k]}, columns lon/lat", f"({lon[k]:g}, {lat[k]:g}) is outside Chongqing", hint))
+            hint = Text("pop.swapped_hint") if s is not None else Text("pop.outside_hint")
+            problems.append(Problem(Place(row=int(line_no[k]), columns="lon/lat"), Text("pop.outside", lon=f"{lon[k]:g}", lat=f"{lat[k]:g}"), hint))
     if problems:
-        problems.sort(key=lambda p: int(p.where.split(",")[0].split()[1]))
+        problems.sort(key=lambda p: p.where.row)
         raise ValidationError(problems[:MAX_PROBLEMS], source=label)
     lookup = districts.by_adcode
     result = {
@@ -520,5 +524,5 @@ def _decode(raw: bytes, label: str) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationError(Problem("file", "is neither UTF-8 nor GB18030 text"), source=label)
+    raise ValidationError(Problem("file", Text("pop.not_text")), source=label)
 

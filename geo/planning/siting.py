@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
+from geo.messages import Text, clipped
 from geo.planning.popcoverage import nearest_distance, station_xy
 from geo.planning.population import PopulationGrid, read_points_csv
 from geo.projection import lonlat_to_metric
@@ -90,7 +91,7 @@ class SitingPlan:
     best_bound: float | None = None
     runtime_s: float = 0.0
     model_size: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list = field(default_factory=list)  # geo.messages.Text
     alternative: SitingPlan | None = field(default=None, repr=False)
 
     @property
@@ -147,16 +148,16 @@ def load_candidates(source, districts: Districts) -> Candidates:
     """
     if isinstance(source, gpd.GeoDataFrame):
         if source.crs is None:
-            raise ValidationError(Problem("candidates", "the GeoDataFrame has no CRS", "set it, e.g. .set_crs(4326)"))
+            raise ValidationError(Problem("candidates", Text("site.no_crs"), Text("site.no_crs_hint")))
         frame = source.to_crs(4326)
         bad = [i for i, g in enumerate(frame.geometry) if g is None or g.geom_type != "Point" or g.is_empty]
         if bad:
-            raise ValidationError([Problem(f"candidates[{i}].geometry", "is not a point") for i in bad[:50]])
+            raise ValidationError([Problem(f"candidates[{i}].geometry", Text("site.not_point")) for i in bad[:50]])
         lon, lat = frame.geometry.x.to_numpy(float), frame.geometry.y.to_numpy(float)
         codes = districts.locate(lon, lat)
         outside = np.flatnonzero(pd.isna(codes))
         if len(outside):
-            raise ValidationError([Problem(f"candidates[{i}].geometry", f"({lon[i]:g}, {lat[i]:g}) is outside Chongqing")
+            raise ValidationError([Problem(f"candidates[{i}].geometry", Text("site.outside", lon=f"{lon[i]:g}", lat=f"{lat[i]:g}"))
                                    for i in outside[:50]])
         name_col = next((c for c in ("name", "名称") if c in frame.columns), None)
         names = (frame[name_col].astype(str).to_numpy(dtype=object) if name_col
@@ -271,31 +272,31 @@ def plan_sites(grid: PopulationGrid, stations: gpd.GeoDataFrame, radius_m: float
     started = time.perf_counter()
     radius_m = check_radius(radius_m)
     if method not in METHODS:
-        raise ValidationError(Problem("method", f"{method!r} is not one of {', '.join(METHODS)}"))
+        raise ValidationError(Problem("method", Text("site.bad_method", value=clipped(method), choices=", ".join(METHODS))))
     if isinstance(n_new, bool) or not isinstance(n_new, int | np.integer) or not 1 <= n_new <= MAX_NEW_SITES:
-        raise ValidationError(Problem("n_new", f"{n_new!r} must be a whole number from 1 to {MAX_NEW_SITES}"))
+        raise ValidationError(Problem("n_new", Text("site.n_new", value=clipped(n_new), max=MAX_NEW_SITES)))
     n_new = int(n_new)
     try:
         time_limit_s = float(time_limit_s)
     except (TypeError, ValueError):
         time_limit_s = math.nan
     if not 1 <= time_limit_s <= 3600:
-        raise ValidationError(Problem("time_limit_s", "must be between 1 and 3600 seconds"))
+        raise ValidationError(Problem("time_limit_s", Text("site.time_limit")))
     scope = grid.mask(district)
     notes: list[str] = []
     if candidates is None:
         cand = grid_candidates(grid, scope)
     else:
         if districts is None and not isinstance(candidates, gpd.GeoDataFrame):
-            raise ValidationError(Problem("candidates", "a candidates file needs the district map (districts=...)"))
+            raise ValidationError(Problem("candidates", Text("site.needs_districts")))
         cand = load_candidates(candidates, districts) if districts is not None else _candidates_without_districts(candidates, grid)
         if district is not None:
             keep = grid.district_codes[cand.district_idx] == district
             if (~keep).any():
-                notes.append(f"{int((~keep).sum())} candidates outside district {district} ignored")
+                notes.append(Text("site.note.outside_district", n=int((~keep).sum()), district=district))
             cand = cand.subset(keep)
     if len(cand) == 0:
-        raise ValidationError(Problem("candidates", "no candidate site in scope"))
+        raise ValidationError(Problem("candidates", Text("site.no_candidates")))
 
     demand_xy = grid.xy[scope]
     weights = grid.residents[scope]
@@ -314,7 +315,7 @@ def plan_sites(grid: PopulationGrid, stations: gpd.GeoDataFrame, radius_m: float
     greedy = _plan(context, "greedy", chosen, "greedy", greedy_bound + constant, time.perf_counter() - started,
                    {"candidates": len(cand), "demand": int(len(open_demand)), "nonzeros": int(matrix.nnz)}, list(notes))
     if len(chosen) < n_new:
-        greedy.notes.append(f"only {len(chosen)} sites add residents; the rest of the candidates add none")
+        greedy.notes.append(Text("site.note.only_some", n=len(chosen)))
     if method == "greedy":
         return greedy
     exact = _exact(context, matrix, open_demand, chosen, greedy_bound + constant, time_limit_s, reduce, progress, started, notes)
@@ -341,7 +342,7 @@ class _Context:
 def _candidates_without_districts(frame: gpd.GeoDataFrame, grid: PopulationGrid) -> Candidates:
     """A candidate GeoDataFrame located by the nearest grid record (when no district map is given)."""
     if frame.crs is None:
-        raise ValidationError(Problem("candidates", "the GeoDataFrame has no CRS", "set it, e.g. .set_crs(4326)"))
+        raise ValidationError(Problem("candidates", Text("site.no_crs"), Text("site.no_crs_hint")))
     frame = frame.to_crs(4326)
     lon, lat = frame.geometry.x.to_numpy(float), frame.geometry.y.to_numpy(float)
     x, y = lonlat_to_metric(lon, lat)
@@ -381,7 +382,7 @@ def _exact(ctx: _Context, matrix, open_demand, greedy_rows, greedy_bound, time_l
     sub = matrix[chosen_rows] if chosen_rows else matrix[:0]
     order, _, _ = greedy_cover(sub, weights_open, len(chosen_rows))
     if len(order) < len(chosen_rows):  # spopt opens exactly p facilities; those adding no one are not worth building
-        notes.append(f"{len(chosen_rows) - len(order)} site(s) of the exact solution add no one and are left out")
+        notes.append(Text("site.note.left_out", n=len(chosen_rows) - len(order)))
     ranked = [chosen_rows[k] for k in order]
     # CBC's bound when it has one; the greedy's submodular bound is valid too (take the tighter).
     bound = greedy_bound if result.best_bound is None else min(result.best_bound + constant, greedy_bound)
@@ -389,7 +390,7 @@ def _exact(ctx: _Context, matrix, open_demand, greedy_rows, greedy_bound, time_l
         bound = result.best_bound + constant
     plan = _plan(ctx, "exact", ranked, result.status, bound, time.perf_counter() - started, result.model_size, notes)
     if result.objective is not None and abs(result.objective + constant - plan.objective) > 1e-6 * max(1.0, plan.objective):
-        plan.notes.append(f"solver objective {result.objective + constant:.1f} differs from the recomputed {plan.objective:.1f}")
+        plan.notes.append(Text("site.note.objective", solver=f"{result.objective + constant:.1f}", recomputed=f"{plan.objective:.1f}"))
     return plan
 
 

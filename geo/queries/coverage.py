@@ -20,6 +20,7 @@ import shapely
 from geo import schema
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
+from geo.messages import Text, clipped
 from geo.projection import CHONGQING_EQUAL_AREA, lonlat_to_metric
 
 # Segments per quarter circle. A 64-gon's area is 0.16 % short of the circle's; the
@@ -62,9 +63,9 @@ def check_radius(radius_m) -> float:
     try:
         radius = float(radius_m)
     except (TypeError, ValueError):
-        raise ValidationError(Problem("radius_m", f"{radius_m!r} is not a number")) from None
+        raise ValidationError(Problem("radius_m", Text("q.not_number", value=clipped(radius_m)))) from None
     if not math.isfinite(radius) or not 1 <= radius <= MAX_RADIUS_M:
-        raise ValidationError(Problem("radius_m", f"{radius_m!r} must be between 1 and {MAX_RADIUS_M:g} metres"))
+        raise ValidationError(Problem("radius_m", Text("q.radius_range", value=clipped(radius_m), max=f"{MAX_RADIUS_M:g}")))
     return radius
 
 

@@ -10,13 +10,14 @@ from geo import schema
 from geo.coords import to_wgs84
 from geo.errors import Problem, ValidationError
 from geo.hours import is_open, next_change, to_local_naive
+from geo.messages import Text, clipped
 from geo.queries.nearest import check_query_point, index_for
 
 
 def query_point_wgs84(lon, lat, crs: str = "wgs84") -> tuple[float, float]:
     """Validate a user's point and convert it from ``crs`` (wgs84, gcj02, bd09) to WGS-84."""
     if crs not in schema.INPUT_CRS:
-        raise ValidationError(Problem("crs", f"unknown coordinate system {crs!r}", "one of " + ", ".join(schema.INPUT_CRS)))
+        raise ValidationError(Problem("crs", Text("q.unknown_crs", crs=clipped(crs)), Text("hint.one_of", choices=", ".join(schema.INPUT_CRS))))
     lon, lat, _ = check_query_point(lon, lat)
     wlon, wlat = to_wgs84(lon, lat, crs)
     return float(wlon), float(wlat)

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from geo import schema
 from geo.errors import Problem, ValidationError
 from geo.hours import parse_opening_hours, to_local_naive
+from geo.messages import Text, clipped
 from geo.projection import GEOD, TO_ECEF, ecef_point
 
 # Slack for rounding when a chord rules a station out: geodesics are good to ~15 nm and
@@ -74,7 +75,7 @@ def amenity_mask(amenities) -> int:
     for code in amenities:
         if code not in AMENITY_BITS:
             raise ValidationError(
-                Problem("amenity", f"unknown amenity {code!r}", "one of " + ", ".join(schema.AMENITIES))
+                Problem("amenity", Text("q.unknown_amenity", code=code), Text("hint.one_of", choices=", ".join(schema.AMENITIES)))
             )
         bits |= AMENITY_BITS[code]
     return bits
@@ -91,15 +92,15 @@ def check_query_point(lon, lat, k: int = 1) -> tuple[float, float, int]:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            problems.append(Problem(name, f"{value!r} is not a number"))
+            problems.append(Problem(name, Text("q.not_number", value=clipped(value))))
             continue
         if not math.isfinite(number):
-            problems.append(Problem(name, f"{value!r} is not a finite number"))
+            problems.append(Problem(name, Text("q.not_finite", value=clipped(value))))
         elif not low <= number <= high:
-            problems.append(Problem(name, f"{value!r} is outside [{low:g}, {high:g}]"))
+            problems.append(Problem(name, Text("q.outside", value=clipped(value), low=f"{low:g}", high=f"{high:g}")))
         values[name] = number
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
-        problems.append(Problem("k", f"{k!r} must be a whole number from 1 to {MAX_K}"))
+        problems.append(Problem("k", Text("q.k_range", k=clipped(k), max=MAX_K)))
     if problems:
         raise ValidationError(problems)
     return values["lon"], values["lat"], int(k)
@@ -187,7 +188,7 @@ class NearestIndex:
         """
         lon, lat, k = check_query_point(lon, lat, k)
         if kind is not None and kind not in schema.KINDS:
-            raise ValidationError(Problem("kind", f"unknown kind {kind!r}", "one of " + ", ".join(schema.KINDS)))
+            raise ValidationError(Problem("kind", Text("q.unknown_kind", kind=kind), Text("hint.one_of", choices=", ".join(schema.KINDS))))
         bits = amenity_mask(amenities)
         if kind not in self._trees:
             return []
@@ -265,9 +266,9 @@ class NearestIndex:
         lons = np.asarray(lons, dtype=float)
         lats = np.asarray(lats, dtype=float)
         if not (np.isfinite(lons).all() and np.isfinite(lats).all()):
-            raise ValidationError(Problem("lon/lat", "coordinates must be finite numbers"))
+            raise ValidationError(Problem("lon/lat", Text("q.coords_finite")))
         if not self.size:
-            raise ValidationError(Problem("registry", "no stations to search"))
+            raise ValidationError(Problem("registry", Text("q.no_stations")))
         k = min(k, self.size)
         tree, _, _ = self._trees[None]
         fetch = min(self.size, k + 1)

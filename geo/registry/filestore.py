@@ -140,6 +140,10 @@ class GeoJSONFileStore(StationStore):
     def history(self, station_id: str | None = None) -> list[dict]:
         return self.audit.entries(station_id=station_id)
 
+    def audit_entries(self, station_id: str | None = None, actor: str | None = None, district: str | None = None,
+                      action: str | None = None) -> list[dict]:
+        return self.audit.entries(station_id=station_id, actor=actor, district=district, action=action)
+
     # -- writing ----------------------------------------------------------------
 
     def add(self, features: list[dict], actor: Actor) -> list[str]:

@@ -52,6 +52,12 @@ class StationStore(ABC):
     def history(self, station_id: str | None = None) -> list[dict]:
         """Audit entries, oldest first; only those touching ``station_id`` if given."""
 
+    @abstractmethod
+    def audit_entries(self, station_id: str | None = None, actor: str | None = None, district: str | None = None,
+                      action: str | None = None) -> list[dict]:
+        """Audit entries, oldest first, filtered by station, account, district adcode and action
+        (``add``/``update``/``retire``/``restore``); the audit page and its exports read these."""
+
     def get(self, station_id: str) -> dict:
         return self.snapshot().get(station_id)
 

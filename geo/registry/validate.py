@@ -18,7 +18,7 @@ from geo import schema
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
 from geo.hours import opening_hours_problem
-from geo.messages import Join, Label, Text, message_of, place, type_label
+from geo.messages import Join, Label, Place, Text, at, message_of, type_label
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_PROBLEMS = 200
@@ -105,31 +105,31 @@ def _reject_lone_surrogates(value, source: str) -> None:
                 raise ValidationError(Problem(source, Text("text.lone_surrogate"))) from None
 
 
-def feature_label(index: int, feature) -> str:
+def feature_label(index: int, feature) -> Place:
     """``features[3]`` or ``features[3] (500103-OS-0001)`` when the feature has a readable id."""
     fid = None
     if isinstance(feature, dict) and isinstance(feature.get("properties"), dict):
         fid = feature["properties"].get("id")
-    return f"features[{index}] ({fid})" if isinstance(fid, str) and fid else f"features[{index}]"
+    return Place(feature=index, id=fid if isinstance(fid, str) and fid else None)
 
 
 def check_point(geometry, where: str) -> tuple[list[Problem], tuple[float, float] | None]:
     """Schema check of one Point geometry; returns problems and (lon, lat) if usable."""
     if not isinstance(geometry, dict):
-        return [Problem(f"{where}.geometry", Text("geo.missing_object"), Text("geo.point_required"))], None
+        return [Problem(at(where, "geometry"), Text("geo.missing_object"), Text("geo.point_required"))], None
     if geometry.get("type") != "Point":
-        return [Problem(f"{where}.geometry.type", Text("geo.not_point", type=_shown_type(geometry.get("type"))))], None
+        return [Problem(at(where, "geometry.type"), Text("geo.not_point", type=_shown_type(geometry.get("type"))))], None
     coords = geometry.get("coordinates")
     if not isinstance(coords, list) or len(coords) not in (2, 3):
-        return [Problem(f"{where}.geometry.coordinates", Text("geo.pair"))], None
+        return [Problem(at(where, "geometry.coordinates"), Text("geo.pair"))], None
     if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coords):
-        return [Problem(f"{where}.geometry.coordinates", Text("geo.numbers"))], None
+        return [Problem(at(where, "geometry.coordinates"), Text("geo.numbers"))], None
     lon, lat = float(coords[0]), float(coords[1])
     if not (math.isfinite(lon) and math.isfinite(lat)):
-        return [Problem(f"{where}.geometry.coordinates", Text("geo.finite"))], None
+        return [Problem(at(where, "geometry.coordinates"), Text("geo.finite"))], None
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         hint = Text("geo.lon_first") if -180 <= lat <= 180 and -90 <= lon <= 90 else ""
-        return [Problem(f"{where}.geometry.coordinates", Text("geo.out_of_range", lon=lon, lat=lat), hint)], None
+        return [Problem(at(where, "geometry.coordinates"), Text("geo.out_of_range", lon=lon, lat=lat), hint)], None
     return [], (lon, lat)
 
 
@@ -146,13 +146,13 @@ def type_member(data):
 def check_properties(props, where: str, districts: Districts | None, *, partial: bool = False) -> list[Problem]:
     """Schema check of station properties. ``partial`` checks only the keys present (edits)."""
     if not isinstance(props, dict):
-        return [Problem(f"{where}.properties", Text("geo.missing_object"))]
+        return [Problem(at(where, "properties"), Text("geo.missing_object"))]
     problems = []
     for name in props:
         if name not in schema.PROPERTIES:
-            problems.append(Problem(f"{where}.properties.{name}", Text("prop.unknown"), _did_you_mean(name)))
+            problems.append(Problem(at(where, f"properties.{name}"), Text("prop.unknown"), _did_you_mean(name)))
     for name, (required, kind, max_len) in schema.PROPERTIES.items():
-        here = f"{where}.properties.{name}"
+        here = at(where, f"properties.{name}")
         if name not in props or props[name] is None:
             if required and not partial:
                 problems.append(Problem(here, Text("prop.required")))
@@ -255,7 +255,7 @@ def check_locations(points, districts: Districts) -> list[Problem]:
     problems = []
     swapped = None
     for i, (where, lon, lat, adcode) in enumerate(points):
-        here = f"{where}.geometry.coordinates"
+        here = at(where, "geometry.coordinates")
         if found[i] is None:
             if swapped is None:
                 swapped = districts.locate(np.array(lats), np.array(lons))
@@ -294,8 +294,8 @@ def validate_feature_collection(data, districts: Districts | None) -> list[Probl
             fid = props.get("id")
             if isinstance(fid, str):
                 if fid in seen_ids:
-                    problems.append(Problem(f"{where}.properties.id",
-                                            Text("geo.duplicate_id", other=place(f"features[{seen_ids[fid]}]"))))
+                    problems.append(Problem(at(where, "properties.id"),
+                                            Text("geo.duplicate_id", other=Place(feature=seen_ids[fid]))))
                 else:
                     seen_ids[fid] = index
             if lonlat is not None:

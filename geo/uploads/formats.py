@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from geo import schema
 from geo.errors import Problem, ValidationError
 from geo.hours import opening_hours_problem
-from geo.messages import Join, Label, Text, field_label, place
+from geo.messages import Join, Label, Place, Text, field_label, place
 from geo.registry.validate import check_point, parse_json_strict, type_member
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -234,7 +234,7 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
         raise file_error(
             Text("file.no_header"),
             Text("file.no_header_hint" if encoding in (None, "utf-8-sig", "utf-16") else "file.no_header_garbled_hint"),
-            where="row 1",
+            where=Place(row=1),
         )
     header_row, header_cells, mapped = header
     upload = RawUpload(format=fmt, rows=[], encoding=encoding)
@@ -243,7 +243,7 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
     for index, fld in mapped.items():
         text = str(header_cells[index]).strip()
         if fld in seen:
-            problems.append(Problem(f"row {header_row}", Text("file.duplicate_column", first=upload.columns[fld],
+            problems.append(Problem(Place(row=header_row), Text("file.duplicate_column", first=upload.columns[fld],
                                                               second=text, field=field_label(fld)),
                                     Text("file.keep_one")))
             continue
@@ -262,7 +262,7 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
         guesses = tuple(Text("file.header_guess", column=c, header=close[c][0]) for c in ignored if close[c])
         columns = Join(tuple(Label(zh=field_label(f), en=COLUMN_LABELS[f]) for f in missing))
         problems.append(Problem(
-            f"row {header_row}", Text("file.missing_columns", columns=columns),
+            Place(row=header_row), Text("file.missing_columns", columns=columns),
             Text("file.guesses_accepted", guesses=Join(guesses, zh="", en="; ")) if guesses else Text("file.accepted_headers"),
         ))
     if problems:
@@ -285,7 +285,7 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
         blank_run = 0
         if len(upload.rows) >= max_rows:
             raise file_error(Text("file.too_many_rows", max_rows=max_rows), Text("file.split_rows", max_rows=max_rows))
-        raw_row = RawRow(row=number, label=f"row {number}")
+        raw_row = RawRow(row=number, label=Place(row=number))
         for fld, index in seen.items():
             if fld in SERVER_FIELDS:
                 continue
@@ -319,7 +319,7 @@ def read_csv(raw: bytes, max_rows: int) -> RawUpload:
                 yield number, cells
         except csv.Error as exc:
             detail = Text("file.csv_eof") if str(exc) == "unexpected end of data" else str(exc)
-            raise file_error(Text("file.broken_csv", detail=detail), Text("file.check_quotes"), where=f"row {number + 1}") from exc
+            raise file_error(Text("file.broken_csv", detail=detail), Text("file.check_quotes"), where=Place(row=number + 1)) from exc
 
     return tabular_upload("csv", numbered(), max_rows, encoding)
 
@@ -387,7 +387,7 @@ def read_geojson(raw: bytes, max_rows: int) -> RawUpload:
                          Text("geo.split_features", max_rows=max_rows), where="features")
     server_seen: set[str] = set()
     for index, feature in enumerate(features):
-        row = RawRow(row=index, label=f"features[{index}]")
+        row = RawRow(row=index, label=Place(feature=index))
         upload.rows.append(row)
         if isinstance(feature, dict) and feature.get("type") in ("FeatureCollection", "GeometryCollection"):
             row.problems.append((None, Text("geo.nested", type=feature["type"]), Text("geo.nested_hint")))
@@ -403,7 +403,7 @@ def read_geojson(raw: bytes, max_rows: int) -> RawUpload:
         else:
             problems, lonlat = check_point(geometry, "")
             coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
-            if problems and problems[0].message.endswith("is out of range"):
+            if problems and getattr(problems[0].message_text, "key", None) == "geo.out_of_range":
                 # Keep the pair: geo.uploads.pipeline explains swapped longitude/latitude itself.
                 problems, lonlat = [], (float(coords[0]), float(coords[1]))
             row.problems += [("coordinates", Text("line", where=place(p.where.lstrip(".")), message=p.message_text),

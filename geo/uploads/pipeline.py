@@ -10,7 +10,6 @@ the rules are ``geo.uploads.rules``', the report types ``geo.uploads.report``'s.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -20,7 +19,7 @@ from geo.access.permissions import Actor, require_write
 from geo.coords import to_wgs84
 from geo.districts import Districts
 from geo.errors import PermissionDeniedError, Problem, ValidationError
-from geo.messages import Join, Label, Text, crs_choice, message_of, place
+from geo.messages import Join, Label, Place, Text, crs_choice, message_of, place
 from geo.registry import StationStore
 from geo.uploads.formats import (
     AMENITY_LOOKUP,
@@ -228,9 +227,8 @@ def review_upload(filename: str, raw: bytes, crs: str, snapshot, actor: Actor, d
     return check_upload(parsed, snapshot, actor, districts)
 
 
-def _row_of(where: str) -> int | None:
-    match = re.match(r"row (\d+)", where)
-    return int(match[1]) if match else None
+def _row_of(where) -> int | None:
+    return where.row if isinstance(where, Place) else None
 
 
 def commit_upload(store: StationStore, report: UploadReport, actor: Actor,

@@ -13,7 +13,7 @@ import numpy as np
 
 from geo.access.permissions import Actor
 from geo.errors import Problem, ValidationError
-from geo.messages import Text, field_label, keep_texts, localise, place
+from geo.messages import Place, Text, field_label, keep_texts, localise, place
 
 if TYPE_CHECKING:
     from geo.uploads.formats import ParsedUpload
@@ -63,6 +63,15 @@ class UploadIssue:
 
     @property
     def where(self) -> str:
+        label = self.label
+        if isinstance(label, Place):
+            if self.column and label.row is not None:
+                return Place(row=label.row, column=self.column)
+            if self.field and label.feature is not None:
+                return label.at("geometry" if self.field == "coordinates" else f"properties.{self.field}")
+            if self.field and label.row is not None:
+                return Place(row=label.row, field=self.field)
+            return label
         if self.column:
             return f"{self.label}, column {self.column}"
         if self.field and self.label.startswith("features["):

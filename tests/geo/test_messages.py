@@ -9,7 +9,7 @@ import pytest
 
 from geo.coords import from_wgs84
 from geo.errors import Problem, ValidationError
-from geo.messages import CATALOGUE, Label, Text, place
+from geo.messages import Label, Place, Text, place
 from geo.uploads.formats import COLUMN_LABELS
 from geo.uploads.pipeline import parse_upload, review_upload
 from tests.geo.uploads.test_uploads import (
@@ -34,15 +34,6 @@ def fields_of(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
-@pytest.mark.parametrize("key", sorted(CATALOGUE))
-def test_every_key_has_both_languages_with_the_same_placeholders(key):
-    zh, en = CATALOGUE[key]
-    assert zh.strip() and en.strip()
-    assert fields_of(zh) == fields_of(en), key
-    assert CHINESE.search(zh), f"{key}: the Chinese template is not Chinese: {zh!r}"
-    assert all(name.isidentifier() for name in fields_of(en)), key
-
-
 def test_a_text_is_english_by_default_and_unknown_keys_fail_early():
     text = Text("prop.too_long", n=120, max=100)
     assert str(text) == "is 120 characters long; at most 100 allowed"
@@ -52,26 +43,31 @@ def test_a_text_is_english_by_default_and_unknown_keys_fail_early():
 
 
 @pytest.mark.parametrize(("where", "zh"), [
-    ("row 3", "第 3 行"),
-    ("row 3, column 经度", "第 3 行，经度列"),
-    ("row 3, name", "第 3 行，名称"),
-    ("column 经度", "经度列"),
-    ("features[3]", "第 4 个要素"),
-    ("features[0] (500103-OS-0001).geometry.type", "第 1 个要素（500103-OS-0001），几何类型"),
-    ("features[3].properties.opening_hours", "第 4 个要素，开放时间"),
-    ("features[3].geometry", "第 4 个要素，几何图形"),
+    (Place(row=3), "第 3 行"),
+    (Place(row=3, column="经度"), "第 3 行，经度列"),
+    (Place(row=3, field="name"), "第 3 行，名称"),
+    (Place(column="经度"), "经度列"),
+    (Place(feature=3), "第 4 个要素"),
+    (Place(feature=0, id="500103-OS-0001").at("geometry.type"), "第 1 个要素（500103-OS-0001），几何类型"),
+    (Place(feature=3).at("properties.opening_hours"), "第 4 个要素，开放时间"),
+    (Place(feature=3).at("geometry"), "第 4 个要素，几何图形"),
     ("lon, lat", "经度、纬度"),
     ("file", "文件"),
     ("500103-OS-0001", "500103-OS-0001"),
 ])
 def test_places_read_as_a_chinese_form_would_say_them(where, zh):
     label = place(where)
-    assert (label.label("zh") if isinstance(label, Label) else label) == zh
-    assert (label.label("en") if isinstance(label, Label) else label) == where
+    assert (label.label("zh") if isinstance(label, (Label, Place)) else label) == zh
+    assert (label.label("en") if isinstance(label, (Label, Place)) else label) == where
+
+
+def test_places_keep_the_english_the_code_always_showed():
+    assert Place(row=3, column="经度") == "row 3, column 经度"
+    assert Place(feature=0, id="500103-OS-0001").at("geometry.type") == "features[0] (500103-OS-0001).geometry.type"
 
 
 def test_problem_keeps_its_english_and_renders_chinese():
-    problem = Problem("features[3].properties.phone", Text("prop.phone", value="call me"), Text("prop.phone_hint"))
+    problem = Problem(Place(feature=3).at("properties.phone"), Text("prop.phone", value="call me"), Text("prop.phone_hint"))
     assert problem.message == "'call me' is not a phone number"
     assert str(problem) == "features[3].properties.phone: 'call me' is not a phone number (digits, spaces, + - ( ) only, e.g. 023-63891234)"
     assert problem.as_dict() == {"where": "features[3].properties.phone", "message": "'call me' is not a phone number",

@@ -22,7 +22,7 @@ def test_population_coverage_table(run):
     result = run("coverage", "--population", "--radius", "1200")
     assert result.exit_code == 0, result.output
     assert "人口覆盖率" in result.output and "面积覆盖率" in result.output and "全市合计" in result.output
-    assert "2020 census" in result.output
+    assert "2020 年人口普查" in result.output and "census" not in result.output
 
 
 def test_population_coverage_json_at_night(run):

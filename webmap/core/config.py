@@ -1,9 +1,10 @@
-"""Default configuration of the web app; every key can be overridden by ``create_app(config)``."""
+"""Every default of the web app's configuration, in one place; every key can be overridden by ``create_app(config)``."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from geo.access.accounts import default_accounts_path
@@ -24,7 +25,17 @@ DEFAULTS = {
     "ACCOUNTS_PATH": str(default_accounts_path()),
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "MAX_UPLOAD_ROWS": 5000,
+    # A station edit is a few hundred bytes; 1 MB leaves room without letting a body eat memory.
+    "API_JSON_BODY_LIMIT": 1024 * 1024,
+    # Checked uploads wait this long for the clerk's confirmation (directory: None = a private temp dir).
+    "UPLOAD_STASH_DIR": None,
+    "UPLOAD_STASH_TTL_S": 7200,
+    # zh | en: the language of pages without ?lang= or a cookie, and of API answers without ?lang=.
     "DEFAULT_LANG": "zh",
+    # Flask-Babel's locale when no request picks one (the folder under translations/).
+    "BABEL_DEFAULT_LOCALE": "zh",
+    # Answer GET /api/nearest in a WSGI middleware, before Flask's routing (see webmap.public.fastpath).
+    "NEAREST_FAST_PATH": True,
     # Above this many stations in one view, the API groups points into grid cells. Clustering
     # the sample's 2,458 points in the browser took 200 ms of main thread on a desktop (several
     # times that on a cheap phone); a city-wide view of grid cells draws at once, and the
@@ -34,6 +45,21 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Vendored Leaflet and our own JS/CSS: let browsers keep them for an hour.
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
+    # Sign-in. Only failed sign-ins count towards the throttle (flask-limiter syntax).
+    "LOGIN_LIMIT_PER_USER": "5 per minute",
+    "LOGIN_LIMIT_PER_IP": "30 per minute",
+    # Where the throttle counts (None: a SQLite file beside ACCOUNTS_PATH, shared by every worker).
+    "RATELIMIT_STORAGE_URI": None,
+    # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.
+    "SESSION_LIFETIME": timedelta(hours=8),
+    # The CSRF token lives as long as the session: an upload page left open over lunch still works.
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    # Planners' workbench.
+    "PLAN_CACHE_ENTRIES": 32,
+    "PLAN_EXACT_SLOTS": 1,           # concurrent exact (CBC) solves per process; the machine has few cores
+    "PLAN_SLOT_WAIT_S": 5.0,
+    "PLAN_CANDIDATES_DIR": None,     # default: <tmp>/stationmap-candidates-<uid>
+    "PLAN_CANDIDATES_TTL_S": 24 * 3600,
 }
 
 

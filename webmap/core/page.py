@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from threading import Lock
+from urllib.parse import urlsplit
 
 from flask import current_app, g, request, url_for
 
@@ -14,6 +15,16 @@ from webmap.core import mapbuild
 from webmap.core.i18n import get_lang, js_strings
 
 _map_cache_lock = Lock()
+
+
+def safe_next() -> str:
+    """Where to go after sign-in: a path on this site only (no ``//host`` or ``\\`` tricks)."""
+    target = request.values.get("next") or ""
+    parts = urlsplit(target)
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or parts.scheme or parts.netloc or any(ord(c) < 32 for c in target)):
+        return url_for("portal.stations") if "portal" in current_app.blueprints else "/"
+    return target
 
 
 def csp_nonce() -> str:

@@ -18,6 +18,8 @@ from datetime import datetime
 from geo import schema
 from geo.errors import Problem, ValidationError
 from geo.hours import CHONGQING_TZ
+from geo.messages import Label, message_of
+from geo.messages import Text as Message
 from geo.queries.coverage import MAX_RADIUS_M
 from geo.queries.nearest import MAX_K
 
@@ -85,9 +87,9 @@ class Number(Param):
         text = raw.strip()
         value = float(text) if _DECIMAL.fullmatch(text) else math.nan
         if math.isnan(value):
-            raise ParamError(f"must be a number, not {shown(raw)}")
+            raise ParamError(Message("param.number", value=shown(raw)))
         if not (math.isfinite(value) and self.low <= value <= self.high):
-            raise ParamError(f"must be between {self.low:g} and {self.high:g}, not {shown(raw)}")
+            raise ParamError(Message("param.between", low=f"{self.low:g}", high=f"{self.high:g}", value=shown(raw)))
         return value
 
     def schema(self):
@@ -100,10 +102,10 @@ class Integer(Number):
     def parse(self, raw):
         text = raw.strip()
         if not _INTEGER.fullmatch(text):
-            raise ParamError(f"must be a whole number from {self.low:g} to {self.high:g}, not {shown(raw)}")
+            raise ParamError(Message("param.whole", low=f"{self.low:g}", high=f"{self.high:g}", value=shown(raw)))
         value = int(text)
         if not self.low <= value <= self.high:
-            raise ParamError(f"must be from {self.low:g} to {self.high:g}, not {value}")
+            raise ParamError(Message("param.from_to", low=f"{self.low:g}", high=f"{self.high:g}", value=value))
         return value
 
     def schema(self):
@@ -126,8 +128,8 @@ class Choice(Param):
         allowed = self.allowed()
         if value not in allowed:
             listed = list(allowed)
-            hint = "one of " + ", ".join(listed) if len(listed) <= 20 else f"{len(listed)} codes; see /api/openapi.json"
-            raise ParamError(f"{shown(raw)} is not a known {self.name} ({hint})")
+            hint = Message("hint.one_of", choices=", ".join(listed)) if len(listed) <= 20 else Message("param.n_codes", n=len(listed))
+            raise ParamError(Message("param.not_known", value=shown(raw), name=self.name, hint=hint))
         return value
 
     def schema(self):
@@ -145,7 +147,7 @@ class MultiChoice(Choice):
     def parse(self, raw):
         parts = [part for part in raw.split(",") if part.strip()]
         if not parts:
-            raise ParamError("is an empty list")
+            raise ParamError(Message("param.empty_list"))
         return tuple(super(MultiChoice, self).parse(part) for part in parts)
 
     def schema(self):
@@ -170,7 +172,7 @@ class Flag(Param):
             return True
         if value in _FALSE:
             return False
-        raise ParamError(f"must be 1 or 0 (true/false), not {shown(raw)}")
+        raise ParamError(Message("param.bool", value=shown(raw)))
 
     def schema(self):
         return {"type": "boolean"}
@@ -182,20 +184,20 @@ class BBox(Param):
     def parse(self, raw):
         parts = raw.split(",")
         if len(parts) != 4:
-            raise ParamError(f"needs 4 comma-separated numbers minlon,minlat,maxlon,maxlat; got {len(parts)}")
+            raise ParamError(Message("param.bbox_count", n=len(parts)))
         values = []
         for label, part, limit in zip(("minlon", "minlat", "maxlon", "maxlat"), parts, (180, 90, 180, 90), strict=True):
             text = part.strip()
             value = float(text) if _DECIMAL.fullmatch(text) else math.nan
             if not math.isfinite(value):
-                raise ParamError(f"{label} must be a number, not {shown(part)}")
+                raise ParamError(Message("param.part_number", label=label, value=shown(part)))
             if not -limit <= value <= limit:
-                raise ParamError(f"{label} must be between {-limit} and {limit}, not {shown(part)}")
+                raise ParamError(Message("param.part_between", label=label, low=-limit, high=limit, value=shown(part)))
             values.append(value)
         if values[0] > values[2]:
-            raise ParamError("minlon is greater than maxlon")
+            raise ParamError(Message("param.minlon_gt"))
         if values[1] > values[3]:
-            raise ParamError("minlat is greater than maxlat")
+            raise ParamError(Message("param.minlat_gt"))
         return tuple(values)
 
     def schema(self):
@@ -217,9 +219,9 @@ class Text(Param):
     def parse(self, raw):
         value = raw.strip()
         if len(value) > self.max_length:
-            raise ParamError(f"is longer than {self.max_length} characters")
+            raise ParamError(Message("param.too_long", max=self.max_length))
         if _CONTROL.search(value):
-            raise ParamError("contains control characters")
+            raise ParamError(Message("prop.control"))
         return value
 
     def schema(self):
@@ -238,9 +240,9 @@ class LocalDateTime(Param):
                 raise ValueError
             value = datetime.fromisoformat(text)
         except ValueError:
-            raise ParamError(f"must be an ISO date and time such as 2025-07-01T14:30, not {shown(raw)}") from None
+            raise ParamError(Message("param.iso_datetime", value=shown(raw))) from None
         if not self.YEARS[0] <= value.year <= self.YEARS[1]:
-            raise ParamError(f"must be between the years {self.YEARS[0]} and {self.YEARS[1]}")
+            raise ParamError(Message("param.years", first=self.YEARS[0], last=self.YEARS[1]))
         return value if value.tzinfo is None else value.astimezone(CHONGQING_TZ).replace(tzinfo=None)
 
     def schema(self):
@@ -264,19 +266,20 @@ def parse_args(args, specs: Sequence[Param]) -> dict:
     names = _names(tuple(specs))
     for key in args:
         if key not in names:
-            hint = "accepted: " + ", ".join(sorted(names)) if names else "this endpoint takes no parameters"
-            problems.append(Problem(key, f"unknown parameter {shown(key)}", hint))
+            hint = Message("param.accepted", names=", ".join(sorted(names))) if names else Message("param.no_params")
+            problems.append(Problem(key, Message("param.unknown", name=shown(key)), hint))
     values = {}
     for spec in specs:
         # Most parameters of a request are absent; a dict lookup settles those.
         raw = [v for v in args.getlist(spec.name) if v.strip()] if spec.name in args else None
         if not raw:
             if spec.required:
-                problems.append(Problem(spec.name, f"{spec.name} is required", spec.description))
+                problems.append(Problem(spec.name, Message("param.required", name=spec.name),
+                                        Label(zh=Message("param.see_docs"), en=spec.description)))
             values[spec.name] = spec.default_value()
             continue
         if len(raw) > 1 and not spec.repeatable:
-            problems.append(Problem(spec.name, f"{spec.name} was given {len(raw)} times; give it once"))
+            problems.append(Problem(spec.name, Message("param.repeated", name=spec.name, n=len(raw))))
             continue
         try:
             if spec.repeatable:
@@ -284,7 +287,7 @@ def parse_args(args, specs: Sequence[Param]) -> dict:
             else:
                 parsed = spec.parse(raw[0])
         except ParamError as exc:
-            problems.append(Problem(spec.name, f"{spec.name} {exc}"))
+            problems.append(Problem(spec.name, Message("param.named", name=spec.name, message=message_of(exc))))
             continue
         values[spec.name] = parsed
     if problems:

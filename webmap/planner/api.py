@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, request, url_for
 from werkzeug.datastructures import CombinedMultiDict
 
 from geo.errors import Problem, ValidationError
+from geo.messages import Text, localise, message_of
 from geo.planning import charts
 from geo.planning import export as planexport
 from geo.planning.plans import DISTRICT_CELL_M, snapshot_plan, snapshot_population_coverage
@@ -23,6 +24,7 @@ from geo.planning.popcoverage import parse_at
 from geo.planning.population import DEFAULT_CELL_M
 from webmap.core import params as p
 from webmap.core.errors import error_response
+from webmap.core.i18n import message_lang
 from webmap.core.openapi import GEOJSON, describe, json_content
 from webmap.core.responses import CSV, Body, cached, json_body, query_etag, send, snapshot_fingerprint
 from webmap.core.state import get_snapshot
@@ -59,9 +61,10 @@ def population_coverage():
 
     def build():
         cov = _coverage(snapshot, args)
-        return json_body({**planexport.coverage_json(cov, gaps=args["gaps"]), "registry_version": snapshot.version})
+        return json_body({**planexport.coverage_json(cov, gaps=args["gaps"], lang=lang), "registry_version": snapshot.version})
 
-    return _cached(snapshot, args, build)
+    lang = message_lang()  # the population note is a message: ?lang=, else Accept-Language (the page sends its own)
+    return _vary(_cached(snapshot, args, build, extra=(lang,)))
 
 
 @bp.get("/gap-cells")
@@ -108,11 +111,10 @@ def plan():
         args = p.parse_args(CombinedMultiDict([request.args, request.form]), pp.PLAN_PARAMS)
         upload = request.files.get("candidates")
         if args["candidates"] or upload is None:
-            raise ValidationError(Problem("candidates", "POST needs the CSV file in the multipart field `candidates`",
-                                          "to reuse an uploaded file, GET /api/plan?candidates=<digest>"))
+            raise ValidationError(Problem("candidates", Text("plan.post_needs_file"), Text("plan.post_hint")))
         data = upload.read()
         if data.count(b"\n") > MAX_CANDIDATE_ROWS:
-            raise ValidationError(Problem("candidates", f"has more than {MAX_CANDIDATE_ROWS:,} rows"))
+            raise ValidationError(Problem("candidates", Text("plan.too_many_rows", max=MAX_CANDIDATE_ROWS)))
         snapshot = get_snapshot()
         args["candidates"] = hashlib.sha256(data).hexdigest()
         result = compute_plan(snapshot, args, data)
@@ -120,8 +122,8 @@ def plan():
         return send(json_body(_plan_body(snapshot, args, result)), "no-store")
     args = p.parse_args(request.args, pp.PLAN_PARAMS)
     snapshot = get_snapshot()
-    return _cached(snapshot, args, lambda: json_body(_plan_body(snapshot, args, compute_plan(snapshot, args))),
-                   cache_control=PLAN_CACHE)
+    return _vary(_cached(snapshot, args, lambda: json_body(_plan_body(snapshot, args, compute_plan(snapshot, args))),
+                         cache_control=PLAN_CACHE, extra=(message_lang(),)))
 
 
 @bp.get("/plan.<any(csv, geojson, xlsx):fmt>")
@@ -144,7 +146,7 @@ def plan_file(fmt: str):
             return Body(planexport.csv_bytes(result.sites.drop(columns=["x", "y"]), lang), CSV)
         if fmt == "geojson":
             return json_body(planexport.sites_geojson(result), GEOJSON)
-        return Body(planexport.xlsx_bytes(planexport.plan_sheets(result), lang), XLSX)
+        return Body(planexport.xlsx_bytes(planexport.plan_sheets(result, lang), lang), XLSX)
 
     scope = args["district"] or "500000"
     name = f"stationmap-plan-{scope}-{args['new']}-{args['radius_m']:g}m.{fmt}"
@@ -172,7 +174,7 @@ def distance_cdf_chart(fmt: str):
     args = p.parse_args(request.args, pp.CDF_CHART_PARAMS)
     chosen = tuple(args["district"] or ())
     if len(chosen) > pp.MAX_CDF_DISTRICTS:
-        raise ValidationError(Problem("district", f"at most {pp.MAX_CDF_DISTRICTS} districts, not {len(chosen)}"))
+        raise ValidationError(Problem("district", Text("plan.too_many_districts", max=pp.MAX_CDF_DISTRICTS, n=len(chosen))))
     snapshot = get_snapshot()
     return _chart(snapshot, args, fmt, lambda lang: charts.distance_cdf_chart(
         _coverage(snapshot, args), lang=lang, fmt=fmt, adcodes=chosen, max_km=args["max_km"]))
@@ -220,8 +222,7 @@ def compute_plan(snapshot, args: dict, candidate_bytes: bytes | None = None):
     """The ``geo.planning.siting.SitingPlan`` for parsed plan parameters, solved once per snapshot and key."""
     key = plan_key(args)
     if key.district is None and key.cell_m is not None and key.cell_m < pp.CITY_PLAN_MIN_CELL_M:
-        raise ValidationError(Problem("grid_m", f"a plan for the whole city needs cells of {pp.CITY_PLAN_MIN_CELL_M:g} m or more",
-                                      "pick a district for finer cells"))
+        raise ValidationError(Problem("grid_m", Text("plan.city_cells", min=f"{pp.CITY_PLAN_MIN_CELL_M:g}"), Text("plan.city_cells_hint")))
     state = planner_state()
 
     def solve():
@@ -263,12 +264,17 @@ def _plan_body(snapshot, args: dict, result) -> dict:
     links["report"] = url_for("planner.report", code=args["district"] or "500000", **report_query)
     key = plan_key(args)
     cell_m = key.cell_m or (DISTRICT_CELL_M if key.district else DEFAULT_CELL_M)  # geo.planning.plans.snapshot_plan's default
-    return {**planexport.plan_json(result), "cell_m": cell_m, "candidates": args["candidates"],
+    return {**planexport.plan_json(result, message_lang()), "cell_m": cell_m, "candidates": args["candidates"],
             "registry_version": snapshot.version, "links": links}
 
 
 def _iso(when) -> str | None:
     return when.isoformat(timespec="minutes") if when is not None else None
+
+
+def _vary(response):
+    response.vary.add("Accept-Language")
+    return response
 
 
 def _cached(snapshot, args, build, *, download=None, cache_control=None, extra=()):
@@ -289,7 +295,10 @@ def _chart(snapshot, args, fmt: str, draw, cache_control=None):
 
 @bp.errorhandler(SolverBusyError)
 def _busy(exc):
-    response = error_response(503, [{"where": "method", "message": str(exc), "hint": "method=greedy answers in seconds"}])
+    lang = message_lang()
+    response = error_response(503, [{"where": "method", "message": localise(message_of(exc), lang),
+                                     "hint": Text("plan.greedy_hint").render(lang)}])
+    response.vary.add("Accept-Language")
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from geo import schema
+from geo.messages import Text
 from geo.planning.popcoverage import EBIKE_15_MIN_M, WALK_15_MIN_M
 from geo.planning.population import CELL_SIZES_M
 from geo.queries.coverage import MAX_RADIUS_M
@@ -35,13 +36,12 @@ class ClockTime(p.LocalDateTime):
         clock = _CLOCK.fullmatch(text)
         if clock:
             if int(clock[1]) > 23 or int(clock[2]) > 59:
-                raise p.ParamError(f"must be a time of day from 00:00 to 23:59, not {p.shown(raw)}")
+                raise p.ParamError(Text("param.time_of_day", value=p.shown(raw)))
             return f"{int(clock[1]):02d}:{clock[2]}"
         try:
             return super().parse(raw)
         except p.ParamError:
-            raise p.ParamError(f"must be HH:MM (today, Chongqing time) or an ISO date and time such as "
-                               f"2025-07-01T22:30, not {p.shown(raw)}") from None
+            raise p.ParamError(Text("param.clock_or_iso", value=p.shown(raw))) from None
 
     def schema(self):
         return {"type": "string", "pattern": r"^(\d{1,2}:\d{2}|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*)$"}
@@ -64,7 +64,7 @@ class Digest(p.Param):
     def parse(self, raw):
         value = raw.strip().lower()
         if not DIGEST_PATTERN.fullmatch(value):
-            raise p.ParamError("must be the 64-character SHA-256 digest returned by POST /api/plan")
+            raise p.ParamError(Text("param.digest"))
         return value
 
     def schema(self):

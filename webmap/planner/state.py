@@ -27,18 +27,10 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from geo.errors import NotFoundError, RegistryUnavailableError
+from geo.messages import Text
 
 EXTENSION = "stationmap.planner"
 DIGEST_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-
-CONFIG_DEFAULTS = {
-    "PLAN_CACHE_ENTRIES": 32,
-    "PLAN_EXACT_SLOTS": 1,           # concurrent exact (CBC) solves per process; the machine has few cores
-    "PLAN_SLOT_WAIT_S": 5.0,
-    "PLAN_CANDIDATES_DIR": None,     # default: <tmp>/stationmap-candidates-<uid>
-    "PLAN_CANDIDATES_TTL_S": 24 * 3600,
-}
-
 
 class SolverBusyError(RegistryUnavailableError):
     """Every exact-solver slot is taken; the client should retry later or use the greedy method."""
@@ -75,7 +67,7 @@ class PlanCache:
                 return value
             try:
                 if exact and not self.slots.acquire(timeout=self.slot_wait_s):
-                    raise SolverBusyError("another exact plan is being solved; try again in a minute or use method=greedy")
+                    raise SolverBusyError(Text("plan.solver_busy"))
                 try:
                     value = compute()
                 finally:
@@ -125,14 +117,14 @@ class CandidateStash:
     def get(self, digest: str) -> bytes:
         """The bytes kept under ``digest``; ``NotFoundError`` if unknown or expired."""
         if not DIGEST_PATTERN.fullmatch(digest or ""):
-            raise NotFoundError("no candidates file with that digest")
+            raise NotFoundError(Text("plan.no_digest"))
         path = self.directory / f"{digest}.csv"
         try:
             if time.time() - path.stat().st_mtime > self.ttl_s:
                 raise FileNotFoundError
             return path.read_bytes()
         except FileNotFoundError:
-            raise NotFoundError("the candidates file has expired or was never uploaded; upload it again with POST /api/plan") from None
+            raise NotFoundError(Text("plan.expired")) from None
 
     def _expire(self, folder: Path) -> None:
         cutoff = time.time() - self.ttl_s
@@ -152,8 +144,6 @@ class PlannerState:
 
 
 def init_app(app: Flask) -> None:
-    for key, value in CONFIG_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.extensions[EXTENSION] = PlannerState(app.config)
 
 

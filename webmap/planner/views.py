@@ -16,18 +16,18 @@ from flask import Blueprint, render_template, request, url_for
 
 from geo.errors import NotFoundError
 from geo.hours import chongqing_now
+from geo.messages import Text, clipped
 from geo.planning.plans import DISTRICT_CELL_M, snapshot_stations
 from geo.planning.popcoverage import EBIKE_15_MIN_M, WALK_15_MIN_M, counted_stations, station_xy
 from geo.planning.population import DEFAULT_CELL_M
 from webmap.core import mapbuild
 from webmap.core import params as p
-from webmap.core.i18n import get_lang, translate
+from webmap.core.i18n import PLANNER_JS_KEYS, get_lang, js_strings, t, translate
 from webmap.core.page import cached_map, page_config
 from webmap.core.state import get_snapshot, get_store
 from webmap.planner import api as api_planning
 from webmap.planner import params as pp
 from webmap.planner.report_map import report_map
-from webmap.planner.text import js_strings, plt
 
 bp = Blueprint("planner", __name__)
 
@@ -42,7 +42,7 @@ FORM_FIELDS = (pp.RADIUS, pp.AT, pp.DISTRICT, pp.NEW, pp.METHOD, pp.TIME_LIMIT)
 
 @bp.record_once
 def _template_helpers(state):
-    state.app.jinja_env.globals.update(plt=plt, pl_share=format_share, pl_int=format_int, pl_distance=format_distance,
+    state.app.jinja_env.globals.update(pl_share=format_share, pl_int=format_int, pl_distance=format_distance,
                                        pl_site_name=site_label)
 
 
@@ -59,7 +59,7 @@ def format_int(value) -> str:
 
 def site_label(name: str) -> str:
     """Grid-cell candidates are named ``cell <col>,<row>`` by ``geo.planning.siting``; say so in the page language."""
-    return plt("grid_cell", id=name[5:]) if _CELL_NAME.fullmatch(str(name)) else str(name)
+    return t("planner.grid_cell", id=name[5:]) if _CELL_NAME.fullmatch(str(name)) else str(name)
 
 
 def format_distance(metres, lang: str | None = None) -> str:
@@ -118,7 +118,7 @@ def index():
               "gapCells": 300, "cityCell": DEFAULT_CELL_M, "districtCell": DISTRICT_CELL_M}
     config = page_config("planner", presets=PRESETS, limits=limits, initial=form, districts=districts,
                          reportBase=url_for("planner.report", code=CITY)[: -len(CITY)], city=CITY)
-    config["strings"].update(js_strings())
+    config["strings"].update(js_strings(keys=PLANNER_JS_KEYS))
     return render_template("planner/planner.html", map=parts, form=form, districts=districts, presets=PRESETS,
                            limits=limits, config=config)
 
@@ -131,7 +131,7 @@ def report(code: str):
     """One district's (or, for 500000, the city's) coverage and plan on a page that prints on A4."""
     store = get_store()
     if code != CITY and code not in store.districts.by_adcode:
-        raise NotFoundError(f"no district with adcode {code!r}")
+        raise NotFoundError(Text("plan.no_district", code=clipped(code)))
     args = p.parse_args(request.args, REPORT_PARAMS)
     lang = get_lang()
     snapshot = get_snapshot()
@@ -163,9 +163,9 @@ def report(code: str):
     before_after = {r["adcode"]: r for r in plan.districts.to_dict("records")}
     table = [{**r, **{f"plan_{k}": v for k, v in before_after.get(r["adcode"], {}).items()}}
              for r in worst.to_dict("records")] if district is None else []
-    settings = plt("report_settings", r=format_distance(cov.radius_m, lang),
-                   hours=plt("at_note_report", t=cov.at.strftime("%H:%M")) if cov.at else plt("report_all_day"),
-                   n=plan.n_new, method=plt(f"method_label_{plan.method}"))
+    settings = t("planner.report_settings", r=format_distance(cov.radius_m, lang),
+                   hours=t("planner.at_note_report", t=cov.at.strftime("%H:%M")) if cov.at else t("planner.report_all_day"),
+                   n=plan.n_new, method=t(f"planner.method_label_{plan.method}"))
     return render_template(
         "planner/report.html", code=code, name=name, cov=cov, row=row, rank=rank, n_districts=len(worst), plan=plan,
         sites=plan.sites.to_dict("records"), gaps=gaps.head(REPORT_GAP_ROWS).to_dict("records"), table=table,

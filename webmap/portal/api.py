@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from functools import wraps
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from geo import schema
@@ -24,7 +24,8 @@ from geo.errors import Problem, ValidationError
 from geo.messages import LANGS, Text
 from geo.registry.validate import one_of, parse_json_strict
 from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
-from webmap.core.errors import error_response, message_lang
+from webmap.core.errors import error_response, http_error
+from webmap.core.i18n import message_lang
 from webmap.core.openapi import describe, json_content, register_schema
 from webmap.core.params import Choice
 from webmap.core.state import get_snapshot, get_store
@@ -33,8 +34,6 @@ from webmap.signin.auth import current_actor, current_user, forbidden, protect_s
 
 bp = Blueprint("api_write", __name__)
 
-# A station edit is a few hundred bytes; 1 MB leaves room without letting a body eat memory.
-DEFAULT_JSON_BODY_LIMIT = 1024 * 1024
 AUDIT_PAGE_MAX = 10_000
 LANG_PARAM = Choice("lang", "Language of messages (errors, upload report): `en` (the default) or `zh`. Without it an "
                             "`Accept-Language` that prefers Chinese (e.g. `zh-CN`) answers in Chinese; answers carry "
@@ -74,13 +73,6 @@ register_schema("AuditPage", {"type": "object", "properties": {
     "entries": {"type": "array", "items": {"type": "object"}}}})
 
 
-@bp.before_request
-def _negotiate_message_lang():
-    """English for programs unless the request asks for Chinese (``?lang=zh`` or ``Accept-Language``)."""
-    asked = request.args.get("lang")
-    g.message_lang = asked if asked in LANGS else request.accept_languages.best_match(("en", "zh"), default="en")
-
-
 @bp.after_request
 def _vary_on_language(response: Response) -> Response:
     response.vary.add("Accept-Language")
@@ -111,38 +103,19 @@ def write_access(view):
     return wrapped
 
 
-@bp.app_errorhandler(413)
-def too_large(exc: RequestEntityTooLarge):
-    """413 with the limit stated, as an envelope for the API and a page elsewhere."""
-    from flask import render_template
-
-    from webmap.core.errors import wants_json
-    from webmap.core.portal_text import STRINGS
-
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
-    lang = message_lang()
-    if request.path.startswith("/api/") and getattr(exc, "description", "").startswith("JSON body"):
-        message = exc.description
-    else:
-        message = STRINGS["too_large"][1 if lang == "en" else 0].format(mb=f"{limit / 1024 / 1024:g}")
-    if wants_json():
-        return envelope(413, [{"where": "body", "message": message, "hint": Text("api.split_body").render(lang)}])
-    return render_template("error.html", status=413, errors=[{"message": message}]), 413
-
-
 # -- JSON bodies -----------------------------------------------------------------------
 
 
 def read_json_body():
     """The request's JSON, parsed strictly; 415 for another media type, 413 above the body limit."""
     if request.mimetype != "application/json":
-        raise UnsupportedMediaType("send the body as JSON with 'Content-Type: application/json'")
-    limit = int(current_app.config.get("API_JSON_BODY_LIMIT", DEFAULT_JSON_BODY_LIMIT))
+        raise http_error(UnsupportedMediaType, Text("api.json_only"))
+    limit = int(current_app.config["API_JSON_BODY_LIMIT"])
     if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"JSON body is {request.content_length:,} bytes; at most {limit:,} allowed")
+        raise http_error(RequestEntityTooLarge, Text("api.json_too_large", size=request.content_length, limit=limit))
     raw = request.stream.read(limit + 1)
     if len(raw) > limit:
-        raise RequestEntityTooLarge(f"JSON body is larger than {limit:,} bytes")
+        raise http_error(RequestEntityTooLarge, Text("api.json_larger_than", limit=limit))
     data = parse_json_strict(raw, "body")
     reject_non_finite(data)
     return data
@@ -300,7 +273,7 @@ def upload():
     store = get_store()
     report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts,
                            max_bytes=int(current_app.config.get("MAX_CONTENT_LENGTH") or len(raw)),
-                           max_rows=int(current_app.config.get("MAX_UPLOAD_ROWS", 5000)))
+                           max_rows=int(current_app.config["MAX_UPLOAD_ROWS"]))
     lang = message_lang()
     if dry_run:
         return jsonify({"ok": True, "dry_run": True, "valid": report.ok, "report": report.to_dict(lang)})
@@ -332,7 +305,7 @@ def audit():
     `limit` (default 1000, at most 10000).
     """
     if current_user().role != "admin":
-        return forbidden(f"{current_user().name}: only an administrator can read the audit log")
+        return forbidden(Text("api.audit_admin_only", actor=current_user().name).render(message_lang()))
     filters = portal_ops.audit_filters(request.args)
     offset, limit = _paging(request.args)
     fmt = request.args.get("format", "json")
@@ -362,6 +335,3 @@ def _paging(args) -> tuple[int, int]:
     return values[0], values[1]
 
 
-@bp.app_errorhandler(415)
-def unsupported(exc: UnsupportedMediaType):
-    return envelope(415, [{"where": "Content-Type", "message": exc.description}])

@@ -218,9 +218,8 @@ def _parse_when(value: str, end_of_day: bool) -> datetime:
 
 def query_audit(store, filters: dict) -> list[dict]:
     """Matching audit entries, newest first."""
-    audit = getattr(store, "audit", None)
     simple = {k: filters[k] for k in ("station_id", "actor", "district", "action") if k in filters}
-    entries = audit.entries(**simple) if audit is not None else store.history(filters.get("station_id"))
+    entries = store.audit_entries(**simple)
     since, until = filters.get("since"), filters.get("until")
     if since or until:
         kept = []

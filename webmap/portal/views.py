@@ -19,7 +19,7 @@ from geo.coords import from_wgs84
 from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.messages import localise, message_of, place
 from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
-from webmap.core.portal_text import pt
+from webmap.core.i18n import get_lang, t
 from webmap.core.state import get_snapshot, get_store
 from webmap.portal import ops as portal_ops
 from webmap.portal.api import check_crs_field, uploaded_file
@@ -36,7 +36,7 @@ AUDIT_PAGE_SIZE = 100
 
 def init_app(app) -> None:
     app.extensions["stationmap_upload_stash"] = UploadStash(app.config.get("UPLOAD_STASH_DIR"),
-                                                            int(app.config.get("UPLOAD_STASH_TTL_S", 7200)))
+                                                            int(app.config["UPLOAD_STASH_TTL_S"]))
 
 
 def _stash() -> UploadStash:
@@ -45,7 +45,7 @@ def _stash() -> UploadStash:
 
 def _limits() -> dict:
     return {"max_bytes": int(current_app.config.get("MAX_CONTENT_LENGTH") or 10 * 1024 * 1024),
-            "max_rows": int(current_app.config.get("MAX_UPLOAD_ROWS", 5000))}
+            "max_rows": int(current_app.config["MAX_UPLOAD_ROWS"])}
 
 
 def _district_choices() -> list[tuple[str, str]]:
@@ -55,7 +55,7 @@ def _district_choices() -> list[tuple[str, str]]:
 
 @bp.app_context_processor
 def _portal_helpers():
-    return {"role_label": lambda role: pt(f"role_{role}"), "district_name": _district_name}
+    return {"role_label": lambda role: t(f"portal.role_{role}"), "district_name": _district_name}
 
 
 def _district_name(adcode: str | None) -> str:
@@ -68,7 +68,7 @@ def _district_name(adcode: str | None) -> str:
 
 def _upload_page(report=None, token=None, status=200, errors=(), notice=None, choices=None):
     user = current_user()
-    crs_choices = {code: term.label("en" if _lang() == "en" else "zh") for code, term in schema.INPUT_CRS.items()}
+    crs_choices = {code: term.label("en" if get_lang() == "en" else "zh") for code, term in schema.INPUT_CRS.items()}
     preview = _preview(report) if report is not None and report.rows else None
     parts = _preview_map() if preview else None
     return render_template(
@@ -77,12 +77,6 @@ def _upload_page(report=None, token=None, status=200, errors=(), notice=None, ch
         can_write=user.role in WRITERS, choices=choices or {}, limits=_limits(),
         limit_mb=f"{_limits()['max_bytes'] / 1024 / 1024:g}",
     ), status
-
-
-def _lang() -> str:
-    from webmap.core.portal_text import get_lang
-
-    return get_lang()
 
 
 def _preview_map():
@@ -107,7 +101,7 @@ def _preview(report) -> dict:
         crs = display_crs(resolve_provider(current_app.config))
     except ImportError:
         crs = "wgs84"
-    lang = _lang()
+    lang = get_lang()
     points = []
     for feature in report.preview(lang)["features"]:
         lon, lat = feature["geometry"]["coordinates"][:2]
@@ -117,7 +111,7 @@ def _preview(report) -> dict:
         points.append({"lonlat": [lon, lat], "state": upload["state"], "label": localise(place(upload["label"]), lang),
                        "name": feature["properties"].get("name") or "", "id": feature["properties"].get("id") or "",
                        "messages": upload["messages"][:5]})
-    return {"points": points, "states": {"ok": pt("report_ok"), "warning": pt("warnings_title"), "problem": pt("col_problem")}}
+    return {"points": points, "states": {"ok": t("portal.report_ok"), "warning": t("portal.warnings_title"), "problem": t("portal.col_problem")}}
 
 
 @bp.route("/upload", methods=["GET", "POST"])
@@ -132,7 +126,7 @@ def upload():
         crs = check_crs_field(request.form.get("crs"))
         filename, raw = uploaded_file()
     except ValidationError as exc:
-        return _upload_page(status=400, errors=[p.as_dict(_lang()) for p in exc.problems])
+        return _upload_page(status=400, errors=[p.as_dict(get_lang()) for p in exc.problems])
     store = get_store()
     report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts, **_limits())
     token = _stash().save(actor, filename, crs, raw, report_fingerprint(report)) if report.ok else None
@@ -146,7 +140,7 @@ def upload_commit():
     actor = current_actor()
     claimed = _stash().claim(request.form.get("token", ""), actor)
     if claimed is None:
-        return _upload_page(status=410, errors=[{"message": pt("upload_expired")}])
+        return _upload_page(status=410, errors=[{"message": t("portal.upload_expired")}])
     meta, raw = claimed
     store = get_store()
     report = review_upload(meta["filename"], raw, meta["crs"], store.snapshot(), actor, store.districts, **_limits())
@@ -157,18 +151,18 @@ def upload_commit():
         return _upload_page(report, token, status=status, notice=message, errors=errors, choices=choices)
 
     if not report.ok or report_fingerprint(report) != meta["fingerprint"]:
-        return again(409, pt("commit_changed"))
+        return again(409, t("portal.commit_changed"))
     if any(choice not in ("keep", "drop") for choice in choices.values()):
-        return again(400, errors=[{"message": pt("unconfirmed")}])
+        return again(400, errors=[{"message": t("portal.unconfirmed")}])
     keep = {r for r, c in choices.items() if c == "keep"}
     drop = {r for r, c in choices.items() if c == "drop"}
     try:
         ids = commit_upload(store, report, actor, confirm_duplicates=keep, drop=drop)
     except (UploadRejectedError, ConfirmationRequiredError):
-        return again(409, pt("commit_changed"))
+        return again(409, t("portal.commit_changed"))
     except ValidationError:
-        return again(400, errors=[{"message": pt("nothing_to_commit")}])
-    flash(pt("commit_done", n=len(ids), ids=", ".join(ids)), "success")
+        return again(400, errors=[{"message": t("portal.nothing_to_commit")}])
+    flash(t("portal.commit_done", n=len(ids), ids=", ".join(ids)), "success")
     return redirect(url_for("portal.stations", new=",".join(ids[:50])))
 
 
@@ -204,8 +198,8 @@ def stations():
     return render_template(
         "portal/stations.html", rows=rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], total=len(rows), page=page,
         pages=pages, district=district, status=status, query=query, districts=_district_choices(),
-        kinds={c: t.label(_lang()) for c, t in schema.KINDS.items()},
-        statuses={c: t.label(_lang()) for c, t in schema.STATUSES.items()}, new_ids=new_ids, actor=current_actor(),
+        kinds={c: t.label(get_lang()) for c, t in schema.KINDS.items()},
+        statuses={c: t.label(get_lang()) for c, t in schema.STATUSES.items()}, new_ids=new_ids, actor=current_actor(),
     )
 
 
@@ -219,7 +213,7 @@ def _page(total: int, size: int) -> tuple[int, int]:
 def _edit_page(feature, values=None, errors=(), status=200, notice=None):
     props = feature["properties"]
     lon, lat = feature["geometry"]["coordinates"][:2]
-    lang = _lang()
+    lang = get_lang()
     values = values or {**{k: props.get(k) or "" for k in portal_ops.TEXT_FIELDS}, "amenities": props.get("amenities", []),
                         "honours": props.get("honours", []), "lon": repr(lon), "lat": repr(lat), "crs": "wgs84"}
     return render_template(
@@ -244,20 +238,20 @@ def edit_station(station_id: str):
                  "honours": form.getlist("honours") if actor.role == "admin" else feature["properties"].get("honours", []),
                  "lon": form.get("lon", ""), "lat": form.get("lat", ""), "crs": form.get("crs", "wgs84")}
     if form.get("updated_at") != feature["properties"]["updated_at"]:
-        return _edit_page(feature, notice=pt("stale_edit"), status=409)
+        return _edit_page(feature, notice=t("portal.stale_edit"), status=409)
     store = get_store()
     try:
         body = portal_ops.form_to_edit(form, feature, actor)
         changes, coordinates = portal_ops.station_changes(body, feature, actor, store.districts)
     except ValidationError as exc:
-        return _edit_page(feature, submitted, [p.as_dict(_lang()) for p in exc.problems], status=400)
+        return _edit_page(feature, submitted, [p.as_dict(get_lang()) for p in exc.problems], status=400)
     except PermissionDeniedError as exc:
-        return _edit_page(feature, submitted, [Problem("honours", message_of(exc)).as_dict(_lang())], status=403)
+        return _edit_page(feature, submitted, [Problem("honours", message_of(exc)).as_dict(get_lang())], status=403)
     if not changes and coordinates is None:
-        flash(pt("no_change"), "info")
+        flash(t("portal.no_change"), "info")
     else:
         store.update(station_id, changes, actor, coordinates=coordinates)
-        flash(pt("saved", id=station_id), "success")
+        flash(t("portal.saved", id=station_id), "success")
     return redirect(url_for("portal.stations", **_list_args()))
 
 
@@ -275,7 +269,7 @@ def retire_station(station_id: str):
     if request.method == "GET":
         return render_template("portal/retire.html", s=feature)
     get_store().retire(station_id, actor)
-    flash(pt("retired", id=station_id), "success")
+    flash(t("portal.retired", id=station_id), "success")
     return redirect(url_for("portal.stations", **_list_args()))
 
 
@@ -283,7 +277,7 @@ def retire_station(station_id: str):
 @role_required("admin")
 def restore_station(station_id: str):
     get_store().restore(station_id, current_actor())
-    flash(pt("restored", id=station_id), "success")
+    flash(t("portal.restored", id=station_id), "success")
     return redirect(url_for("portal.stations", **_list_args()))
 
 
@@ -298,7 +292,7 @@ def audit():
         filters = portal_ops.audit_filters(request.args)
         errors = []
     except ValidationError as exc:
-        filters, errors = {}, [p.as_dict(_lang()) for p in exc.problems]
+        filters, errors = {}, [p.as_dict(get_lang()) for p in exc.problems]
     rows = portal_ops.audit_rows(portal_ops.query_audit(get_store(), filters)) if not errors else []
     page, pages = _page(len(rows), AUDIT_PAGE_SIZE)
     export_args = {k: v for k, v in request.args.items() if k in ("district", "actor", "action", "station_id", "since", "until") and v}

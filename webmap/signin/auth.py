@@ -30,39 +30,29 @@ import hashlib
 import hmac
 import os
 import time
-from datetime import timedelta
 from functools import wraps
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFProtect
 
 from geo.access.permissions import Actor
 from geo.errors import NotFoundError
+from geo.messages import Text
+from webmap.core.page import safe_next
 
 bp = Blueprint("auth", __name__)
 
 ACCOUNTS_EXTENSION = "stationmap_accounts"
 LIMITER_EXTENSION = "stationmap_limiter"
 
-CONFIG_DEFAULTS = {
-    "LOGIN_LIMIT_PER_USER": "5 per minute",
-    "LOGIN_LIMIT_PER_IP": "30 per minute",
-    # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.
-    "SESSION_LIFETIME": timedelta(hours=8),
-    # The CSRF token lives as long as the session: an upload page left open over lunch still works.
-    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
-}
-
-
 def text(key: str, **values) -> str:
-    from webmap.core.portal_text import pt
+    from webmap.core.i18n import translate
 
-    return pt(key, **values)
+    return translate(f"portal.{key}", **values)
 
 
 # -- wiring ----------------------------------------------------------------------
@@ -74,16 +64,14 @@ def init_app(app: Flask) -> None:
     from webmap.core.state import get_store
     from webmap.signin import attempts as login_attempts  # noqa: F401 - registers the sqlite:// limits storage
 
-    for key, value in CONFIG_DEFAULTS.items():
-        app.config.setdefault(key, value)
-    accounts_dir = Path(app.config["ACCOUNTS_PATH"]).resolve().parent
-    app.config.setdefault("RATELIMIT_STORAGE_URI", f"sqlite://{accounts_dir / '.login_attempts.sqlite'}")
+    if not app.config.get("RATELIMIT_STORAGE_URI"):  # the default: beside the accounts file (webmap.core.config)
+        accounts_dir = Path(app.config["ACCOUNTS_PATH"]).resolve().parent
+        app.config["RATELIMIT_STORAGE_URI"] = f"sqlite://{accounts_dir / '.login_attempts.sqlite'}"
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_LIFETIME"]
     app.session_interface = ReusedSerializerSessionInterface()
     if os.environ.get("STATIONMAP_HTTPS") == "1":
         app.config["SESSION_COOKIE_SECURE"] = True
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
 
     with app.app_context():
         districts = get_store().districts
@@ -120,8 +108,6 @@ def init_app(app: Flask) -> None:
                                deduct_when=_login_failed, scope="login-ip")(login_view)
     app.view_functions["auth.login"] = login_view
 
-    app.register_error_handler(CSRFError, _csrf_failed)
-    app.register_error_handler(RateLimitExceeded, _throttled)
     app.jinja_env.globals["current_user"] = current_user
 
 
@@ -168,29 +154,6 @@ def _wants_json() -> bool:
     from webmap.core.errors import wants_json
 
     return wants_json()
-
-
-def _csrf_failed(exc: CSRFError):
-    from webmap.core.errors import error_response
-
-    message = f"CSRF check failed: {exc.description}"
-    if _wants_json():
-        return error_response(400, [{"where": "csrf_token", "message": message,
-                                     "hint": "send the X-CSRFToken header from the page, or use a bearer token"}])
-    return render_template("error.html", status=400, errors=[{"message": text("csrf_failed")}]), 400
-
-
-def _throttled(exc: RateLimitExceeded):
-    from webmap.core.errors import error_response
-
-    if _wants_json():
-        response = error_response(429, [text("throttled")])
-    else:
-        response = current_app.make_response((render_template("auth/login.html", error=text("throttled"),
-                                                               username=request.form.get("username", ""),
-                                                               next_url=_safe_next()), 429))
-    response.headers["Retry-After"] = "60"
-    return response
 
 
 # -- who is asking ---------------------------------------------------------------
@@ -264,20 +227,9 @@ def _enabled(user) -> bool:
     return not getattr(user, "disabled", False)
 
 
-def login_required(view):
-    """Pages: redirect to /login. API: 401 envelope with ``WWW-Authenticate: Bearer``."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if current_user() is None:
-            return unauthenticated()
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
 def role_required(*roles: str):
-    """Like ``login_required``, and the account's role must be one of ``roles`` (else 403)."""
+    """Signed in (pages: redirect to /login; API: 401 envelope with ``WWW-Authenticate: Bearer``), and the
+    account's role must be one of ``roles`` (else 403)."""
 
     def decorate(view):
         @wraps(view)
@@ -296,13 +248,13 @@ def role_required(*roles: str):
 
 def unauthenticated():
     from webmap.core.errors import error_response
+    from webmap.core.i18n import message_lang
 
     if request.path.startswith("/api/") or _wants_json():
         how = g.get("stationmap_auth")
-        message = {"bad-header": "the Authorization header must be 'Bearer <token>'",
-                   "bad-token": "the bearer token is unknown, revoked or belongs to a disabled account",
-                   "expired": "the session has ended; sign in again"}.get(how, "sign in or send 'Authorization: Bearer <token>'")
-        response = error_response(401, [message])
+        key = {"bad-header": "api.auth_bad_header", "bad-token": "api.auth_bad_token",
+               "expired": "api.auth_expired"}.get(how, "api.auth_required")
+        response = error_response(401, [Text(key).render(message_lang())])
         response.headers["WWW-Authenticate"] = 'Bearer realm="stationmap"'
         return response
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
@@ -332,21 +284,11 @@ def protect_session_write() -> None:
 # -- pages -----------------------------------------------------------------------
 
 
-def _safe_next() -> str:
-    """Where to go after sign-in: a path on this site only (no ``//host`` or ``\\`` tricks)."""
-    target = request.values.get("next") or ""
-    parts = urlsplit(target)
-    if (not target.startswith("/") or target.startswith("//") or "\\" in target
-            or parts.scheme or parts.netloc or any(ord(c) < 32 for c in target)):
-        return url_for("portal.stations") if "portal" in current_app.blueprints else "/"
-    return target
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Sign-in form. Failed attempts answer 401 and count towards the throttle."""
     if request.method == "GET":
-        return render_template("auth/login.html", error=None, username="", next_url=_safe_next())
+        return render_template("auth/login.html", error=None, username="", next_url=safe_next())
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     user = None
@@ -354,13 +296,13 @@ def login():
         user = accounts().authenticate(username, password)
     if user is None or not _enabled(user):
         return render_template("auth/login.html", error=text("bad_credentials"), username=username,
-                               next_url=_safe_next()), 401
+                               next_url=safe_next()), 401
     session.clear()  # a fresh cookie: nothing from before sign-in carries over
     session.permanent = True
     session["user"] = user.name
     session["stamp"] = session_stamp(user)
     session["at"] = int(time.time())
-    return redirect(_safe_next())
+    return redirect(safe_next())
 
 
 @bp.route("/logout", methods=["GET", "POST"])

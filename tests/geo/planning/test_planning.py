@@ -194,7 +194,7 @@ def test_cbc_that_overruns_is_killed_and_greedy_reported(monkeypatch, clustered)
     monkeypatch.setattr(mclp, "HARD_LIMIT_FACTOR", 0.0)
     monkeypatch.setattr(mclp, "HARD_LIMIT_GRACE_S", 0.001)
     plan = plan_sites(grid, stations_at([]), 1000, 2, method="both", districts=d, time_limit_s=5)
-    assert plan.status == "stopped" and any("was stopped" in n for n in plan.notes)
+    assert plan.status == "stopped" and any("was stopped" in str(n) for n in plan.notes)
     assert plan.objective == pytest.approx(plan.alternative.objective)
     assert sorted(plan.sites["x"]) == sorted(plan.alternative.sites["x"])
 
@@ -276,7 +276,7 @@ def test_candidates_csv_with_names_and_district_filter(tmp_path):
     path = tmp_path / "hosts.csv"
     path.write_text("\n".join(rows), encoding="utf-8")
     plan = plan_sites(grid, stations_at([]), 1200, 2, district="500103", candidates=path, districts=d)
-    assert set(plan.sites["name"]) <= {"=cmd()", "加油站"} and "ignored" in plan.notes[0]
+    assert set(plan.sites["name"]) <= {"=cmd()", "加油站"} and "ignored" in str(plan.notes[0])
     csv = planexport.csv_bytes(plan.sites, lang="zh")
     assert csv.startswith(b"\xef\xbb\xbf") and "名称".encode() in csv
     assert b"'=cmd()" in csv and b",=cmd()" not in csv
@@ -309,7 +309,7 @@ def test_greedy_stops_when_nothing_is_left_to_cover(square):
     grid = population_from_points_csv(f"lon,lat,weight\n{lon},{lat},10\n".encode(), square, 1000)
     plan = plan_sites(grid, stations_at([]), 1200, 5, districts=square, candidates=None)
     assert len(plan.sites) == 1 and plan.totals["share_after"] == 1.0
-    assert any("only 1 sites" in n for n in plan.notes)
+    assert any("only 1 sites" in str(n) for n in plan.notes)
 
 
 # -- exports and the snapshot cache -----------------------------------------------------------
@@ -325,8 +325,12 @@ def test_exports_are_well_formed(clustered):
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(planexport.xlsx_bytes(planexport.plan_sheets(plan), lang="zh")))
-    assert book.sheetnames == ["sites_greedy", "districts_greedy", "summary"]
-    assert book["sites_greedy"]["A1"].value == "序号"
+    assert book.sheetnames == ["新增站点（贪心）", "各区县（贪心）", "摘要"]  # sheet names and summary items in Chinese
+    assert book["新增站点（贪心）"]["A1"].value == "序号"
+    items = [row[0].value for row in book["摘要"].iter_rows(min_row=2)]
+    assert "规划方法" in items and "method" not in items
+    english = load_workbook(io.BytesIO(planexport.xlsx_bytes(planexport.plan_sheets(plan), lang="en")))
+    assert english.sheetnames == ["sites_greedy", "districts_greedy", "summary"]
     cov = population_coverage(stations_at([(-4000.0, 0.0)]), grid, d, 1000)
     gaps = planexport.gap_cells_geojson(cov, n=10)
     assert len(gaps["features"]) == 10 and len(gaps["features"][0]["geometry"]["coordinates"][0]) == 5

@@ -175,7 +175,7 @@ def test_raster_counts_are_summed_into_cells(tmp_path):
     with rasterio.open(path) as src:
         inside = features.rasterize([(d.frame.geometry.iloc[0], 1)], out_shape=(60, 60), transform=src.transform)
     assert grid.total == pytest.approx(2.0 * inside.sum())
-    assert "raster pop.tif" in grid.source
+    assert "raster pop.tif" in str(grid.source) and "栅格 pop.tif" in grid.source.render("zh")
 
 
 def test_raster_in_another_crs(tmp_path):

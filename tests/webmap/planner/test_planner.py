@@ -268,8 +268,10 @@ def test_plan_geojson_and_xlsx(client, snapshot):
     response = client.get(f"/api/plan.xlsx?new=4&district={YUBEI}")
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     book = load_workbook(io.BytesIO(response.get_data()))
-    assert book.sheetnames == ["sites_greedy", "districts_greedy", "summary"]
-    assert book["sites_greedy"].max_row == 5
+    assert book.sheetnames == ["新增站点（贪心）", "各区县（贪心）", "摘要"]
+    assert book["新增站点（贪心）"].max_row == 5
+    english = load_workbook(io.BytesIO(client.get(f"/api/plan.xlsx?new=4&district={YUBEI}&lang=en").get_data()))
+    assert english.sheetnames == ["sites_greedy", "districts_greedy", "summary"]
 
 
 # -- candidate uploads --------------------------------------------------------------------------------
@@ -406,7 +408,7 @@ def test_planner_page(app):
     assert "cdn" not in html.lower()
     config = page_config(html)
     assert config["presets"] == {"walk15": 1200, "ebike15": 4000} and config["limits"]["maxNew"] == 200
-    assert config["strings"]["pl_plan_ready"] == "已给出 {n} 个建议新站点。"
+    assert config["strings"]["planner.plan_ready"] == "已给出 {n} 个建议新站点。"
     assert len(config["districts"]) == 38
 
 

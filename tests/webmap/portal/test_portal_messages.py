@@ -157,10 +157,15 @@ def test_api_edit_errors_follow_accept_language(anon, tokens, registry_path):
     assert registry_state(registry_path) == before
 
 
-def test_read_api_stays_english_whatever_the_browser_says(anon):
+def test_read_api_errors_follow_the_same_language_rule_as_the_write_api(anon):
+    """One selector: ``?lang=``, else Accept-Language, else English, for every API error."""
     response = anon.get("/api/nearest?lon=abc&lat=29.5", headers={"Accept-Language": "zh-CN"})
-    assert response.status_code == 400
-    assert not re.search(r"[\u4e00-\u9fff]", response.get_json()["errors"][0]["message"])
+    assert response.status_code == 400 and "Accept-Language" in response.headers.get("Vary", "")
+    assert response.get_json()["errors"][0]["message"] == "lon 必须是数字，而不是 'abc'"
+    english = anon.get("/api/nearest?lon=abc&lat=29.5")
+    assert not re.search(r"[\u4e00-\u9fff]", english.get_json()["errors"][0]["message"])
+    asked = anon.get("/api/nearest?lon=abc&lat=29.5&lang=zh", headers={"Accept-Language": "en"})
+    assert re.search(r"[\u4e00-\u9fff]", asked.get_json()["errors"][0]["message"])
 
 
 def test_openapi_documents_the_lang_parameter(anon):

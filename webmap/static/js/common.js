@@ -87,7 +87,9 @@
 
   /** GET config.api + path; resolves to parsed JSON, rejects with Error(message) using the error envelope. */
   SM.api = function (path, params, signal) {
-    return fetch(config.api + path + query(params), { signal: signal, headers: { Accept: "application/json" }, credentials: "same-origin" })
+    // Accept-Language: the page's language, so error messages and notes in the answer match the page.
+    return fetch(config.api + path + query(params), { signal: signal, headers: { Accept: "application/json", "Accept-Language": config.lang || "zh" },
+                                                     credentials: "same-origin" })
       .then(function (response) {
         return response.json().catch(function () { return null; }).then(function (body) {
           if (!response.ok || (body && body.ok === false)) {

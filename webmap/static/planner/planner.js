@@ -12,7 +12,7 @@
   var config = SM.config, limits = config.limits, presets = config.presets;
   var root = document.documentElement;
 
-  function T(key, values) { return SM.t("pl_" + key, values); }
+  function T(key, values) { return SM.t(key, values); }
   function byId(id) { return document.getElementById(id); }
 
   var form = byId("plan-form"), statusEl = byId("planner-status"), summaryEl = byId("summary");
@@ -30,7 +30,7 @@
     statusEl.classList.toggle("is-error", !!isError);
   }
 
-  function people(n) { return T("people", { n: SM.formatNumber(n) }); }
+  function people(n) { return T("planner.people", { n: SM.formatNumber(n) }); }
 
   function radiusLabel(r) {
     return r >= 1000 ? SM.t("kilometres", { n: String(Math.round(r / 100) / 10) }) : SM.t("metres", { n: Math.round(r) });
@@ -56,18 +56,18 @@
   function readForm() {
     var preset = checked("preset");
     var radius = preset && preset !== "custom" ? presets[preset] : Number(radiusInput.value);
-    if (!(radius >= 1 && radius <= limits.maxRadius)) return { error: T("invalid_radius"), field: radiusInput };
+    if (!(radius >= 1 && radius <= limits.maxRadius)) return { error: T("planner.invalid_radius"), field: radiusInput };
     var at = null;
     if (checked("hours") === "at") {
-      if (!/^\d{1,2}:\d{2}$/.test(atInput.value)) return { error: T("invalid_time"), field: atInput };
+      if (!/^\d{1,2}:\d{2}$/.test(atInput.value)) return { error: T("planner.invalid_time"), field: atInput };
       at = atInput.value;
     }
     var n = Number(newInput.value);
-    if (!(Number.isInteger(n) && n >= 1 && n <= limits.maxNew)) return { error: T("invalid_new", { max: limits.maxNew }), field: newInput };
+    if (!(Number.isInteger(n) && n >= 1 && n <= limits.maxNew)) return { error: T("planner.invalid_new", { max: limits.maxNew }), field: newInput };
     var method = checked("method") || "greedy";
     var timeLimit = Number(limitInput.value);
     if (method !== "greedy" && !(timeLimit >= 1 && timeLimit <= limits.maxTimeLimit)) {
-      return { error: T("invalid_limit", { max: limits.maxTimeLimit }), field: limitInput };
+      return { error: T("planner.invalid_limit", { max: limits.maxTimeLimit }), field: limitInput };
     }
     var district = districtSelect.value || null;
     return {
@@ -125,7 +125,7 @@
         var p = feature.properties || {};
         layer.bindTooltip(SM.el("div", null, [
           SM.el("strong", { text: p.district || "" }), SM.el("br"),
-          T("col_uncovered") + ": " + people(p.residents), SM.el("br"),
+          T("planner.col_uncovered") + ": " + people(p.residents), SM.el("br"),
           SM.formatDistance(p.nearest_m),
         ]), { sticky: true });
       },
@@ -133,10 +133,10 @@
     layers.circles = L.layerGroup().addTo(map);
     layers.sites = L.layerGroup().addTo(map);
     if (control) {
-      control.addOverlay(layers.existing, escapeHtml(T("layer_existing")));
-      control.addOverlay(layers.gaps, escapeHtml(T("layer_gap_cells")));
-      control.addOverlay(layers.circles, escapeHtml(T("layer_circles")));
-      control.addOverlay(layers.sites, escapeHtml(T("layer_proposals")));
+      control.addOverlay(layers.existing, escapeHtml(T("planner.layer_existing")));
+      control.addOverlay(layers.gaps, escapeHtml(T("planner.layer_gap_cells")));
+      control.addOverlay(layers.circles, escapeHtml(T("planner.layer_circles")));
+      control.addOverlay(layers.sites, escapeHtml(T("planner.layer_proposals")));
     }
     var Legend = L.Control.extend({
       options: { position: "bottomright" },
@@ -144,7 +144,7 @@
         var box = L.DomUtil.create("div", "pl-legend leaflet-bar");
         var details = SM.el("details", null, [SM.el("summary", { text: SM.t("legend_title") })]);
         details.open = window.innerWidth >= 640;
-        [["pl-key-existing", T("legend_existing")], ["pl-key-gap", T("legend_gap")], ["pl-key-site", T("legend_site")]]
+        [["pl-key-existing", T("planner.legend_existing")], ["pl-key-gap", T("planner.legend_gap")], ["pl-key-site", T("planner.legend_site")]]
           .forEach(function (entry) {
             details.appendChild(SM.el("div", null, [SM.el("i", { className: entry[0], "aria-hidden": "true" }), entry[1]]));
           });
@@ -210,7 +210,7 @@
       });
       root.dataset.stations = "drawn";
     }).catch(function (error) {
-      if (error.name !== "AbortError") setStatus(T("load_failed", { message: error.message }), true);
+      if (error.name !== "AbortError") setStatus(T("planner.load_failed", { message: error.message }), true);
     });
   }
 
@@ -228,7 +228,7 @@
       layers.gaps.addData(SM.geojsonToDisplay(collection));
       root.dataset.gaps = String(collection.count);
     }).catch(function (error) {
-      if (error.name !== "AbortError") setStatus(T("load_failed", { message: error.message }), true);
+      if (error.name !== "AbortError") setStatus(T("planner.load_failed", { message: error.message }), true);
     });
   }
 
@@ -251,7 +251,7 @@
     if (coverageFlight) coverageFlight.abort();
     var controller = new AbortController();
     coverageFlight = controller;
-    setStatus(T("computing"));
+    setStatus(T("planner.computing"));
     root.dataset.coverage = "loading";
     table.setAttribute("aria-busy", "true");
     SM.api("/population-coverage", Object.assign(coverageQuery(f), { gaps: 0 }), controller.signal).then(function (body) {
@@ -271,7 +271,7 @@
       state.coverageKey = null;
       table.removeAttribute("aria-busy");
       root.dataset.coverage = "failed";
-      setStatus(T("load_failed", { message: error.message }), true);
+      setStatus(T("planner.load_failed", { message: error.message }), true);
     });
     loadGaps(f);
   }
@@ -287,16 +287,16 @@
     SM.clear(summaryEl);
     var row = scopeRow(f);
     if (!row) return;
-    var scope = f.district ? districtName(row) : T("district_all");
-    summaryEl.appendChild(SM.el("h2", { text: T("summary_title", { scope: scope, r: radiusLabel(f.radius) }) }));
-    if (f.at) summaryEl.appendChild(SM.el("p", { className: "muted", text: T("at_note", { t: f.at }) }));
+    var scope = f.district ? districtName(row) : T("planner.district_all");
+    summaryEl.appendChild(SM.el("h2", { text: T("planner.summary_title", { scope: scope, r: radiusLabel(f.radius) }) }));
+    if (f.at) summaryEl.appendChild(SM.el("p", { className: "muted", text: T("planner.at_note", { t: f.at }) }));
     var items = [
-      ["pop", T("col_pop_share"), SM.formatShare(row.population_share)],
-      ["area", T("col_area_share"), SM.formatShare(row.area_share)],
-      ["per", T("col_per_station"), SM.formatNumber(row.residents_per_station)],
-      ["stations", T("col_stations"), SM.formatNumber(row.stations)],
-      ["median", T("col_median"), SM.formatDistance(row.median_distance_m)],
-      ["uncovered", T("col_uncovered"), SM.formatNumber(row.residents_uncovered)],
+      ["pop", T("planner.col_pop_share"), SM.formatShare(row.population_share)],
+      ["area", T("planner.col_area_share"), SM.formatShare(row.area_share)],
+      ["per", T("planner.col_per_station"), SM.formatNumber(row.residents_per_station)],
+      ["stations", T("planner.col_stations"), SM.formatNumber(row.stations)],
+      ["median", T("planner.col_median"), SM.formatDistance(row.median_distance_m)],
+      ["uncovered", T("planner.col_uncovered"), SM.formatNumber(row.residents_uncovered)],
     ];
     summaryEl.appendChild(SM.el("dl", { className: "pl-figures" }, items.map(function (item) {
       return SM.el("div", { className: "pl-figure pl-figure-" + item[0] }, [SM.el("dt", { text: item[1] }), SM.el("dd", { text: item[2] })]);
@@ -312,24 +312,24 @@
     var plan = state.plan, after = {};
     if (plan) (plan.districts || []).forEach(function (d) { after[d.adcode] = d; });
     var columns = [
-      { label: T("col_rank"), num: true, value: function (r, i) { return i === null ? "" : String(i + 1); } },
-      { label: T("col_district"), head: true, value: function (r) { return r.adcode === config.city ? T("totals") : districtName(r); } },
-      { label: T("col_population"), num: true, value: function (r) { return SM.formatNumber(r.population); } },
-      { label: T("col_stations"), num: true, value: function (r) { return SM.formatNumber(r.stations); } },
-      { label: T("col_per_station"), num: true, value: function (r) { return SM.formatNumber(r.residents_per_station); } },
-      { label: T("col_pop_share"), num: true, value: function (r) { return SM.formatShare(r.population_share); } },
-      { label: T("col_area_share"), num: true, value: function (r) { return SM.formatShare(r.area_share); } },
-      { label: T("col_median"), num: true, value: function (r) { return SM.formatDistance(r.median_distance_m); } },
-      { label: T("col_uncovered"), num: true, value: function (r) { return SM.formatNumber(r.residents_uncovered); } },
+      { label: T("planner.col_rank"), num: true, value: function (r, i) { return i === null ? "" : String(i + 1); } },
+      { label: T("planner.col_district"), head: true, value: function (r) { return r.adcode === config.city ? T("planner.totals") : districtName(r); } },
+      { label: T("planner.col_population"), num: true, value: function (r) { return SM.formatNumber(r.population); } },
+      { label: T("planner.col_stations"), num: true, value: function (r) { return SM.formatNumber(r.stations); } },
+      { label: T("planner.col_per_station"), num: true, value: function (r) { return SM.formatNumber(r.residents_per_station); } },
+      { label: T("planner.col_pop_share"), num: true, value: function (r) { return SM.formatShare(r.population_share); } },
+      { label: T("planner.col_area_share"), num: true, value: function (r) { return SM.formatShare(r.area_share); } },
+      { label: T("planner.col_median"), num: true, value: function (r) { return SM.formatDistance(r.median_distance_m); } },
+      { label: T("planner.col_uncovered"), num: true, value: function (r) { return SM.formatNumber(r.residents_uncovered); } },
     ];
     if (plan) {
       var totals = { adcode: config.city, share_before: plan.share_before, share_after: plan.share_after, added: plan.added,
                      new_sites: plan.sites_chosen };
       var pick = function (r) { return r.adcode === config.city ? totals : after[r.adcode]; };
       columns = columns.concat([
-        { label: T("col_after"), num: true, value: function (r) { var a = pick(r); return a ? SM.formatShare(a.share_after) : "–"; } },
-        { label: T("col_added"), num: true, value: function (r) { var a = pick(r); return a ? SM.formatNumber(a.added) : "–"; } },
-        { label: T("col_new"), num: true, value: function (r) { var a = pick(r); return a ? SM.formatNumber(a.new_sites) : "–"; } },
+        { label: T("planner.col_after"), num: true, value: function (r) { var a = pick(r); return a ? SM.formatShare(a.share_after) : "–"; } },
+        { label: T("planner.col_added"), num: true, value: function (r) { var a = pick(r); return a ? SM.formatNumber(a.added) : "–"; } },
+        { label: T("planner.col_new"), num: true, value: function (r) { var a = pick(r); return a ? SM.formatNumber(a.new_sites) : "–"; } },
       ]);
     }
     var rowsByCode = {};
@@ -396,7 +396,7 @@
     Object.keys(q).forEach(function (k) { if (q[k] !== null && q[k] !== undefined) data.append(k, q[k]); });
     data.append("candidates", f.file);
     return fetch(config.api + "/plan", { method: "POST", body: data, signal: signal, credentials: "same-origin",
-                                          headers: { Accept: "application/json" } }).then(readJson);
+                                          headers: { Accept: "application/json", "Accept-Language": config.lang || "zh" } }).then(readJson);
   }
 
   function clearPlan() {
@@ -420,7 +420,7 @@
     planFlight = controller;
     runButton.disabled = true;
     root.dataset.plan = "running";
-    setStatus(f.method === "greedy" ? T("planning") : T("planning_exact", { s: f.timeLimit }));
+    setStatus(f.method === "greedy" ? T("planner.planning") : T("planner.planning_exact", { s: f.timeLimit }));
     requestPlan(f, controller.signal).then(function (plan) {
       if (planFlight !== controller) return;
       planFlight = null;
@@ -428,54 +428,54 @@
       state.plan = plan;
       renderPlan(plan, f);
       renderTable();
-      setStatus(T("plan_ready", { n: plan.sites_chosen }));
+      setStatus(T("planner.plan_ready", { n: plan.sites_chosen }));
       root.dataset.plan = "ready";
     }).catch(function (error) {
       if (error.name === "AbortError") return;
       planFlight = null;
       runButton.disabled = false;
       root.dataset.plan = "failed";
-      setStatus(T("plan_failed", { message: error.message }), true);
+      setStatus(T("planner.plan_failed", { message: error.message }), true);
     });
   }
 
   function statusText(p) {
-    var text = T("status_" + p.status);
-    if (text === "pl_status_" + p.status) text = String(p.status);
+    var text = T("planner.status_" + p.status);
+    if (text === "planner.status_" + p.status) text = String(p.status);
     if (p.best_bound !== null && p.best_bound !== undefined && p.status !== "optimal") {
-      text += "；" + T("bound", { n: SM.formatNumber(p.best_bound), gap: SM.formatShare(p.gap) });
+      text += "；" + T("planner.bound", { n: SM.formatNumber(p.best_bound), gap: SM.formatShare(p.gap) });
     }
-    return text + "；" + T("runtime", { s: (p.runtime_s || 0).toFixed(1) });
+    return text + "；" + T("planner.runtime", { s: (p.runtime_s || 0).toFixed(1) });
   }
 
   /** Grid-cell candidates are named "cell <col>,<row>" by the server; say so in the page language. */
   function siteName(site) {
     var name = String(site.name || "");
-    return /^cell -?\d+,-?\d+$/.test(name) ? T("grid_cell", { id: name.slice(5) }) : name;
+    return /^cell -?\d+,-?\d+$/.test(name) ? T("planner.grid_cell", { id: name.slice(5) }) : name;
   }
 
   function renderPlan(plan, f) {
     noPlan.hidden = true;
     SM.clear(planSummary);
-    planSummary.appendChild(SM.el("p", { className: "pl-plan-totals", text: T("plan_totals", {
+    planSummary.appendChild(SM.el("p", { className: "pl-plan-totals", text: T("planner.plan_totals", {
       before: SM.formatNumber(plan.covered_before), after: SM.formatNumber(plan.covered_after),
       share_before: SM.formatShare(plan.share_before), share_after: SM.formatShare(plan.share_after) }) }));
     var runs = [plan].concat(plan.alternative ? [plan.alternative] : []);
-    var box = SM.el("div", { className: "pl-compare" }, [plan.alternative ? SM.el("h3", { text: T("compare_title") }) : null]);
+    var box = SM.el("div", { className: "pl-compare" }, [plan.alternative ? SM.el("h3", { text: T("planner.compare_title") }) : null]);
     runs.forEach(function (p) {
       box.appendChild(SM.el("p", { className: "pl-run", dataset: { method: p.method } }, [
-        SM.el("strong", { text: T("method_label_" + p.method) }),
-        " " + T("objective") + " ",
+        SM.el("strong", { text: T("planner.method_label_" + p.method) }),
+        " " + T("planner.objective") + " ",
         SM.el("span", { className: "pl-objective", text: SM.formatNumber(p.objective) }),
         SM.el("br"),
         SM.el("span", { className: "muted", text: statusText(p) }),
       ]));
     });
     if (plan.comparison && plan.comparison.greedy_over_exact) {
-      box.appendChild(SM.el("p", { className: "muted", text: T("greedy_ratio", { pct: SM.formatShare(plan.comparison.greedy_over_exact) }) }));
+      box.appendChild(SM.el("p", { className: "muted", text: T("planner.greedy_ratio", { pct: SM.formatShare(plan.comparison.greedy_over_exact) }) }));
     }
     planSummary.appendChild(box);
-    if (f.at) planSummary.appendChild(SM.el("p", { className: "hint", text: T("plan_hours_note") }));
+    if (f.at) planSummary.appendChild(SM.el("p", { className: "hint", text: T("planner.plan_hours_note") }));
     (plan.notes || []).forEach(function (note) { planSummary.appendChild(SM.el("p", { className: "hint", text: note })); });
 
     SM.clear(list);
@@ -491,7 +491,7 @@
         });
         marker.bindTooltip(SM.el("div", null, [
           SM.el("strong", { text: site.rank + ". " + siteName(site) }), SM.el("br"),
-          T("site_added", { n: SM.formatNumber(site.residents_added) }),
+          T("planner.site_added", { n: SM.formatNumber(site.residents_added) }),
         ]));
         marker.addTo(layers.sites);
         markers[site.rank] = marker;
@@ -499,7 +499,7 @@
                           fillOpacity: 0.08, interactive: false }).addTo(layers.circles);
       }
       var zoom = SM.el("button", { type: "button", className: "proposal-rank", text: String(site.rank),
-                                   "aria-label": T("site_zoom", { n: site.rank }) });
+                                   "aria-label": T("planner.site_zoom", { n: site.rank }) });
       zoom.addEventListener("click", function () {
         if (!map) return;
         map.setView(where, Math.max(map.getZoom(), 13));
@@ -511,8 +511,8 @@
           SM.el("p", { className: "proposal-name", text: siteName(site) }),
           SM.el("p", { className: "proposal-meta", text: site.district + " · " + Number(site.lon).toFixed(5) + ", " + Number(site.lat).toFixed(5) }),
           SM.el("p", { className: "proposal-added" }, [
-            SM.el("strong", { text: T("site_added", { n: SM.formatNumber(site.residents_added) }) }),
-            " · " + T("site_cumulative", { n: SM.formatNumber(site.cumulative_added) }),
+            SM.el("strong", { text: T("planner.site_added", { n: SM.formatNumber(site.residents_added) }) }),
+            " · " + T("planner.site_cumulative", { n: SM.formatNumber(site.cumulative_added) }),
           ]),
         ]),
       ]));
