@@ -93,6 +93,9 @@ PROPERTIES: dict[str, tuple[bool, type | tuple[type, ...], int | None]] = {
     "created_at": (True, str, 40),
     "updated_at": (True, str, 40),
     "source": (True, str, None),
+    # When the district last confirmed the station exists and works (a clerk's "仍在运营", an
+    # upload that says so, or a resolved report). ISO 8601 date or date-time.
+    "verified_at": (False, str, 40),
 }
 PROPERTY_NAMES = tuple(PROPERTIES)
 
