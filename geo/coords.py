@@ -439,3 +439,35 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> LonLat:
     kernel = _kernel(_FROM_WGS84, crs)
     lon_a, lat_a, shape = _coerce(lon, lat)
     return _restore(*kernel(lon_a, lat_a), shape)
+
+
+# -- "this looks like GCJ-02 given as WGS-84": shared by uploads and the rider's finder ----------
+
+#: A reading in another CRS this close (metres) to a known station of the same kind explains the point.
+CRS_MATCH_M = 15.0
+#: ... this close when the station also has the same name.
+CRS_NAME_MATCH_M = 100.0
+#: ... and only if the stated reading is at least this far from it (GCJ-02 moves points
+#: 475–520 m in Chongqing, BD-09 farther still).
+CRS_MIN_SHIFT_M = 200.0
+
+
+def other_readings(lon: ArrayLike, lat: ArrayLike, stated: str) -> dict[str, LonLat]:
+    """The same numbers read in every other input CRS, converted to WGS-84: ``{crs: (lon, lat)}``.
+
+    One point cannot reveal its system; a reading that lands on a known station while the
+    stated one does not is the evidence (see ``likely_crs``).
+    """
+    return {alt: to_wgs84(lon, lat, alt) for alt in INPUT_CRS if alt != stated}
+
+
+def likely_crs(stated_distance_m: float, alt_distances_m: dict[str, float], limit_m: float = CRS_MATCH_M) -> str | None:
+    """The CRS the point was probably given in, or ``None``.
+
+    ``stated_distance_m`` is the stated reading's distance to the nearest known station;
+    ``alt_distances_m`` each other reading's distance to its nearest station.
+    """
+    best = min(alt_distances_m.items(), key=lambda kv: kv[1], default=None)
+    if best is None or best[1] > limit_m or stated_distance_m < CRS_MIN_SHIFT_M:
+        return None
+    return best[0]

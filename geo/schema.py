@@ -109,6 +109,9 @@ PROPERTIES: dict[str, tuple[bool, type | tuple[type, ...], int | None]] = {
     # 上图 status per platform, set by the district: {"amap": {"status": "submitted", "note": "…", "at": "…"}, …}
     # (checked by geo.listing.status, the only writer; absent means 未提交 everywhere).
     "listing": (False, dict, None),
+    # When the district last confirmed the station exists and works (a clerk's "仍在运营", an
+    # upload that says so, or a resolved report). ISO 8601 date or date-time.
+    "verified_at": (False, str, 40),
 }
 PROPERTY_NAMES = tuple(PROPERTIES)
 

@@ -24,10 +24,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = resolve_secret_key(app.config)
     app.json.sort_keys = False  # keep GeoJSON member order: type, geometry, properties
 
-    from webmap.core import compress, errors, i18n, page, state
-    from webmap.public import api, pages
+    from webmap.core import compress, errors, i18n, page, reports_state, state
+    from webmap.public import api, pages, problems
 
     state.init_app(app)
+    reports_state.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
     # App-wide response hooks (Flask runs after-request hooks last-registered first):
@@ -37,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals["csp_nonce"] = page.csp_nonce  # a global, so imported macros see it too
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(problems.bp)
 
     # District portal: sign-in (sessions, bearer tokens, CSRF, login throttle), pages and write API.
     from webmap.portal import api as api_write
@@ -48,6 +50,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_write.bp, url_prefix="/api")
     auth.init_app(app)  # after the blueprints: it wraps the login view and exempts the write API from blanket CSRF
     portal.init_app(app)
+    problems.init_app(app)  # after auth.init_app: exempts the public report API from CSRF
+    from webmap.portal import reports as portal_reports
+
+    app.register_blueprint(portal_reports.bp)
+    portal_reports.init_app(app)
 
     # Planners' workbench: the /planner page and report, and the planning API.
     from webmap.planner import api as api_planning

@@ -190,7 +190,7 @@ def _check_value(name, value, here, props, districts) -> list[Problem]:
     if name == "opening_hours":
         reason = opening_hours_problem(value)
         return [Problem(here, Text("prop.hours", reason=_hours_reason(reason)), Text("prop.hours_hint"))] if reason else []
-    if name in ("created_at", "updated_at"):
+    if name in ("created_at", "updated_at", "verified_at"):
         try:
             datetime.fromisoformat(value)
         except ValueError:

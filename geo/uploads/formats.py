@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from geo import schema
 from geo.errors import Problem, ValidationError
-from geo.hours import opening_hours_problem
 from geo.messages import Join, Label, Place, Text, field_label, place
 from geo.registry.validate import check_point, parse_json_strict, type_member
 
@@ -52,6 +51,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "opening_hours": ("opening_hours", "开放时间", "服务时间"),
     "amenities": ("amenities", "服务设施", "服务项目", "服务功能", "配套设施"),
     "honours": ("honours", "honors", "荣誉", "荣誉称号"),
+    "verified_at": ("verified_at", "核实日期", "上次核实", "核实时间", "最近核实"),
     "lon": ("lon", "lng", "long", "longitude", "经度"),
     "lat": ("lat", "latitude", "纬度"),
     **{name: (name,) for name in SERVER_FIELDS},
@@ -512,33 +512,6 @@ def normalise_codes(value, lookup: dict[str, str]):
         if code not in codes:
             codes.append(code)
     return codes
-
-
-_WEEKDAYS = {"一": "Mo", "二": "Tu", "三": "We", "四": "Th", "五": "Fr", "六": "Sa", "日": "Su", "天": "Su", "七": "Su"}
-
-
-def normalise_opening_hours(value):
-    """Accept OpenStreetMap syntax as is; translate common Chinese forms when that makes it valid.
-
-    '周一至周五 8:00-18:00，周六、周日 9:00-17:00' -> 'Mo-Fr 08:00-18:00; Sa,Su 09:00-17:00';
-    '全天' / '24小时' -> '24/7'. Returns the value unchanged when no translation parses.
-    """
-    if not isinstance(value, str) or not value.strip():
-        return value
-    text = value.strip()
-    if opening_hours_problem(text) is None:
-        return text
-    candidate = text.replace("，", "; ").replace("；", "; ").replace("、", ",").replace("。", "")
-    candidate = unicodedata.normalize("NFKC", candidate)
-    if re.fullmatch(r"\s*(全天|全天候|24小时|全天24小时|24h|24/7|00:00-24:00|0:00-24:00|全年无休)\s*", candidate):
-        return "24/7"
-    candidate = re.sub(r"(?:周|星期|礼拜)([一二三四五六日天七])", lambda m: _WEEKDAYS[m[1]], candidate)
-    candidate = candidate.replace("每天", "Mo-Su ").replace("工作日", "Mo-Fr ").replace("周末", "Sa,Su ")
-    candidate = re.sub(r"\s*(至|到|~|～|—|–)\s*", "-", candidate)
-    candidate = re.sub(r"(?<![\d:])(\d):(\d\d)", r"0\1:\2", candidate)
-    candidate = re.sub(r"([A-Za-z])(\d)", r"\1 \2", candidate)
-    candidate = re.sub(r"\s+", " ", candidate).strip(" ;")
-    return candidate if opening_hours_problem(candidate) is None else text
 
 
 class ParsedUpload(list):

@@ -19,6 +19,7 @@ from geo.access.permissions import Actor, require_write
 from geo.coords import to_wgs84
 from geo.districts import Districts
 from geo.errors import PermissionDeniedError, Problem, ValidationError
+from geo.hours import normalise_opening_hours
 from geo.messages import Join, Label, Place, Text, crs_choice, message_of, place
 from geo.registry import StationStore
 from geo.uploads.formats import (
@@ -32,7 +33,6 @@ from geo.uploads.formats import (
     file_error,
     normalise_codes,
     normalise_kind,
-    normalise_opening_hours,
     parse_degrees,
     read_csv,
     read_geojson,
@@ -160,6 +160,8 @@ def _feature(row: RawRow, crs: str) -> dict:
             value = normalise_codes(_text(value), HONOUR_LOOKUP)
         elif key == "opening_hours":
             value = normalise_opening_hours(_text(value))
+        elif key == "verified_at" and hasattr(value, "isoformat"):  # a date cell in a spreadsheet
+            value = value.isoformat()
         else:
             value = _text(value)
         if value is None or value == "":

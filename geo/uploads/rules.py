@@ -23,7 +23,7 @@ import shapely
 
 from geo import schema
 from geo.access.permissions import Actor
-from geo.coords import to_wgs84
+from geo.coords import CRS_MATCH_M, CRS_MIN_SHIFT_M, CRS_NAME_MATCH_M, other_readings, to_wgs84
 from geo.districts import Districts
 from geo.errors import ValidationError
 from geo.messages import Join, Label, Text, crs_choice, crs_short, field_label, place
@@ -38,12 +38,7 @@ if TYPE_CHECKING:
 
 # Two stations of one kind closer than this (geodesic metres) are probably one station.
 DUPLICATE_RADIUS_M = 30.0
-# A point that, read in another CRS, lands this close to a station of the same name
-# (or DUPLICATE_RADIUS_M / 2 of one of the same kind) while the stated CRS puts it at
-# least CRS_MIN_SHIFT_M away was probably uploaded with the wrong CRS. GCJ-02 moves
-# points 475–520 m in Chongqing, BD-09 further still.
-CRS_NAME_MATCH_M = 100.0
-CRS_MIN_SHIFT_M = 200.0
+# The wrong-CRS evidence is shared with the rider's finder: see geo.coords.other_readings.
 
 
 def fill_district(feature: dict, uploader_adcode: str | None, districts: Districts | None) -> None:
@@ -433,16 +428,13 @@ class UploadChecker:
         raw = np.array([self.parsed.rows[i].lonlat for i in usable], dtype=float)
         stated = np.array([self.rows[i].feature["geometry"]["coordinates"][:2] for i in usable], dtype=float)
         flagged: dict[int, tuple[float, str, int, float]] = {}
-        for alt in schema.INPUT_CRS:
-            if alt == crs:
-                continue
-            alt_lon, alt_lat = to_wgs84(raw[:, 0], raw[:, 1], alt)
+        for alt, (alt_lon, alt_lat) in other_readings(raw[:, 0], raw[:, 1], crs).items():
             for q, t, dist in zip(*index.within(alt_lon, alt_lat, CRS_NAME_MATCH_M), strict=True):
                 i = usable[q]
                 props = self.rows[i].feature["properties"]
                 same_name = _fold_name(index.name(t)) == _fold_name(props.get("name"))
                 same_kind = index.kind(t) == props.get("kind")
-                if not (same_name or (same_kind and dist <= DUPLICATE_RADIUS_M / 2)):
+                if not (same_name or (same_kind and dist <= CRS_MATCH_M)):
                     continue
                 shift = float(geodesic_distance_m(stated[q, 0], stated[q, 1], *index.coords[t]))
                 if shift >= CRS_MIN_SHIFT_M and (i not in flagged or dist < flagged[i][0]):

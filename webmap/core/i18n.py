@@ -38,7 +38,11 @@ JS_KEYS = (
     "your_location", "searching", "found_n", "results_from", "col_district", "col_stations", "col_per_10k",
     "col_per_100km2", "col_share", "col_pop_share", "col_population", "totals", "chart_title", "computing", "radius_invalid",
     "layer_share", "layer_gaps", "share_legend", "sort_by", "legend_title", "legend_honoured", "retired_notice",
-    "layer_grouped",
+    "layer_grouped", "nav_amap_ride", "nav_baidu", "ride_minutes", "straight_line", "crosses_river", "open_city_map",
+    "crs_hint", "from_place", "place_not_found", "place_kind_landmark", "place_kind_district", "place_kind_subdistrict",
+    "place_kind_street", "place_kind_station", "swapped_hint", "not_a_number", "out_of_range", "tiles_failed",
+    "locate_me", "locate_failed", "you_are_here", "report_problem", "last_verified", "stale_note",
+    "reported_closed_notice", "search_place_hint",
 )
 PLANNER_JS_KEYS = tuple("planner." + key for key in (
     "computing", "planning", "planning_exact", "plan_ready", "plan_failed", "load_failed", "invalid_radius", "invalid_time",

@@ -84,10 +84,19 @@ _STATION_PROPERTIES = {
                     "propertyNames": _codes(schema.LISTING_PLATFORMS),
                     "additionalProperties": {"type": "object", "properties": {
                         "status": _codes(schema.LISTING_STATUSES), "note": _STRING, "at": _STRING}}},
+        "verified_at": {"type": "string", "description": "when the district last confirmed the station operates (ISO 8601)"},
+        "hours_text": {"type": "string", "description": "opening_hours for people, in the answer's language"},
         "open_now": {"type": "boolean"},
         "next_change": {"type": ["string", "null"], "description": "Chongqing local time, ISO 8601"},
-        "distance_m": {"type": "number", "description": "geodesic metres on WGS-84"},
-        "walk_minutes": {"type": "number", "description": f"at {schema.WALK_M_PER_MIN:g} m per minute"},
+        "distance_m": {"type": "number", "description": "straight-line (geodesic) metres on WGS-84"},
+        "distance_kind": {"const": "straight_line"},
+        "walk_minutes": {"type": "integer", "minimum": 1,
+                         "description": f"estimate: straight line × detour factor at {schema.WALK_M_PER_MIN:g} m per minute"},
+        "ride_minutes": {"type": "integer", "minimum": 1, "description": "estimate for an e-bike, as walk_minutes"},
+        "crosses_river": {"type": "boolean", "description": "the straight line crosses the Yangtze or the Jialing (需过江)"},
+        "estimate": {"type": "string", "description": "estimate (straight line × detour) or network (routed)"},
+        "stale": {"type": "boolean", "description": "not verified for the server's FRESHNESS_MAX_AGE_DAYS"},
+        "last_verified": {"type": "string", "description": "date of verified_at, else of updated_at"},
     },
 }
 _CLUSTER_PROPERTIES = {

@@ -19,7 +19,7 @@ from geo import schema
 from geo.access.permissions import Actor, require_honours_unchanged
 from geo.coords import to_wgs84
 from geo.errors import Problem, ValidationError
-from geo.hours import CHONGQING_TZ
+from geo.hours import CHONGQING_TZ, normalise_opening_hours
 from geo.messages import Join, Text, field_label, localise, message_of, shown, type_label
 from geo.registry.validate import check_properties, one_of
 
@@ -82,6 +82,8 @@ def station_changes(body, feature: dict, actor: Actor, districts) -> tuple[dict,
             problems.append(Problem(_shown(key), Text("prop.unknown"), hint))
         elif value is None:
             problems.append(Problem(key, Text("edit.null"), Text("edit.clear_phone" if key == "phone" else "edit.send_value")))
+        elif key == "opening_hours":
+            changes[key] = normalise_opening_hours(value)  # the same parser as uploads: Chinese forms become OSM
         else:
             changes[key] = value
     for p in check_properties(changes, "", districts, partial=True):

@@ -16,14 +16,16 @@ import numpy as np
 from flask import Blueprint, current_app, request
 
 from geo import schema
-from geo.hours import to_local_naive
-from geo.queries.finder import local_minute, opening_state, query_point_wgs84, walking_minutes, with_live_fields
+from geo.hours import describe_hours, hours_status, to_local_naive
+from geo.messages import Text
+from geo.queries.finder import crs_hint, local_minute, opening_state, query_point_wgs84, rider_hits, with_live_fields
 from geo.queries.grouping import cell_size_deg, group_points, zoom_for_bbox
-from geo.queries.nearest import index_for
 from geo.queries.selection import KIND_CODES, StationColumns
 from geo.registry.snapshot import cached_on
+from geo.reports.freshness import freshness, is_stale, last_verified
 from webmap.core import params as p
 from webmap.core.openapi import GEOJSON, describe, json_content, openapi_document
+from webmap.core.reports_state import get_reports, max_age_days
 from webmap.core.responses import Body, cached, dumps, json_body, query_etag, send, send_json, snapshot_fingerprint
 from webmap.core.state import get_snapshot, get_store
 from webmap.public import reports
@@ -62,7 +64,12 @@ STATION_PARAMS = (
     p.LANG,
 )
 STATION_DETAIL_PARAMS = (p.AT, p.LANG)
-NEAREST_PARAMS = (p.LON, p.LAT, p.K, p.KIND, p.AMENITIES, p.OPEN_NOW, p.AT, p.CRS, p.LANG)
+SHOW_REPORTED = p.Flag("show_reported", "Include stations that riders reported closed (an open report); hidden by default.")
+TYPED = p.Flag("typed", "The point was typed by a person: check whether it reads better as GCJ-02 or BD-09 "
+                        "(then `crs_hint` names that system).")
+NEAREST_PARAMS = (p.LON, p.LAT, p.K, p.KIND, p.AMENITIES, p.OPEN_NOW, p.AT, p.CRS, SHOW_REPORTED, TYPED, p.LANG)
+# What the finder says instead of a list (see geo.queries.distance.rider_whereabouts).
+NOTES = {"outside_chongqing": "finder.outside", "too_far": "finder.too_far"}
 DISTRICT_PARAMS = (p.RADIUS, p.Flag("geometry", "Send a GeoJSON FeatureCollection with each district's outline."))
 COVERAGE_PARAMS = (p.RADIUS,)
 COVERAGE_CSV_PARAMS = (p.RADIUS, p.LANG)
@@ -156,6 +163,7 @@ def _labelled(feature: dict, lang: str) -> dict:
     """The Feature with ``kind_label`` added; ``properties`` last, so its JSON ends in ``}}``."""
     props = dict(feature["properties"])
     props["kind_label"] = schema.kind_label(props["kind"], lang)
+    props["hours_text"] = describe_hours(props["opening_hours"], lang)
     return {**{k: v for k, v in feature.items() if k != "properties"}, "properties": props}
 
 
@@ -165,8 +173,13 @@ def _labelled(feature: dict, lang: str) -> dict:
 def station(station_id: str):
     """Any status; `open_now` and `next_change` are evaluated at `at` (default now, Chongqing time)."""
     args = p.parse_args(request.args, STATION_DETAIL_PARAMS)
-    feature = with_live_fields(get_snapshot().get(station_id), args["at"])
-    return send_json(_labelled(feature, answer_lang(args)), LIVE_CACHE, GEOJSON)
+    lang = answer_lang(args)
+    feature = _labelled(with_live_fields(get_snapshot().get(station_id), args["at"]), lang)
+    props = feature["properties"]
+    props["hours_status"] = hours_status(props["opening_hours"], args["at"], lang)
+    props.update({k: v for k, v in freshness(props, get_reports().reported_closed(), max_age_days=max_age_days()).items()
+                  if k != "verified_at"})
+    return send_json(feature, LIVE_CACHE, GEOJSON)
 
 
 @bp.get("/nearest")
@@ -179,35 +192,45 @@ def nearest():
     (default now) are considered.
     """
     args = p.parse_args(request.args, NEAREST_PARAMS)
-    return send(*nearest_answer(get_snapshot(), args, answer_lang(args)))
+    return send(*nearest_answer(get_snapshot(), args, answer_lang(args), get_reports().reported_closed(),
+                                max_age_days()))
 
 
-def nearest_answer(snapshot, args: dict, lang: str) -> tuple[Body, str]:
+def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset = frozenset(),
+                   max_age: int = 180) -> tuple[Body, str]:
     """The body and Cache-Control of a ``/nearest`` answer to parsed ``args``.
 
     Shared by the view and ``webmap.public.fastpath``, which answers well-formed queries without
     Flask's request machinery; both must send the same bytes. This is the API's hottest
     path, so the body is assembled from bytes made once (each station's Feature per
-    snapshot, its opening state per minute) and only distances are formatted per request.
+    snapshot, its opening state per minute) and only the trip fields are formatted per request.
+    Distances are straight lines (``distance_kind``); minutes are estimates (``estimate``).
     """
     lon, lat = args["lon"], args["lat"]
     if args["crs"] != "wgs84":  # WGS-84 input needs no conversion; the index validates it
         lon, lat = query_point_wgs84(lon, lat, args["crs"])
     when = to_local_naive(args["at"])
-    hits = index_for(snapshot).nearest(lon, lat, k=args["k"], kind=args["kind"], amenities=args["amenity"] or (),
-                                          open_at=when if args["open_now"] else False)
+    exclude = frozenset() if args["show_reported"] else reported_closed
+    pairs, note = rider_hits(snapshot, lon, lat, k=args["k"], kind=args["kind"], amenities=args["amenity"] or (),
+                             open_at=when if args["open_now"] else False, exclude=exclude)
     features = _feature_heads(snapshot, lang)
     minute = local_minute(when)
     parts = []
-    for hit in hits:
+    for hit, trip in pairs:
         row = snapshot.by_id[hit.id]
-        distance_m = round(hit.distance_m, 1)
-        parts.append(features[row] + _opening_json(snapshot.features[row]["properties"]["opening_hours"], minute)
-                     + b',"distance_m":%r,"walk_minutes":%r}}' % (distance_m, walking_minutes(distance_m)))
+        props = snapshot.features[row]["properties"]
+        live = {**trip.as_dict(), "stale": is_stale(props, max_age_days=max_age), "last_verified": last_verified(props)[:10]}
+        parts.append(features[row] + _opening_json(props["opening_hours"], minute) + b"," + dumps(live)[1:].encode() + b"}")
     query = (f'{{"lon":{float(round(lon, 7))!r},"lat":{float(round(lat, 7))!r},"crs":{encode_basestring(args["crs"])},'
              f'"at":"{when.isoformat(timespec="minutes")}"}}')
+    hint = crs_hint(snapshot, args["lon"], args["lat"], args["crs"]) if args["typed"] and note is None else None
+    extra = ""
+    if note:
+        extra += f'"note":{encode_basestring(note)},"message":{encode_basestring(Text(NOTES[note]).render(lang))},'
+    if hint:
+        extra += f'"crs_hint":{encode_basestring(hint)},'
     head = (f'{{"type":"FeatureCollection","count":{len(parts)},"registry_version":{int(snapshot.version)},'
-            f'"query":{query},"features":[')
+            f'"query":{query},{extra}"features":[')
     cache_control = "no-store" if args["open_now"] or args["at"] else LIVE_CACHE
     return Body(b"".join((head.encode(), b",".join(parts), b"]}")), GEOJSON), cache_control
 

@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from geo.errors import ValidationError
 from webmap.core import params
+from webmap.core.reports_state import get_reports, max_age_days
 from webmap.core.responses import encode_for_client
 from webmap.core.state import EXTENSION as STORE_EXTENSION
 from webmap.public.api import NEAREST_PARAMS, answer_lang, nearest_answer
@@ -59,5 +60,6 @@ class NearestFastPath:
         except ValidationError:
             return None
         snapshot = self.app.extensions[STORE_EXTENSION].snapshot()
-        body, cache_control = nearest_answer(snapshot, args, answer_lang(args, self.app.config))
+        body, cache_control = nearest_answer(snapshot, args, answer_lang(args, self.app.config),
+                                             get_reports(self.app).reported_closed(), max_age_days(self.app))
         return encode_for_client(body, cache_control, environ.get("HTTP_ACCEPT_ENCODING", ""))

@@ -17,12 +17,16 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 
 from geo import schema
 from geo.errors import ValidationError
-from geo.hours import chongqing_now
+from geo.hours import chongqing_now, describe_hours, hours_status
+from geo.messages import Text
 from geo.queries.coverage import check_radius
-from geo.queries.finder import nearest_features, with_live_fields
+from geo.queries.finder import find_for_rider, with_live_fields
+from geo.queries.search import search_places
+from geo.reports.freshness import freshness
 from webmap.core import mapbuild
 from webmap.core.i18n import get_lang, translate
 from webmap.core.page import cached_map, page_config, provider_settings
+from webmap.core.reports_state import get_reports, max_age_days
 from webmap.core.state import get_snapshot, get_store
 
 bp = Blueprint("pages", __name__)
@@ -36,14 +40,28 @@ DEFAULT_RADIUS_M = 1000
 # -- helpers ---------------------------------------------------------------------------
 
 
-def navigation_links(lon: float, lat: float, name: str) -> dict[str, str]:
-    """Amap (WGS-84 marker, opens the app if installed), the ``geo:`` URI and OpenStreetMap, for a WGS-84 point."""
-    amap = "https://uri.amap.com/marker?" + urlencode(
-        {"position": f"{lon:.6f},{lat:.6f}", "name": name, "coordinate": "wgs84", "callnative": "1"}, safe=","
-    )
+def navigation_links(lon: float, lat: float, name: str, origin: tuple[float, float] | None = None) -> dict[str, str]:
+    """Routes to a WGS-84 point in the map apps: Amap walking and riding (``coordinate=wgs84``), Baidu walking
+    (``coord_type=wgs84``), the ``geo:`` URI any phone map opens, and OpenStreetMap. ``origin`` (WGS-84) is the
+    rider's point when known; without it the apps start from the phone's own location.
+    """
+    to = f"{lon:.6f},{lat:.6f},{name}"
+
+    def amap(mode: str) -> str:
+        params = {"to": to, "mode": mode, "policy": "1", "coordinate": "wgs84", "callnative": "1", "src": "stationmap"}
+        if origin is not None:
+            params = {"from": f"{origin[0]:.6f},{origin[1]:.6f}", **params}
+        return "https://uri.amap.com/navigation?" + urlencode(params, safe=",")
+
+    baidu = {"destination": f"latlng:{lat:.6f},{lon:.6f}|name:{name}", "mode": "walking", "region": "重庆",
+             "coord_type": "wgs84", "output": "html", "src": "stationmap"}
+    if origin is not None:
+        baidu = {"origin": f"latlng:{origin[1]:.6f},{origin[0]:.6f}", **baidu}
     return {
-        "amap": amap,
-        "geo": f"geo:{lat:.6f},{lon:.6f}",
+        "amap": amap("walk"),
+        "amap_ride": amap("ride"),
+        "baidu": "https://api.map.baidu.com/direction?" + urlencode(baidu, safe=",:|"),
+        "geo": f"geo:{lat:.6f},{lon:.6f}?q={lat:.6f},{lon:.6f}",
         "osm": f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=17/{lat:.6f}/{lon:.6f}",
     }
 
@@ -62,10 +80,11 @@ def format_change(iso: str | None, lang: str) -> str:
     return time if date == chongqing_now().date().isoformat() else f"{date[5:]} {time}"
 
 
-def station_view(feature: dict, lang: str) -> dict:
+def station_view(feature: dict, lang: str, origin: tuple[float, float] | None = None) -> dict:
     """Labels and links for rendering one station (a Feature with live fields) in a template."""
     props = feature["properties"]
     lon, lat = feature["geometry"]["coordinates"][:2]
+    fresh = freshness(props, get_reports().reported_closed(), max_age_days=max_age_days())
     change = format_change(props.get("next_change"), lang)
     if change:
         change = translate("closes_at" if props.get("open_now") else "opens_at", lang, time=change)
@@ -78,11 +97,16 @@ def station_view(feature: dict, lang: str) -> dict:
         "amenity_labels": [schema.amenity_label(a, lang) for a in props.get("amenities") or []],
         "honour_labels": [schema.HONOURS[h].label(lang) if h in schema.HONOURS else h for h in props.get("honours") or []],
         "status_label": schema.STATUSES[props["status"]].label(lang) if props.get("status") in schema.STATUSES else props.get("status"),
-        "links": navigation_links(lon, lat, props["name"]),
+        "links": navigation_links(lon, lat, props["name"], origin),
         "tel": tel_href(props.get("phone")),
         "change": change,
+        "hours_text": describe_hours(props["opening_hours"], lang),
+        "hours_status": hours_status(props["opening_hours"], None, lang),
         "distance_m": props.get("distance_m"),
         "walk_minutes": props.get("walk_minutes"),
+        "ride_minutes": props.get("ride_minutes"),
+        "crosses_river": props.get("crosses_river", False),
+        "fresh": fresh,
     }
 
 
@@ -146,25 +170,40 @@ def nearest():
     """The rider's finder: list first, big buttons; works from ``?lon=&lat=`` without JavaScript too."""
     lang = get_lang()
     form = _finder_form()
-    results, errors = [], []
+    results, errors, note, hint, place_note = [], [], None, None, ""
+    if form["q"] and not (form["lon"] and form["lat"]):
+        # Without GPS: the best match of the search box is the starting point.
+        places = search_places(get_snapshot(), form["q"], 1)
+        if places:
+            form.update(lon=f"{places[0].lon:.6f}", lat=f"{places[0].lat:.6f}", crs="wgs84")
+            place_note = translate("from_place", lang, name=places[0].name)
+        else:
+            place_note = translate("place_not_found", lang, q=form["q"])
     if form["lon"] != "" and form["lat"] != "":
         try:
-            features = nearest_features(
+            answer = find_for_rider(
                 get_snapshot(), form["lon"], form["lat"], k=form["k"], kind=form["kind"] or None,
                 amenities=form["amenities"], open_at=None if form["open_now"] else False, crs=form["crs"],
+                exclude=frozenset() if form["show_reported"] else get_reports().reported_closed(),
             )
-            results = [station_view(f, lang) for f in features]
+            origin = (answer.lon, answer.lat)
+            results = [station_view(f, lang, origin) for f in answer.features]
+            note = Text(f"finder.{'outside' if answer.note == 'outside_chongqing' else 'too_far'}").render(lang) if answer.note else None
+            if answer.crs_hint:
+                hint = translate("crs_hint", lang, crs=schema.INPUT_CRS[answer.crs_hint].label(lang))
         except ValidationError as exc:
-            errors = [p.as_dict() for p in exc.problems]
+            errors = [p.as_dict(lang) for p in exc.problems]
     store = get_store()
     parts = cached_map("finder", lambda **kw: mapbuild.finder_map(store.districts, **kw))
     amenities = {code: term.label(lang) for code, term in schema.AMENITIES.items()}
     return render_template(
-        "nearest.html", map=parts, form=form, results=results, errors=errors, amenities=amenities,
-        kinds={code: term.label(lang) for code, term in schema.KINDS.items()}, k_choices=FINDER_K_CHOICES,
+        "nearest.html", map=parts, form=form, results=results, errors=errors, amenities=amenities, note=note,
+        place_note=place_note,
+        crs_hint=hint, kinds={code: term.label(lang) for code, term in schema.KINDS.items()}, k_choices=FINDER_K_CHOICES,
         crs_choices={code: schema.INPUT_CRS[code].label(lang) for code in FINDER_CRS},
-        format_distance=format_distance, searched=bool(results or errors or (form["lon"] and form["lat"])),
-        config=page_config("nearest", kChoices=FINDER_K_CHOICES),
+        format_distance=format_distance, searched=bool(results or errors or note or form["q"] or (form["lon"] and form["lat"])),
+        config=page_config("nearest", kChoices=FINDER_K_CHOICES,
+                           crsLabels={code: term.label(lang) for code, term in schema.INPUT_CRS.items()}),
     )
 
 
@@ -186,6 +225,8 @@ def _finder_form() -> dict:
         "kind": kind if kind in schema.KINDS else "",
         "amenities": amenities,
         "open_now": args.get("open_now") in ("1", "on", "true"),
+        "show_reported": args.get("show_reported") in ("1", "on", "true"),
+        "q": args.get("q", "").strip()[:40],
     }
 
 
@@ -198,7 +239,9 @@ def station(station_id: str):
     feature = with_live_fields(get_snapshot().get(station_id))
     provider, key = provider_settings()
     parts = mapbuild.station_map(feature, provider, lang, url_for("static", filename=""), key)
-    return render_template("station.html", s=station_view(feature, lang), map=parts, config=page_config("station"))
+    open_reports = get_reports().list(station_id=station_id, status="open", limit=20)
+    return render_template("station.html", s=station_view(feature, lang), map=parts, config=page_config("station"),
+                           open_reports=open_reports)
 
 
 @bp.route("/coverage")

@@ -17,6 +17,7 @@ from geo import schema
 from geo.coords import to_wgs84
 from geo.hours import is_open
 from geo.paths import DATA_DIR
+from geo.queries import distance
 from geo.queries.grouping import BUBBLE_PX, CELL_PX, cell_size_deg
 from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY, make_test_app
 
@@ -59,7 +60,7 @@ def test_stations_default_lists_active_stations_as_geojson(client):
     assert first["type"] == "Feature" and first["geometry"]["type"] == "Point"
     assert first["geometry"]["coordinates"] == SMALL_REGISTRY[0]["geometry"]["coordinates"]
     assert first["properties"]["kind_label"] == "户外劳动者服务站"
-    assert set(schema.PROPERTY_NAMES) - {"listing"} <= set(first["properties"])   # 上图 status: only once a district sets it
+    assert set(schema.PROPERTY_NAMES) - {"listing", "verified_at"} <= set(first["properties"])  # set by districts later
 
 
 @pytest.mark.parametrize("query, predicate", [
@@ -224,23 +225,41 @@ def brute_force(lon, lat, features=ACTIVE):
     return sorted(rows)
 
 
-@pytest.mark.parametrize("lon, lat", [(106.55, 29.56), (106.6, 29.7), (108.0, 31.0), (106.577, 29.559), (105.3, 28.2)])
+@pytest.mark.parametrize("lon, lat", [(106.55, 29.56), (106.6, 29.7), (108.6, 31.9), (106.577, 29.559), (106.58, 29.53)])
 def test_nearest_matches_brute_force(client, lon, lat):
+    """Every active station, each at its exact geodesic distance, ranked with river crossings counted as detours."""
     response = client.get(f"/api/nearest?lon={lon}&lat={lat}&k=100")
     assert response.status_code == 200
     body = strict_json(response)
-    expected = brute_force(lon, lat)
-    assert ids(body) == [i for _, i in expected]
-    distances = [f["properties"]["distance_m"] for f in body["features"]]
-    assert distances == sorted(distances)
-    for got, (want, _) in zip(distances, expected, strict=True):
-        assert got == pytest.approx(want, abs=0.06)
+    expected = dict((i, d) for d, i in brute_force(lon, lat))
+    assert sorted(ids(body)) == sorted(expected)
     for feature in body["features"]:
         props = feature["properties"]
-        assert props["walk_minutes"] == pytest.approx(props["distance_m"] / schema.WALK_M_PER_MIN, abs=0.06)
+        assert props["distance_m"] == pytest.approx(expected[props["id"]], abs=0.06)
+        assert props["distance_kind"] == "straight_line" and props["estimate"] == "estimate"
+        assert props["walk_minutes"] == distance.minutes(props["distance_m"], distance.WALK_M_PER_MIN)
+        assert props["ride_minutes"] == distance.minutes(props["distance_m"], distance.RIDE_M_PER_MIN)
         assert isinstance(props["open_now"], bool) and "next_change" in props and "kind_label" in props
+    ranks = [f["properties"]["distance_m"] * (distance.CROSSING_RANK_FACTOR if f["properties"]["crosses_river"] else 1)
+             for f in body["features"]]
+    assert ranks == sorted(ranks)
     assert body["query"]["lon"] == lon and body["query"]["lat"] == lat and body["query"]["crs"] == "wgs84"
     assert body["count"] == len(ACTIVE)
+
+
+@pytest.mark.parametrize("lon, lat", [(105.3, 28.2), (116.4, 39.9)])
+def test_nearest_outside_chongqing_says_so_instead_of_minutes(client, lon, lat):
+    body = strict_json(client.get(f"/api/nearest?lon={lon}&lat={lat}&lang=zh"))
+    assert body["count"] == 0 and body["features"] == []
+    assert body["note"] == "outside_chongqing"
+    assert "你不在重庆市范围内" in body["message"]
+    english = strict_json(client.get(f"/api/nearest?lon={lon}&lat={lat}&lang=en"))
+    assert "not in Chongqing" in english["message"]
+
+
+def test_nearest_beyond_50_km_says_so(client):
+    body = strict_json(client.get("/api/nearest?lon=108.4&lat=30.8"))  # 万州: no station within 50 km in this registry
+    assert body["note"] == "too_far" and body["features"] == [] and "50 公里" in body["message"]
 
 
 def test_nearest_default_k_and_filters(client):

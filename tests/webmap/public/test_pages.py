@@ -169,9 +169,11 @@ def test_station_page_shows_the_station_and_navigation_links(client):
     html = client.get("/stations/500103-OS-0001").get_data(as_text=True)
     assert "测试驿站0001" in html
     assert "重庆市渝中区测试路01号" in html
-    assert "https://uri.amap.com/marker?position=106.577000,29.559000&amp;name=%E6%B5%8B%E8%AF%95" in html
-    assert "coordinate=wgs84&amp;callnative=1" in html
-    assert 'href="geo:29.559000,106.577000"' in html
+    assert "https://uri.amap.com/navigation?to=106.577000,29.559000,%E6%B5%8B%E8%AF%95" in html
+    assert "mode=walk&amp;policy=1&amp;coordinate=wgs84&amp;callnative=1" in html
+    assert "mode=ride&amp;" in html
+    assert "https://api.map.baidu.com/direction?destination=latlng:29.559000,106.577000|name:%E6%B5%8B" in html
+    assert 'href="geo:29.559000,106.577000?q=29.559000,106.577000"' in html
     assert 'href="tel:02363000000"' in html
     assert "openstreetmap.org/?mlat=29.559000&amp;mlon=106.577000" in html
     assert "全国最美工会户外劳动者服务站" in html  # honour label
@@ -180,7 +182,8 @@ def test_station_page_shows_the_station_and_navigation_links(client):
 
 def test_station_page_in_english(client):
     html = client.get("/stations/500103-OS-0001?lang=en").get_data(as_text=True)
-    assert "Navigate with Amap" in html and "Opening hours" in html and "Yuzhong" in html
+    assert "Walk there (Amap)" in html and "Opening hours" in html and "Yuzhong" in html
+    assert "Open 24 hours" in html and "Last verified: 2024-01-01" in html
 
 
 def test_retired_station_page_says_so(client):
@@ -211,7 +214,7 @@ def test_station_page_escapes_html_and_template_literals(xss_client):
     for attrs, body in parse(html).scripts:
         assert "alert(" not in body, attrs
     # The Amap link carries the name URL-encoded.
-    assert "name=%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E" in html or "name=%3Cimg+src%3Dx+onerror%3Dalert%281%29%3E" in html
+    assert "to=106.5" in html and "%3Cimg+src%3Dx+onerror%3Dalert%281%29%3E" in html
 
 
 def test_nearest_list_escapes_names(xss_client):
@@ -240,8 +243,9 @@ def test_nearest_renders_results_sorted_by_distance_without_javascript(client):
     ids = re.findall(r'<li class="result" data-id="([^"]+)"', html)
     assert ids[0] == "500103-OS-0001" and len(ids) == 5
     assert "500103-OS-0004" not in ids  # retired
-    distances = [float(d) for d in re.findall(r"<strong>([\d.]+) 米</strong>", html)]
-    assert distances == sorted(distances)
+    distances = [float(d) * (1000 if unit == "公里" else 1)
+                 for d, unit in re.findall(r"<strong>直线 ([\d.]+) (米|公里)</strong>", html)]
+    assert len(distances) == 5 and distances == sorted(distances)
 
 
 def test_nearest_filters_and_gcj02_input(client):
@@ -250,13 +254,14 @@ def test_nearest_filters_and_gcj02_input(client):
     lon, lat = from_wgs84(106.5770, 29.5590, "gcj02")
     html = client.get(f"/nearest?lon={lon}&lat={lat}&crs=gcj02&k=1").get_data(as_text=True)
     assert re.findall(r'data-id="([^"]+)"', html) == ["500103-OS-0001"]
-    assert ">0 米<" in html or ">1 米<" in html
+    assert ">直线 0 米<" in html or ">直线 1 米<" in html
+    assert "步行约 1 分钟" in html  # never 0 minutes
 
 
 def test_nearest_reports_bad_coordinates(client):
     response = client.get("/nearest?lon=abc&lat=29.5")
     assert response.status_code == 200
-    assert "is not a number" in response.get_data(as_text=True)
+    assert "“abc”不是数字" in response.get_data(as_text=True)
 
 
 # -- coverage page ----------------------------------------------------------------------
@@ -318,7 +323,7 @@ def test_amap_shifts_outlines_and_markers_to_gcj02(tmp_path, districts):
     config = json.loads(re.search(r'<script type="application/json" id="sm-config">(.*?)</script>', html).group(1))
     assert config["displayCrs"] == "gcj02"
     # ...but the navigation links stay WGS-84, as coordinate=wgs84 says.
-    assert "position=106.577000,29.559000" in html
+    assert "to=106.577000,29.559000" in html
 
 
 def test_folium_defaults_are_not_changed_for_other_maps(tmp_path):

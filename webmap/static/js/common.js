@@ -246,15 +246,41 @@
 
   /* ---- links ---------------------------------------------------------------------- */
 
-  /** Navigation links for a WGS-84 point: Amap URI (coordinate=wgs84), geo: URI, OpenStreetMap. */
-  SM.navLinks = function (lon, lat, name) {
+  /** Route links for a WGS-84 point, as webmap/public/pages.py navigation_links builds them: Amap walking and
+   *  riding (coordinate=wgs84), Baidu walking (coord_type=wgs84), geo: and OpenStreetMap. origin: [lon, lat] or null. */
+  SM.navLinks = function (lon, lat, name, origin) {
     var x = Number(lon).toFixed(6), y = Number(lat).toFixed(6);
+    var label = String(name || "");
+    function amap(mode) {
+      var params = new URLSearchParams();
+      if (origin) params.append("from", Number(origin[0]).toFixed(6) + "," + Number(origin[1]).toFixed(6));
+      params.append("to", x + "," + y + "," + label);
+      params.append("mode", mode);
+      params.append("policy", "1");
+      params.append("coordinate", "wgs84");
+      params.append("callnative", "1");
+      params.append("src", "stationmap");
+      return "https://uri.amap.com/navigation?" + params.toString().replace(/%2C/g, ",");
+    }
+    var baidu = new URLSearchParams();
+    if (origin) baidu.append("origin", "latlng:" + Number(origin[1]).toFixed(6) + "," + Number(origin[0]).toFixed(6));
+    baidu.append("destination", "latlng:" + y + "," + x + "|name:" + label);
+    baidu.append("mode", "walking");
+    baidu.append("region", "重庆");
+    baidu.append("coord_type", "wgs84");
+    baidu.append("output", "html");
+    baidu.append("src", "stationmap");
     return {
-      amap: "https://uri.amap.com/marker?position=" + x + "," + y + "&name=" + encodeURIComponent(name || "") +
-        "&coordinate=wgs84&callnative=1",
-      geo: "geo:" + y + "," + x,
+      amap: amap("walk"),
+      amap_ride: amap("ride"),
+      baidu: "https://api.map.baidu.com/direction?" + baidu.toString().replace(/%2C/g, ",").replace(/%3A/g, ":").replace(/%7C/g, "|"),
+      geo: "geo:" + y + "," + x + "?q=" + y + "," + x,
       osm: "https://www.openstreetmap.org/?mlat=" + y + "&mlon=" + x + "#map=17/" + y + "/" + x,
     };
+  };
+
+  SM.reportUrl = function (id) {
+    return config.stationUrl + encodeURIComponent(id) + "/report";
   };
 
   SM.stationUrl = function (id) {
@@ -271,6 +297,10 @@
   SM.openBadge = function (props) {
     var open = !!props.open_now;
     var nodes = [SM.el("span", { className: "badge " + (open ? "badge-open" : "badge-closed"), text: SM.t(open ? "open_now" : "closed_now") })];
+    if (props.hours_status) {
+      nodes.push(SM.el("span", { className: "next-change", text: props.hours_status }));
+      return nodes;
+    }
     var change = SM.formatChange(props.next_change);
     if (change) {
       nodes.push(SM.el("span", { className: "next-change", text: SM.t(open ? "closes_at" : "opens_at", { time: change }) }));
@@ -278,11 +308,13 @@
     return nodes;
   };
 
-  SM.navButtons = function (lon, lat, props, withDetails) {
-    var links = SM.navLinks(lon, lat, props.name);
+  SM.navButtons = function (lon, lat, props, withDetails, origin) {
+    var links = SM.navLinks(lon, lat, props.name, origin);
     return SM.el("div", { className: "actions" }, [
-      SM.el("a", { className: "btn btn-primary", href: links.amap, target: "_blank", rel: "noopener noreferrer", text: SM.t("nav_amap") }),
-      SM.el("a", { className: "btn", href: links.geo, text: SM.t("nav_geo") }),
+      SM.el("a", { className: "btn btn-primary nav-amap", href: links.amap, target: "_blank", rel: "noopener noreferrer", text: SM.t("nav_amap") }),
+      SM.el("a", { className: "btn nav-amap-ride", href: links.amap_ride, target: "_blank", rel: "noopener noreferrer", text: SM.t("nav_amap_ride") }),
+      SM.el("a", { className: "btn nav-baidu", href: links.baidu, target: "_blank", rel: "noopener noreferrer", text: SM.t("nav_baidu") }),
+      SM.el("a", { className: "btn nav-geo", href: links.geo, text: SM.t("nav_geo") }),
       withDetails === false ? null : SM.el("a", { className: "btn", href: SM.stationUrl(props.id), text: SM.t("details") }),
       SM.el("a", { className: "btn btn-quiet", href: links.osm, target: "_blank", rel: "noopener noreferrer", text: SM.t("nav_osm") }),
     ]);
@@ -303,7 +335,7 @@
       rows.push(SM.el("dd", null, [typeof value === "string" ? value : value]));
     }
     row(SM.t("address"), p.address);
-    row(SM.t("hours"), p.opening_hours);
+    row(SM.t("hours"), p.hours_text || p.opening_hours);
     var tel = SM.telHref(p.phone);
     if (p.phone) row(SM.t("phone"), tel ? SM.el("a", { href: tel, text: p.phone }) : p.phone);
     if (p.amenities && p.amenities.length) {
@@ -324,9 +356,47 @@
       p.status && p.status !== "active"
         ? SM.el("p", { className: "notice notice-warn", text: SM.t("retired_notice") })
         : SM.el("p", null, SM.openBadge(p)),
+      p.reported_closed ? SM.el("p", { className: "notice notice-warn sm-reported", text: SM.t("reported_closed_notice") }) : null,
+      p.last_verified ? SM.el("p", { className: "verified" + (p.stale ? " is-stale" : ""),
+        text: SM.t("last_verified", { date: p.last_verified }) + (p.stale ? " · " + SM.t("stale_note") : "") }) : null,
       SM.el("dl", null, rows),
       SM.navButtons(c[0], c[1], p, true),
+      p.status === "active" ? SM.el("p", { className: "sm-report-link" }, [
+        SM.el("a", { className: "btn btn-report", href: SM.reportUrl(p.id), text: SM.t("report_problem") })]) : null,
     ]);
+  };
+
+  /* ---- place search (finder and map): /api/search, offline, a list of buttons ---------------- */
+
+  /** Wire a search form: typing asks /api/search; choosing a place calls onPick(place) with WGS-84 lon/lat. */
+  SM.placeSearch = function (form, onPick) {
+    if (!form) return;
+    var input = form.querySelector("input[type=search]"), list = form.querySelector(".place-results");
+    var controller = null;
+    function show(places) {
+      SM.clear(list);
+      places.forEach(function (place) {
+        var kind = SM.t("place_kind_" + place.kind);
+        list.appendChild(SM.el("li", null, [SM.el("button", {
+          type: "button", className: "place-option", dataset: { kind: place.kind },
+          onclick: function () { list.hidden = true; input.value = place.name; onPick(place); },
+        }, [SM.el("strong", { text: place.name }), SM.el("span", { className: "muted", text: " " + kind + (place.district ? " · " + place.district : "") })])]));
+      });
+      if (!places.length) list.appendChild(SM.el("li", { className: "muted", text: SM.t("place_not_found", { q: input.value }) }));
+      list.hidden = false;
+    }
+    function lookUp(pickFirst) {
+      var q = input.value.trim();
+      if (!q) { list.hidden = true; return; }
+      if (controller) controller.abort();
+      controller = new AbortController();
+      SM.api("/search", { q: q }, controller.signal).then(function (body) {
+        if (pickFirst && body.results.length) { list.hidden = true; onPick(body.results[0]); return; }
+        show(body.results || []);
+      }).catch(function (error) { if (error.name !== "AbortError") show([]); });
+    }
+    input.addEventListener("input", SM.debounce(function () { lookUp(false); }, 200));
+    form.addEventListener("submit", function (event) { event.preventDefault(); lookUp(true); });
   };
 
   /* ---- language links follow the page's own URL (query and #zoom/lat/lon) ------------------ */

@@ -100,8 +100,13 @@
 
   // Icons are shared: one per look, not one per station (thousands of markers per view).
   var icons = {};
-  function stationIcon(kind, honoured) {
-    var key = SM.kindClass(kind) + (honoured ? " sm-honoured" : "");
+  // Freshness from /api/freshness: stations not verified for a while, and those riders report closed.
+  var flags = { stale: new Set(), closed: new Set() };
+  function flagClass(id) {
+    return flags.closed.has(id) ? " sm-reported" : flags.stale.has(id) ? " sm-stale" : "";
+  }
+  function stationIcon(kind, honoured, id) {
+    var key = SM.kindClass(kind) + (honoured ? " sm-honoured" : "") + flagClass(id);
     if (!icons[key]) {
       icons[key] = L.divIcon({ html: "", className: "sm-pin " + key, iconSize: [28, 28], iconAnchor: [14, 14] });
     }
@@ -114,8 +119,10 @@
     var honoured = Array.isArray(p.honours) ? p.honours.length > 0 : !!p.honoured;
     var name = p.name ? String(p.name) : "";
     // title and alt are set as DOM properties by Leaflet: text, never markup.
-    var marker = L.marker([shown[1], shown[0]], { icon: stationIcon(p.kind, honoured), title: name, alt: name, keyboard: true, riseOnHover: true });
+    var marker = L.marker([shown[1], shown[0]], { icon: stationIcon(p.kind, honoured, String(p.id)), title: name, alt: name, keyboard: true, riseOnHover: true });
     marker.stationId = String(p.id);
+    marker.honoured = honoured;
+    marker.kind = p.kind;
     return marker;
   }
 
@@ -314,6 +321,73 @@
     SM.syncLangLinks();
   }
 
+  function loadFreshness() {
+    SM.api("/freshness").then(function (body) {
+      flags.stale = new Set(body.stale || []);
+      flags.closed = new Set(body.reported_closed || []);
+      kinds.forEach(function (kind) {
+        layers[kind].markers.forEach(function (marker, id) {
+          if (flagClass(id)) marker.setIcon(stationIcon(marker.kind, marker.honoured, id));
+        });
+      });
+      document.documentElement.dataset.freshness = "drawn";
+    }).catch(function () { document.documentElement.dataset.freshness = "failed"; });
+  }
+
+  /* ---- no GPS, no tiles: 定位, place search, and saying when the base map failed -------------- */
+
+  var tilesFailed = document.getElementById("tiles-failed");
+  map.eachLayer(function (layer) {
+    if (!(layer instanceof L.TileLayer)) return;
+    var loadedTiles = 0, failedTiles = 0;
+    layer.on("tileload", function () { loadedTiles += 1; if (tilesFailed) tilesFailed.hidden = true; });
+    layer.on("tileerror", function () {
+      failedTiles += 1;
+      if (tilesFailed && failedTiles >= 2 && loadedTiles === 0) {
+        tilesFailed.hidden = false;
+        document.documentElement.dataset.tiles = "failed";
+      }
+    });
+  });
+
+  var youMarker = null;
+  function showYou(lon, lat, zoom) {
+    var shown = SM.toDisplay(lon, lat), latlng = [shown[1], shown[0]];
+    if (!youMarker) {
+      youMarker = L.marker(latlng, {
+        icon: L.divIcon({ html: "", className: "sm-pin sm-you", iconSize: [26, 26], iconAnchor: [13, 13] }),
+        title: SM.t("you_are_here"), keyboard: false, zIndexOffset: 1000,
+      }).addTo(map);
+    } else {
+      youMarker.setLatLng(latlng);
+    }
+    map.setView(latlng, zoom || 15);
+  }
+
+  var Locate = L.Control.extend({
+    options: { position: "topleft" },
+    onAdd: function () {
+      var button = SM.el("button", { type: "button", id: "locate-map", className: "sm-locate", title: SM.t("locate_me"),
+                                     "aria-label": SM.t("locate_me"), text: SM.t("locate_me") });
+      L.DomEvent.disableClickPropagation(button);
+      button.addEventListener("click", function () {
+        if (!("geolocation" in navigator)) { setStatus(SM.t("geo_unsupported"), true); return; }
+        setStatus(SM.t("locating"));
+        navigator.geolocation.getCurrentPosition(function (position) {
+          showYou(position.coords.longitude, position.coords.latitude, 15);  // WGS-84
+        }, function (error) {
+          setStatus(SM.t("locate_failed", { message: error.code === 1 ? SM.t("geo_denied") : error.message || String(error.code) }), true);
+        }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+      });
+      return button;
+    },
+  });
+  new Locate().addTo(map);
+
+  SM.placeSearch(document.getElementById("place-search"), function (place) {
+    showYou(place.lon, place.lat, place.kind === "district" ? 12 : 16);
+  });
+
   var fromHash = readHash();
   if (control && window.innerWidth >= 900) control.expand();
   map.on("movestart", function () { document.documentElement.dataset.stations = "pending"; });
@@ -326,4 +400,5 @@
   if (fromHash) window.stationmapEarly = null;
   if (!loadEarly()) load();
   SM.loadOutlines();
+  loadFreshness();
 })();

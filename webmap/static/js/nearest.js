@@ -27,11 +27,31 @@
 
   /* ---- the query ---------------------------------------------------------------------- */
 
+  var farNotice = document.getElementById("far-notice"), farText = document.getElementById("far-text");
+  var crsHint = document.getElementById("crs-hint");
+  var typed = false;  // the point came from the coordinate boxes (not GPS, a tap or a place)
+  var fromPlace = null;  // the name of the place the rider picked in the search box
+
+  function number(text) {
+    text = String(text).replace("，", ".").trim();
+    return /^[-+]?(\d+\.?\d*|\.\d+)$/.test(text) ? parseFloat(text) : NaN;
+  }
+
   function currentPoint() {
-    var lon = parseFloat(String(lonInput.value).replace(",", ".").trim());
-    var lat = parseFloat(String(latInput.value).replace(",", ".").trim());
+    var lon = number(lonInput.value), lat = number(latInput.value);
     if (!isFinite(lon) || !isFinite(lat)) return null;
     return { lon: lon, lat: lat, crs: crsSelect.value || "wgs84" };
+  }
+
+  /** What is wrong with the typed coordinates, in the rider's language with the fix; "" if nothing. */
+  function pointProblem() {
+    if (!String(lonInput.value).trim() && !String(latInput.value).trim()) return SM.t("no_position");
+    var lon = number(lonInput.value), lat = number(latInput.value);
+    if (!isFinite(lon) || !isFinite(lat)) return SM.t("not_a_number");
+    var swapped = lon >= 27.9 && lon <= 32.5 && lat >= 105 && lat <= 110.5;
+    if (swapped) return SM.t("swapped_hint");
+    if (lon < -180 || lon > 180 || lat < -90 || lat > 90) return SM.t("out_of_range");
+    return "";
   }
 
   function filters() {
@@ -40,6 +60,7 @@
       kind: data.get("kind") || "",
       amenity: data.getAll("amenity"),
       open_now: data.get("open_now") ? "1" : "",
+      show_reported: data.get("show_reported") ? "1" : "",
       k: data.get("k") || "5",
     };
   }
@@ -48,16 +69,22 @@
     lonInput.value = lon.toFixed(6);
     latInput.value = lat.toFixed(6);
     crsSelect.value = crs;
+    typed = false;
+    fromPlace = null;
     search();
   }
 
   function search() {
+    var problem = pointProblem();
     var point = currentPoint();
-    if (!point) { setStatus(SM.t("no_position"), true); return; }
+    if (problem || !point) { setStatus(problem || SM.t("no_position"), true); return; }
     var f = filters();
-    var params = { lon: point.lon, lat: point.lat, crs: point.crs, k: f.k, kind: f.kind, amenity: f.amenity, open_now: f.open_now };
+    var params = { lon: point.lon, lat: point.lat, crs: point.crs, k: f.k, kind: f.kind, amenity: f.amenity,
+                   open_now: f.open_now, show_reported: f.show_reported, lang: SM.config.lang };
     // The page URL mirrors the query, so reloading or sharing it gives the same list (server-rendered).
     var pageParams = Object.assign({}, params);
+    delete pageParams.lang;
+    if (typed) params.typed = "1";
     history.replaceState(null, "", window.location.pathname + SM.query(pageParams));
     SM.syncLangLinks();
 
@@ -71,7 +98,7 @@
       if (inFlight !== controller) return;
       inFlight = null;
       list.removeAttribute("aria-busy");
-      render(collection.features || [], point);
+      render(collection.features || [], point, collection);
     }).catch(function (error) {
       if (error.name === "AbortError") return;
       inFlight = null;
@@ -82,7 +109,7 @@
 
   /* ---- rendering ---------------------------------------------------------------------- */
 
-  function resultItem(feature, number) {
+  function resultItem(feature, number, origin) {
     var p = feature.properties, c = feature.geometry.coordinates;
     var head = SM.el("div", { className: "result-head" }, [
       SM.el("span", { className: "result-number", "aria-hidden": "true", text: String(number) }),
@@ -94,8 +121,9 @@
         ]),
       ]),
       SM.el("p", { className: "result-distance" }, [
-        SM.el("strong", { text: SM.formatDistance(p.distance_m) }),
-        SM.el("span", { text: SM.t("walk_minutes", { n: Math.round(p.walk_minutes) }) }),
+        SM.el("strong", { text: SM.t("straight_line", { d: SM.formatDistance(p.distance_m) }) }),
+        SM.el("span", { text: SM.t("walk_minutes", { n: p.walk_minutes }) }),
+        SM.el("span", { text: SM.t("ride_minutes", { n: p.ride_minutes }) }),
       ]),
     ]);
     var chips = null;
@@ -110,19 +138,31 @@
     }
     return SM.el("li", { className: "result", dataset: { id: String(p.id) } }, [
       head,
+      p.crosses_river ? SM.el("p", { className: "river-note", text: SM.t("crosses_river") }) : null,
       SM.el("p", { className: "result-open" }, SM.openBadge(p)),
       SM.el("p", { className: "result-address", text: p.address }),
+      SM.el("p", { className: "result-hours", text: p.hours_text || p.opening_hours }),
+      p.stale ? SM.el("p", { className: "verified is-stale",
+        text: SM.t("last_verified", { date: p.last_verified }) + " · " + SM.t("stale_note") }) : null,
       chips,
-      SM.navButtons(c[0], c[1], p, true),
+      SM.navButtons(c[0], c[1], p, true, origin),
     ]);
   }
 
-  function render(features, point) {
+  function render(features, point, collection) {
     SM.clear(list);
     markersById = {};
     if (resultLayer) resultLayer.clearLayers();
+    var wgsPoint = collection && collection.query ? [collection.query.lon, collection.query.lat] : null;
+    farNotice.hidden = !(collection && collection.note);
+    farText.textContent = collection && collection.message ? collection.message : "";
+    crsHint.hidden = !(collection && collection.crs_hint);
+    if (collection && collection.crs_hint) {
+      var label = SM.config.crsLabels && SM.config.crsLabels[collection.crs_hint] ? SM.config.crsLabels[collection.crs_hint] : collection.crs_hint;
+      crsHint.textContent = SM.t("crs_hint", { crs: label });
+    }
     features.forEach(function (feature, i) {
-      list.appendChild(resultItem(feature, i + 1));
+      list.appendChild(resultItem(feature, i + 1, wgsPoint));
       if (resultLayer) {
         var c = feature.geometry.coordinates, shown = SM.toDisplay(c[0], c[1]);
         var marker = L.marker([shown[1], shown[0]], {
@@ -139,10 +179,11 @@
         markersById[String(feature.properties.id)] = marker;
       }
     });
-    note.textContent = features.length ? "" : SM.t("no_results");
+    note.textContent = features.length || (collection && collection.note) ? "" : SM.t("no_results");
     var wgs = point.crs === "gcj02" ? SM.gcj02ToWgs84(point.lon, point.lat) : [point.lon, point.lat];
-    setStatus(features.length ? SM.t("found_n", { n: features.length }) + " · " +
-      SM.t("results_from", { lon: wgs[0].toFixed(5), lat: wgs[1].toFixed(5) }) : "");
+    setStatus(features.length ? SM.t("found_n", { n: features.length }) + " · " + (fromPlace
+      ? SM.t("from_place", { name: fromPlace })
+      : SM.t("results_from", { lon: wgs[0].toFixed(5), lat: wgs[1].toFixed(5) })) : "");
     fitResults();
     document.documentElement.dataset.results = String(features.length);
     document.dispatchEvent(new CustomEvent("sm:results", { detail: { count: features.length } }));
@@ -199,12 +240,18 @@
   locateButton.addEventListener("click", locate);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    typed = true;
+    fromPlace = null;
     search();
+  });
+  SM.placeSearch(document.getElementById("place-search"), function (place) {
+    setPoint(place.lon, place.lat, "wgs84");  // clears fromPlace, so set it after
+    fromPlace = place.name;
   });
   form.addEventListener("change", function (event) {
     // Filters re-run the search at once; coordinates wait for the Search button.
     var name = event.target.name;
-    if ((name === "kind" || name === "amenity" || name === "open_now" || name === "k") && currentPoint()) search();
+    if ((name === "kind" || name === "amenity" || name === "open_now" || name === "show_reported" || name === "k") && currentPoint()) search();
   });
   if (map) {
     map.on("click", function (event) {
