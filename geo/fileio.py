@@ -17,10 +17,17 @@ TEMP_SUFFIX = ".tmp-write"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably."""
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    The new file keeps the permissions and owner of the one it replaces (``mkstemp`` makes
+    0600 files: without this the first write would turn a 0644 registry into 0600 and lock
+    out the web server's user). A file written for the first time stays 0600 (the safe
+    default: account and key files are written this way too).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        _copy_mode_and_owner(path, fd)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -30,6 +37,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def _copy_mode_and_owner(path: Path, fd: int) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    os.fchmod(fd, st.st_mode & 0o7777)
+    if hasattr(os, "fchown"):
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except PermissionError:
+            pass  # only root may give a file away; the group may still be settable
+        except OSError:
+            pass
 
 
 def fsync_directory(directory: str | Path) -> None:

@@ -75,6 +75,19 @@ INPUT_CRS = _index(
 
 SOURCES = ("sample", "district_upload", "admin")
 
+# 上图: getting stations onto the map apps workers use. Each platform takes coordinates in its own datum.
+LISTING_PLATFORMS = _index(
+    Term("amap", "高德地图", "Amap"),
+    Term("baidu", "百度地图", "Baidu Maps"),
+    Term("tencent", "腾讯地图", "Tencent Maps"),
+)
+LISTING_STATUSES = _index(
+    Term("not_submitted", "未提交", "Not submitted"),
+    Term("submitted", "已提交", "Submitted"),
+    Term("live", "已上线", "Live"),
+    Term("rejected", "被驳回", "Rejected"),
+)
+
 # Property name -> (required, Python type(s), max length for strings).
 # Lengths bound what a district can type; they are generous for real names.
 PROPERTIES: dict[str, tuple[bool, type | tuple[type, ...], int | None]] = {
@@ -93,6 +106,9 @@ PROPERTIES: dict[str, tuple[bool, type | tuple[type, ...], int | None]] = {
     "created_at": (True, str, 40),
     "updated_at": (True, str, 40),
     "source": (True, str, None),
+    # 上图 status per platform, set by the district: {"amap": {"status": "submitted", "note": "…", "at": "…"}, …}
+    # (checked by geo.listing.status, the only writer; absent means 未提交 everywhere).
+    "listing": (False, dict, None),
 }
 PROPERTY_NAMES = tuple(PROPERTIES)
 

@@ -97,28 +97,34 @@ def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, regi
               help="Also write the uncovered area (gap layer) to this GeoJSON file.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
 @click.option("--population", is_flag=True, help="Residents within the radius (2020 census, 1 km grid) next to area share.")
-@click.option("--at", "at", default=None, help="With --population: only stations open then, 'HH:MM' (today) or 'YYYY-MM-DD HH:MM'.")
+@click.option("--at", "at", default=None,
+              help="With --population: only stations open then: 'HH:MM' (today), 'Mo 22:00' (next Monday) or '2026-12-07T22:00'.")
+@click.option("--cell", "cell_m", type=click.Choice(["250", "500", "1000", "2000"]), default=None,
+              help="With --population: demand grid cell in metres [default: 500].")
+@click.option("--xlsx", "xlsx_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --population: also write the table as an Excel workbook.")
 @registry_option
 @districts_option
 @domain_errors
-def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, registry, districts):
+def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, cell_m, xlsx_file, registry, districts):
     """Per-district coverage: stations per 10k residents, per 100 km², share of area within the radius.
 
     \b
     Examples:
       stationmap coverage --radius 1000 --geojson gaps.geojson
-      stationmap coverage --population --radius 1200 --at 22:00
+      stationmap coverage --population --radius 1200 --at "Mo 22:00" --cell 500 --xlsx coverage.xlsx
     """
     from geo.queries.coverage import check_radius
 
     radius_m = check_radius(radius_m)
-    if population or at is not None:
+    if population or at is not None or cell_m or xlsx_file:
         from stationmap.plan_cli import population_coverage_output
 
         if not population:
-            raise click.UsageError("--at needs --population")
+            raise click.UsageError("--at, --cell and --xlsx need --population")
         return population_coverage_output(radius_m, at, as_csv=as_csv, as_json=as_json, gaps_file=gaps_file, lang=lang,
-                                          registry=registry, districts=districts)
+                                          registry=registry, districts=districts, cell_m=float(cell_m or 500),
+                                          xlsx_file=xlsx_file)
     result = snapshot_coverage(open_store(registry, districts).snapshot(), radius_m)
     if gaps_file is not None:
         result.gaps.to_file(gaps_file, driver="GeoJSON", engine="pyogrio")

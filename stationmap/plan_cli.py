@@ -54,38 +54,47 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def population_coverage_output(radius_m, at=None, *, as_csv=False, as_json=False, gaps_file=None, lang="zh",
-                               registry=None, districts=None) -> None:
-    """Print population-weighted coverage (``stationmap coverage --population``): table, CSV or JSON."""
+                               registry=None, districts=None, cell_m: float = 500.0, xlsx_file=None) -> None:
+    """Print population-weighted coverage (``stationmap coverage --population``): table, CSV or JSON.
+
+    All three carry the planner page's columns (``geo.planning.export.COVERAGE_TABLE_COLUMNS``);
+    CSV and XLSX start with where the numbers come from.
+    """
     from geo.planning import export as planexport
     from geo.planning.plans import snapshot_population_coverage
+    from geo.planning.provenance import Provenance, format_moment
 
     radius_m = parse_radius(radius_m)
-    cov = snapshot_population_coverage(_snapshot(registry, districts), radius_m, at)
+    snap = _snapshot(registry, districts)
+    cov = snapshot_population_coverage(snap, radius_m, at, cell_m=cell_m)
+    provenance = Provenance.of(snap, cov.grid, radius_m, cov.at)
     if gaps_file is not None:
         data = planexport.gap_cells_geojson(cov, n=GAP_CELLS_MAX)
         _write(Path(gaps_file), planexport.dumps(data, compact=True).encode("utf-8"))
         uncovered = int(((~cov.covered) & (cov.grid.residents > 0)).sum())
         click.echo(f"gap cells: the {len(data['features']):,} most populated of {uncovered:,} uncovered cells", err=True)
+    if xlsx_file is not None:
+        _write(Path(xlsx_file), planexport.coverage_xlsx(cov, lang, provenance))
     if as_csv:
-        sys.stdout.write(cov.table.to_csv(index=False, float_format="%.4f"))
+        sys.stdout.buffer.write(planexport.coverage_csv(cov, lang, provenance))
+        sys.stdout.flush()
         return
     if as_json:
-        click.echo(planexport.dumps(planexport.coverage_json(cov)))
+        click.echo(planexport.dumps({**planexport.coverage_json(cov, provenance=provenance),
+                                     "table": planexport.frame_records(planexport.coverage_table(cov, lang))}))
         return
-    zh = lang == "zh"
-    name_col = "district" if zh else "district_en"
-    headers = (["区县", "常住人口", "站点", "每站服务人口", f"{radius_m:g}m内人口", "人口覆盖率", "面积覆盖率", "距最近站中位数(m)"] if zh else
-               ["district", "residents", "stations", "residents/station", f"≤{radius_m:g} m", "population", "area", "median m"])
+    table = planexport.coverage_table(cov, lang)
+    headers = [planexport.header(c, lang) for c in table.columns]
     rows = []
-    total = cov.totals | {"district": "全市合计", "district_en": "Chongqing (total)"}
-    for r in [*cov.table.sort_values("population_share", ascending=False).to_dict("records"), total]:
+    for r in table.to_dict("records"):
         per_station = r["residents_per_station"]
-        rows.append([r[name_col], f"{r['population']:,}", r["stations"],
+        rows.append([r["district"], r["adcode"], f"{r['population']:,.0f}", r["stations"],
                      "—" if per_station is None or per_station != per_station else f"{per_station:,.0f}",
                      f"{r['residents_covered']:,.0f}", f"{r['population_share']:.1%}", f"{r['area_share']:.1%}",
                      f"{r['median_distance_m']:,.0f}"])
-    click.echo(format_table(headers, rows, right_align={1, 2, 3, 4, 5, 6, 7}))
-    when = f"; {'开放于' if zh else 'open at'} {cov.at:%Y-%m-%d %H:%M}" if cov.at else ""
+    click.echo(format_table(headers, rows, right_align={2, 3, 4, 5, 6, 7, 8}))
+    zh = lang == "zh"
+    when = f"; {'开放于' if zh else 'open at'} {format_moment(cov.at, lang)}" if cov.at else ""
     click.echo(f"\n{'人口' if zh else 'population'}: {localise(cov.grid.source, lang)}{when}", err=True)
 
 
@@ -161,6 +170,8 @@ def _load_grid(path: Path | None, snapshot, cell_m):
               help="Demand grid cell in metres [default: 500 with --district, else 1000].")
 @click.option("--population-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Real population instead of the census model: GeoTIFF (people per pixel) or CSV (lon, lat, weight).")
+@click.option("--at", "at", default=None,
+              help="Count only stations open then: 'HH:MM' (today), 'Mo 22:00' or '2026-12-07T22:00' [default: all day].")
 @click.option("--kind", "kinds", type=click.Choice(list(schema.KINDS)), multiple=True,
               help="Count only these existing kinds (repeatable) [default: all active stations].")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the sites as CSV (UTF-8 BOM).")
@@ -172,7 +183,7 @@ def _load_grid(path: Path | None, snapshot, cell_m):
 @registry_option
 @districts_option
 @_domain_errors
-def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, population_file, kinds, csv_file, geojson_file,
+def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, population_file, at, kinds, csv_file, geojson_file,
          xlsx_file, as_json, lang, registry, districts):
     """Where to build next: sites that bring the most residents within reach, existing stations kept.
 
@@ -184,9 +195,11 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
       stationmap plan --new 20 --radius 1200
       stationmap plan --new 10 --radius walk15 --district 500112 --method both --xlsx yubei.xlsx
       stationmap plan --new 5 --candidates hosts.csv --district 500103 --csv sites.csv
+      stationmap plan --new 5 --district 500112 --at "Mo 22:00"
     """
     from geo.planning import export as planexport
-    from geo.planning.plans import snapshot_plan
+    from geo.planning.plans import snapshot_plan, snapshot_population_grid
+    from geo.planning.provenance import Provenance
 
     radius_m = parse_radius(radius)
     snap = _snapshot(registry, districts)
@@ -197,17 +210,19 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
     progress = _Progress(enabled=not as_json)
     try:
         result = snapshot_plan(snap, n_new, radius_m, district, candidates=candidates_file, method=method, time_limit_s=time_limit,
-                               cell_m=cell, kinds=kinds or None, grid=grid, progress=progress)
+                               cell_m=cell, kinds=kinds or None, grid=grid, progress=progress, at=at)
     finally:
         progress.close()
+    used_grid = grid if grid is not None else snapshot_population_grid(snap, cell)
+    provenance = Provenance.of(snap, used_grid, radius_m, result.at, result)
     if csv_file:
-        _write(csv_file, planexport.csv_bytes(result.sites.drop(columns=["x", "y"]), lang))
+        _write(csv_file, planexport.plan_csv(result, lang, provenance))
     if geojson_file:
         _write(geojson_file, planexport.dumps(planexport.sites_geojson(result)).encode("utf-8"))
     if xlsx_file:
-        _write(xlsx_file, planexport.xlsx_bytes(planexport.plan_sheets(result), lang))
+        _write(xlsx_file, planexport.plan_xlsx(result, lang, provenance))
     if as_json:
-        click.echo(planexport.dumps(planexport.plan_json(result)))
+        click.echo(planexport.dumps(planexport.plan_json(result, provenance)))
         return
     _print_plan(result, lang)
 
@@ -215,7 +230,7 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
 def _print_plan(result, lang: str) -> None:
     zh = lang == "zh"
     headers = ["#", "名称", "经度", "纬度", "区县", "新增覆盖人口", "累计"] if zh else ["#", "name", "lon", "lat", "district", "added", "cumulative"]
-    rows = [[r["rank"], r["name"], f"{r['lon']:.5f}", f"{r['lat']:.5f}", r["district"] if zh else r["adcode"],
+    rows = [[r["rank"], r["name"] if zh else r["name_en"], f"{r['lon']:.5f}", f"{r['lat']:.5f}", r["district"] if zh else r["adcode"],
              f"{r['residents_added']:,.0f}", f"{r['cumulative_added']:,.0f}"] for r in result.sites.to_dict("records")]
     click.echo(format_table(headers, rows, right_align={0, 2, 3, 5, 6}))
     t = result.totals
@@ -228,5 +243,11 @@ def _print_plan(result, lang: str) -> None:
         click.echo(f"{label[p.method]}: {p.objective:,.0f} {'人' if zh else 'residents'} [{p.status}]{bound}, {p.runtime_s:.1f} s")
     click.echo(f"{'覆盖' if zh else 'covered'}: {t['covered_before']:,.0f} → {t['covered_after']:,.0f} "
                f"({t['share_before']:.1%} → {t['share_after']:.1%}) / {t['residents']:,.0f}")
+    if result.fewer_sites:
+        click.echo(result.shortfall().render(lang))
+    if result.at is not None:
+        from geo.planning.provenance import format_moment
+
+        click.echo(("只计入开放于 " if zh else "counting only stations open at ") + format_moment(result.at, lang))
     for note in result.notes:
         click.echo(f"note: {note}", err=True)

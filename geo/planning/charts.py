@@ -19,6 +19,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from geo.errors import Problem, ValidationError
 from geo.messages import Text, clipped, template
 from geo.planning.popcoverage import PopulationCoverage
+from geo.planning.provenance import format_moment
 from geo.planning.siting import SitingPlan
 
 CJK_FONT_PREFERENCE = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
@@ -102,7 +103,7 @@ def coverage_by_district_chart(cov: PopulationCoverage, lang: str = "zh", fmt: s
     ax.set_xlim(0, 1)
     title = t["coverage_title"].format(r=f"{cov.radius_m:g}")
     if cov.at is not None:
-        title += t["at"].format(t=cov.at.strftime("%H:%M"))
+        title += t["at"].format(t=format_moment(cov.at, lang))
     ax.set_title(title, **font)
     ax.legend(loc="lower right", prop=font or None)
     ax.grid(axis="x", alpha=0.3)
@@ -148,7 +149,12 @@ def plan_before_after_chart(plan: SitingPlan, lang: str = "zh", fmt: str = "png"
     ax.set_yticks(y, labels, fontsize=9, **font)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlim(0, 1)
-    ax.set_title(t["plan_title"].format(n=len(plan.sites), r=f"{plan.radius_m:g}"), **font)
+    title = t["plan_title"].format(n=len(plan.sites), r=f"{plan.radius_m:g}")
+    if plan.at is not None:
+        title += t["at"].format(t=format_moment(plan.at, lang))
+    if plan.fewer_sites:
+        title += t["fewer"].format(n=len(plan.sites), asked=plan.n_new)
+    ax.set_title(title, **font)
     ax.legend(loc="lower right", prop=font or None)
     ax.grid(axis="x", alpha=0.3)
     return _render(fig, fmt)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 import geopandas as gpd
 import numpy as np
@@ -138,16 +138,31 @@ class PopulationCoverage:
         return d, share
 
 
+_WEEKDAYS = {"mo": 0, "tu": 1, "we": 2, "th": 3, "fr": 4, "sa": 5, "su": 6,
+             "周一": 0, "周二": 1, "周三": 2, "周四": 3, "周五": 4, "周六": 5, "周日": 6, "周天": 6}
+
+
 def parse_at(value) -> datetime | None:
-    """A moment in Chongqing local time: ``None``, a datetime, ``"HH:MM"`` (today), or ``"YYYY-MM-DD HH:MM"``."""
+    """A moment in Chongqing local time.
+
+    Accepts ``None``, a datetime, ``"HH:MM"`` (today), ``"Mo 22:00"`` / ``"周一 22:00"`` (the
+    next such weekday, today included: OpenStreetMap's Mo Tu We Th Fr Sa Su), or an ISO date
+    and time (``"2026-12-07T22:00"``, ``"2026-12-07 22:00"``). The result is naive local time.
+    """
     if value is None or isinstance(value, datetime):
         return None if value is None else to_local_naive(value)
     text = str(value).strip()
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    day = re.fullmatch(r"(?i)([a-z]{2}|周[一二三四五六日天])\.?\s*(\d{1,2}):(\d{2})", text)
     try:
         if m:
             return datetime.combine(chongqing_now().date(), time(int(m[1]), int(m[2])))
-        return datetime.fromisoformat(text.replace(" ", "T", 1))
+        if day and day[1].lower() in _WEEKDAYS:
+            today = chongqing_now().date()
+            date = today + timedelta(days=(_WEEKDAYS[day[1].lower()] - today.weekday()) % 7)
+            return datetime.combine(date, time(int(day[2]), int(day[3])))
+        if not day:
+            return to_local_naive(datetime.fromisoformat(text.replace(" ", "T", 1)))
     except ValueError:
         pass
     raise ValidationError(Problem("at", Text("plan.bad_time", value=clipped(value)), Text("plan.time_hint")))

@@ -21,9 +21,11 @@ Distances are Euclidean in the Chongqing Albers CRS (≤ 0.1 % scale error).
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import geopandas as gpd
 import numpy as np
@@ -31,20 +33,29 @@ import pandas as pd
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from geo.coords import wgs84_to_gcj02
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
 from geo.messages import Text, clipped
 from geo.planning.popcoverage import nearest_distance, station_xy
 from geo.planning.population import PopulationGrid, read_points_csv
+from geo.planning.sitenames import site_names
 from geo.projection import lonlat_to_metric
 from geo.queries.coverage import check_radius
 
 METHODS = ("greedy", "exact", "both")
 MAX_NEW_SITES = 1000
 DEFAULT_TIME_LIMIT_S = 120.0
+# A site is proposed only if it brings at least this many residents (model people) within reach:
+# a site adding 0.3 modelled residents (or floating-point dust left by the greedy updates) reads
+# as "adds 0 people" in every table, and is not worth building.
+MIN_USEFUL_RESIDENTS = 1.0
 # spopt's own builder (MCLP.from_cost_matrix) takes a dense cost matrix and loops over every
 # (demand, facility) pair in Python; above this many pairs the same model is built sparsely.
 DENSE_MODEL_MAX_PAIRS = 200_000
+
+# Grid-cell candidates are named "cell <col>,<row>" until ``site_names`` gives them a real one.
+_CELL_NAME = re.compile(r"cell -?\d+,-?\d+")
 
 Progress = Callable[[str, int, int], None]
 
@@ -93,6 +104,7 @@ class SitingPlan:
     model_size: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # geo.messages.Text
     alternative: SitingPlan | None = field(default=None, repr=False)
+    at: datetime | None = None  # Chongqing local time: only stations open then counted as existing cover
 
     @property
     def gap(self) -> float | None:
@@ -100,6 +112,17 @@ class SitingPlan:
         if self.best_bound is None or self.best_bound <= 0:
             return None
         return max(0.0, (self.best_bound - self.objective) / self.best_bound)
+
+    @property
+    def fewer_sites(self) -> bool:
+        """True when fewer sites add residents than were asked for (the plan then holds only the useful ones)."""
+        return len(self.sites) < self.n_new
+
+    def shortfall(self) -> Text | None:
+        """The sentence every surface shows when ``fewer_sites``: "fewer useful sites than asked: 3 of 5 …"."""
+        if not self.fewer_sites:
+            return None
+        return Text("plan.fewer_sites", n=len(self.sites), asked=self.n_new)
 
     def comparison(self) -> dict:
         """Both objectives when both methods ran: greedy, exact, bound, greedy/exact ratio."""
@@ -116,10 +139,11 @@ class SitingPlan:
         """JSON-safe summary (no tables)."""
         return {
             "method": self.method, "status": self.status, "radius_m": self.radius_m, "n_new": self.n_new,
-            "sites_chosen": int(len(self.sites)), "district": self.district, "objective": self.objective,
+            "sites_chosen": int(len(self.sites)), "fewer_sites": self.fewer_sites,
+            "shortfall": None if self.shortfall() is None else {"zh": self.shortfall().render("zh"), "en": str(self.shortfall())}, "district": self.district, "objective": self.objective,
             "best_bound": self.best_bound, "gap": self.gap, "runtime_s": round(self.runtime_s, 3),
             **{k: v for k, v in self.totals.items()}, "model_size": self.model_size, "notes": list(self.notes),
-            "comparison": self.comparison(),
+            "comparison": self.comparison(), "at": self.at.isoformat(timespec="minutes") if self.at else None,
         }
 
 
@@ -201,8 +225,8 @@ def greedy_cover(matrix: sparse.csr_matrix, weights: np.ndarray, n: int,
     any ``n`` rows can cover). The bound is the data-dependent one of submodular
     maximisation: for every greedy prefix S, OPT ≤ f(S) + the sum of the ``n`` largest
     marginal gains given S (Minoux 1978; Leskovec et al. 2007); the smallest is kept.
-    Stops early when no row adds anything (then the bound equals the result). Ties go to
-    the lowest row index.
+    Stops early when no row adds at least ``MIN_USEFUL_RESIDENTS`` (the gains are updated by
+    subtraction, so "nothing" can be floating-point dust). Ties go to the lowest row index.
     """
     w = np.asarray(weights, dtype=float).copy()
     gains = matrix @ w
@@ -210,14 +234,18 @@ def greedy_cover(matrix: sparse.csr_matrix, weights: np.ndarray, n: int,
     chosen, added = [], []
     covered = 0.0
     bound = _top_sum(gains, n)
-    for step in range(n):
+    while len(chosen) < n:
         best = int(np.argmax(gains)) if len(gains) else -1
-        if best < 0 or gains[best] <= 0:
+        if best < 0 or gains[best] < MIN_USEFUL_RESIDENTS:
             break
         cols = matrix.indices[matrix.indptr[best]:matrix.indptr[best + 1]]
         newly = cols[w[cols] > 0]
+        gain = float(w[newly].sum())  # exact, unlike gains[best]
+        if gain < MIN_USEFUL_RESIDENTS:
+            gains[best] = 0.0
+            continue
         chosen.append(best)
-        added.append(float(w[newly].sum()))
+        added.append(gain)
         covered += added[-1]
         gains -= by_column[:, newly] @ w[newly]
         w[newly] = 0.0
@@ -225,7 +253,7 @@ def greedy_cover(matrix: sparse.csr_matrix, weights: np.ndarray, n: int,
         np.maximum(gains, 0.0, out=gains)
         bound = min(bound, covered + _top_sum(gains, n))
         if progress:
-            progress("greedy", step + 1, n)
+            progress("greedy", len(chosen), n)
     return chosen, added, max(bound, covered)
 
 
@@ -308,14 +336,12 @@ def plan_sites(grid: PopulationGrid, stations: gpd.GeoDataFrame, radius_m: float
     matrix = coverage_matrix(np.column_stack([cand.x, cand.y]), demand_xy[open_demand], radius_m)
     if progress:
         progress("coverage matrix", 1, 1)
-    context = _Context(grid, scope, weights, before, demand_xy, existing_xy, cand, radius_m, n_new, district, districts)
+    context = _Context(grid, scope, weights, before, demand_xy, existing_xy, cand, radius_m, n_new, district, districts, stations)
 
     chosen, added, greedy_bound = greedy_cover(matrix, weights[open_demand], n_new, progress)
     constant = float(weights[before].sum())
     greedy = _plan(context, "greedy", chosen, "greedy", greedy_bound + constant, time.perf_counter() - started,
                    {"candidates": len(cand), "demand": int(len(open_demand)), "nonzeros": int(matrix.nnz)}, list(notes))
-    if len(chosen) < n_new:
-        greedy.notes.append(Text("site.note.only_some", n=len(chosen)))
     if method == "greedy":
         return greedy
     exact = _exact(context, matrix, open_demand, chosen, greedy_bound + constant, time_limit_s, reduce, progress, started, notes)
@@ -337,6 +363,7 @@ class _Context:
     n_new: int
     district: str | None
     districts: Districts | None
+    stations: gpd.GeoDataFrame
 
 
 def _candidates_without_districts(frame: gpd.GeoDataFrame, grid: PopulationGrid) -> Candidates:
@@ -394,12 +421,8 @@ def _exact(ctx: _Context, matrix, open_demand, greedy_rows, greedy_bound, time_l
     return plan
 
 
-def _plan(ctx: _Context, method, rows, status, bound, runtime, size, notes) -> SitingPlan:
-    """Sites table, before/after per district and totals for the chosen candidate rows."""
-    grid, cand = ctx.grid, ctx.cand
-    rows = list(rows)
-    site_xy = np.column_stack([cand.x[rows], cand.y[rows]]) if rows else np.empty((0, 2))
-    # Marginal residents in rank order, recomputed from scratch (independent of the solver).
+def _marginals(ctx: _Context, site_xy: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """Residents each site adds in rank order (recomputed from scratch, independent of the solver), and the covered mask."""
     covered = ctx.before.copy()
     added = []
     tree = cKDTree(ctx.demand_xy)
@@ -408,11 +431,37 @@ def _plan(ctx: _Context, method, rows, status, bound, runtime, size, notes) -> S
         hits = hits[~covered[hits]] if len(hits) else hits
         added.append(float(ctx.weights[hits].sum()))
         covered[hits] = True
+    return added, covered
+
+
+def _plan(ctx: _Context, method, rows, status, bound, runtime, size, notes) -> SitingPlan:
+    """Sites table, before/after per district and totals for the chosen candidate rows.
+
+    Rows that add fewer than ``MIN_USEFUL_RESIDENTS`` given those ranked before them are
+    dropped (and the rest re-measured) until every site left adds someone.
+    """
+    grid, cand = ctx.grid, ctx.cand
+    rows = list(rows)
+    while True:
+        site_xy = np.column_stack([cand.x[rows], cand.y[rows]]) if rows else np.empty((0, 2))
+        added, covered = _marginals(ctx, site_xy)
+        useless = [r for r, a in zip(rows, added, strict=True) if a < MIN_USEFUL_RESIDENTS]
+        if not useless:
+            break
+        rows = [r for r in rows if r not in useless]
     codes = grid.district_codes[cand.district_idx[rows]] if rows else np.empty(0, dtype=object)
     names_zh, names_en = _names(ctx.districts), _names(ctx.districts, "name_en")
+    lon, lat = cand.lon[rows], cand.lat[rows]
+    given = cand.name[rows] if rows else np.empty(0, dtype=object)
+    auto_zh, auto_en, streets = site_names(lon, lat, codes, names_zh, names_en, ctx.stations)
+    is_cell = [bool(_CELL_NAME.fullmatch(str(n))) for n in given]
+    gcj_lon, gcj_lat = wgs84_to_gcj02(lon, lat) if rows else (np.empty(0), np.empty(0))
     sites = pd.DataFrame({
-        "rank": np.arange(1, len(rows) + 1), "name": cand.name[rows] if rows else np.empty(0, dtype=object),
-        "lon": cand.lon[rows], "lat": cand.lat[rows], "adcode": codes, "district": [names_zh.get(c, c) for c in codes],
+        "rank": np.arange(1, len(rows) + 1),
+        "name": [z if c else str(g) for z, g, c in zip(auto_zh, given, is_cell, strict=True)],
+        "name_en": [e if c else str(g) for e, g, c in zip(auto_en, given, is_cell, strict=True)],
+        "street": streets, "adcode": codes, "district": [names_zh.get(c, c) for c in codes],
+        "lon": lon, "lat": lat, "lon_gcj02": np.asarray(gcj_lon, float), "lat_gcj02": np.asarray(gcj_lat, float),
         "residents_added": added, "cumulative_added": np.cumsum(added) if added else np.empty(0),
         "x": cand.x[rows], "y": cand.y[rows],
     })

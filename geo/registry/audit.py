@@ -1,8 +1,10 @@
 """Append-only audit log of registry writes: one JSON line per write, tagged with the version it made.
 
-Entries are written (and fsynced) before the registry file is replaced. If the process
-dies in between, the entry's version is newer than the registry's, and the next writer
-drops it: the log never records a write that did not happen.
+Entries are written (and fsynced) before the registry file is replaced. Nothing is ever
+removed but a torn last line (a crash mid-append). When the log holds versions the registry
+file does not (an older file restored from a backup, or a crash between the append and the
+file replace), the entries stay: the store reports the mismatch (``GeoJSONFileStore.audit_status``)
+and records it in the log with its next write (action ``registry_mismatch``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ class AuditLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    def append(self, version: int, actor: Actor, changes: list[tuple[str, dict | None, dict]]) -> dict:
-        """Record one write: ``changes`` are (action, feature before or None, feature after)."""
+    def append(self, version: int, actor: Actor, changes: list[tuple[str, dict | None, dict]], reason: str | None = None) -> dict:
+        """Record one write: ``changes`` are (action, feature before or None, feature after); ``reason`` e.g. why retired."""
         entry = {
             "version": version,
             "at": datetime.now(CHONGQING_TZ).isoformat(timespec="seconds"),
@@ -39,37 +41,59 @@ class AuditLog:
                 for action, before, after in changes
             ],
         }
+        if reason:
+            entry["reason"] = reason
+        self._append_line(entry)
+        return entry
+
+    def drop_torn_tail(self) -> bool:
+        """Remove a last line cut short by a crash (no newline, or not JSON); whole entries are never removed."""
+        if not self.path.exists():
+            return False
+        with open(self.path, "r+b") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            if end == 0:
+                return False
+            start, last = _last_line(handle, end)
+            try:
+                json.loads(last)
+                whole = last.endswith(b"\n")
+            except ValueError:
+                whole = False
+            if whole:
+                return False
+            handle.truncate(start)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
+    def last_version(self) -> int:
+        """The version of the newest entry (0 if none); reads only the tail of the file."""
+        if not self.path.exists():
+            return 0
+        with open(self.path, "rb") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            while end > 0:
+                start, last = _last_line(handle, end)
+                try:
+                    return int(json.loads(last).get("version", 0))
+                except (ValueError, AttributeError, TypeError):
+                    end = start   # a torn line: look at the one before
+        return 0
+
+    def append_note(self, version: int, action: str, **details) -> dict:
+        """An entry that records something about the log itself (no station changed)."""
+        entry = {"version": version, "at": datetime.now(CHONGQING_TZ).isoformat(timespec="seconds"), "actor": "system",
+                 "role": "system", "district": None, "actions": [action], "ids": [], "changes": [], **details}
+        self._append_line(entry)
+        return entry
+
+    def _append_line(self, entry: dict) -> None:
         line = (json.dumps(entry, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode()
         with open(self.path, "ab") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
-        return entry
-
-    def drop_entries_after(self, version: int) -> int:
-        """Remove trailing entries for versions the registry never reached, and a torn last line."""
-        if not self.path.exists():
-            return 0
-        dropped = 0
-        with open(self.path, "r+b") as handle:
-            while True:
-                end = handle.seek(0, os.SEEK_END)
-                if end == 0:
-                    break
-                start, last = _last_line(handle, end)
-                try:
-                    entry = json.loads(last)
-                    keep = last.endswith(b"\n") and entry.get("version", 0) <= version
-                except ValueError:
-                    keep = False
-                if keep:
-                    break
-                handle.truncate(start)
-                dropped += 1
-            if dropped:
-                handle.flush()
-                os.fsync(handle.fileno())
-        return dropped
 
     def entries(self, station_id: str | None = None, actor: str | None = None, district: str | None = None,
                 action: str | None = None, since: str | None = None, until: str | None = None) -> list[dict]:

@@ -33,9 +33,12 @@ class GeoJSONFileStore(StationStore):
     """The registry as one RFC 7946 file, written atomically under an inter-process lock.
 
     Every write: take the lock, re-read the file, apply the change, validate it, append the
-    audit entry (tagged with the new version), then atomically replace the file. An audit
-    entry whose version never reached the file (a crash in between) is dropped the next
-    time the lock is taken, so the log never records a write that did not happen.
+    audit entry (tagged with the new version), then atomically replace the file.
+
+    The audit log is append-only (issue 13): opening an older registry file, as after
+    restoring a backup, never truncates it. ``audit_status()`` reports a log that is ahead
+    of the file; the next write records the mismatch in the log and numbers itself after
+    the log's last version, so versions in the log only ever increase.
 
     Parameters
     ----------
@@ -59,7 +62,8 @@ class GeoJSONFileStore(StationStore):
         with self.lock:
             remove_orphan_temp_files(self.path)
             remove_orphan_temp_files(self._receipt_path)
-            self.audit.drop_entries_after(self._read_file()[0])
+            self._read_file()             # refuse a corrupt registry at start-up
+            self.audit.drop_torn_tail()   # only a line cut short by a crash; whole entries stay
 
     # -- reading ----------------------------------------------------------------
 
@@ -144,6 +148,11 @@ class GeoJSONFileStore(StationStore):
                       action: str | None = None) -> list[dict]:
         return self.audit.entries(station_id=station_id, actor=actor, district=district, action=action)
 
+    def audit_status(self) -> dict:
+        """``{"file_version", "log_version", "consistent"}``: the log is ahead of the file after a restore or a crash."""
+        file_version, log_version = self.snapshot().version, self.audit.last_version()
+        return {"file_version": file_version, "log_version": log_version, "consistent": log_version <= file_version}
+
     # -- writing ----------------------------------------------------------------
 
     def add(self, features: list[dict], actor: Actor) -> list[str]:
@@ -160,27 +169,52 @@ class GeoJSONFileStore(StationStore):
         return [after["properties"]["id"] for _, _, after in self._write(change, actor)]
 
     def update(self, station_id: str, changes: dict, actor: Actor, coordinates=None) -> dict:
-        protected = {"id", "created_at", "updated_at", "source", "status"} & set(changes)
-        if protected:
-            raise ValidationError(Problem(", ".join(sorted(protected)), Text("edit.fixed")))
+        _check_protected(changes)
 
         def change(current: list[dict]):
-            i, before = find_feature(current, station_id)
-            require_write(actor, before["properties"]["district_adcode"])
-            after = copy.deepcopy(before)
-            after["properties"].update(changes)
-            require_honours_unchanged(actor, before["properties"].get("honours"), after["properties"].get("honours"))
-            if "district_adcode" in changes:
-                require_write(actor, changes["district_adcode"])
-            if coordinates is not None:
-                after["geometry"] = {"type": "Point", "coordinates": list(coordinates)}
-            after["properties"]["updated_at"] = now_iso()
-            check_features([after], f"station {station_id}", self.districts)
+            i, before, after = self._updated(current, station_id, changes, actor, coordinates)
             return current[:i] + [after] + current[i + 1 :], [("update", before, after)]
 
         return self._write(change, actor)[0][2]
 
-    def set_status(self, station_id: str, status: str, actor: Actor) -> dict:
+    def _updated(self, current, station_id, changes, actor, coordinates):
+        i, before = find_feature(current, station_id)
+        require_write(actor, before["properties"]["district_adcode"])
+        after = copy.deepcopy(before)
+        after["properties"].update(changes)
+        require_honours_unchanged(actor, before["properties"].get("honours"), after["properties"].get("honours"))
+        if "district_adcode" in changes:
+            require_write(actor, changes["district_adcode"])
+        if coordinates is not None:
+            after["geometry"] = {"type": "Point", "coordinates": list(coordinates)}
+        after["properties"]["updated_at"] = now_iso()
+        check_features([after], f"station {station_id}", self.districts)
+        return i, before, after
+
+    def apply_upload(self, new_features: list[dict], updates: list[tuple[str, dict, list | None]], actor: Actor) -> dict:
+        """New stations and updates from one upload in a single audited write: all or nothing."""
+        for _, changes, _ in updates:
+            _check_protected(changes)
+        for f in new_features:
+            require_write(actor, (f.get("properties") or {}).get("district_adcode") if isinstance(f, dict) else None)
+        if not new_features and not updates:
+            raise ValidationError(Problem("features", Text("registry.nothing_to_add")))
+
+        def change(current: list[dict]):
+            current = list(current)
+            log = []
+            for station_id, changes, coordinates in updates:
+                i, before, after = self._updated(current, station_id, changes, actor, coordinates)
+                current[i] = after
+                log.append(("update", before, after))
+            new = prepare_new_features(new_features, current, actor, self.districts) if new_features else []
+            return current + new, log + [("add", None, f) for f in new]
+
+        log = self._write(change, actor)
+        return {"added": [a["properties"]["id"] for action, _, a in log if action == "add"],
+                "updated": [a["properties"]["id"] for action, _, a in log if action == "update"]}
+
+    def set_status(self, station_id: str, status: str, actor: Actor, reason: str | None = None) -> dict:
         if status not in schema.STATUSES:
             raise ValidationError(Problem("status", f"unknown status {status!r}"))
 
@@ -196,18 +230,22 @@ class GeoJSONFileStore(StationStore):
             action = "retire" if status == "retired" else "restore"
             return current[:i] + [after] + current[i + 1 :], [(action, before, after)]
 
-        return self._write(change, actor)[0][2]
+        return self._write(change, actor, reason=reason)[0][2]
 
-    def _write(self, change, actor: Actor):
+    def _write(self, change, actor: Actor, reason: str | None = None):
         with self.lock:
             version, current = self._read_file()
-            self.audit.drop_entries_after(version)
+            self.audit.drop_torn_tail()
+            logged = self.audit.last_version()
             validated = self._validated
             # Serialised lines of the features in `current` (alive, so their id()s are unique).
             memo = (validated[3] if validated is not None and validated[2] is current else None) or {}
             new_features, changes = change(current)
-            new_version = version + 1
-            self.audit.append(new_version, actor, changes)
+            if logged > version:   # restored older file, or a crash after the append: say so, keep everything
+                logged += 1
+                self.audit.append_note(logged, "registry_mismatch", file_version=version, log_version=logged - 1)
+            new_version = max(version, logged) + 1
+            self.audit.append(new_version, actor, changes, reason=reason)
             lines = [memo.get(id(f)) or _encode_feature(f) for f in new_features]
             data = _assemble_collection(lines, new_version)
             atomic_write_bytes(self.path, data)
@@ -216,6 +254,12 @@ class GeoJSONFileStore(StationStore):
                                {id(f): line for f, line in zip(new_features, lines, strict=True)})
             self._write_receipt(f"{digest.hex()} {self._fingerprint}")
         return changes
+
+
+def _check_protected(changes: dict) -> None:
+    protected = {"id", "created_at", "updated_at", "source", "status"} & set(changes)
+    if protected:
+        raise ValidationError(Problem(", ".join(sorted(protected)), Text("edit.fixed")))
 
 
 @contextmanager

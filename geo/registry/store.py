@@ -45,8 +45,18 @@ class StationStore(ABC):
         """Change properties (and optionally [lon, lat]); returns the new Feature."""
 
     @abstractmethod
-    def set_status(self, station_id: str, status: str, actor: Actor) -> dict:
-        """Retire (soft-delete) or restore a station; returns the new Feature."""
+    def set_status(self, station_id: str, status: str, actor: Actor, reason: str | None = None) -> dict:
+        """Retire (soft-delete) or restore a station; returns the new Feature. ``reason`` is kept in the audit."""
+
+    def apply_upload(self, new_features: list[dict], updates: list[tuple[str, dict, list | None]], actor: Actor) -> dict:
+        """Add ``new_features`` and apply ``updates`` ((id, changed properties, [lon, lat] or None)).
+
+        Returns ``{"added": [ids], "updated": [ids]}``. This default writes one change at a
+        time; a backend that can (the GeoJSON file store) does it all or nothing, in one
+        audited write.
+        """
+        updated = [self.update(sid, changes, actor, coordinates=coords)["properties"]["id"] for sid, changes, coords in updates]
+        return {"added": self.add(new_features, actor) if new_features else [], "updated": updated}
 
     @abstractmethod
     def history(self, station_id: str | None = None) -> list[dict]:
@@ -61,8 +71,8 @@ class StationStore(ABC):
     def get(self, station_id: str) -> dict:
         return self.snapshot().get(station_id)
 
-    def retire(self, station_id: str, actor: Actor) -> dict:
-        return self.set_status(station_id, "retired", actor)
+    def retire(self, station_id: str, actor: Actor, reason: str | None = None) -> dict:
+        return self.set_status(station_id, "retired", actor, reason=reason)
 
     def restore(self, station_id: str, actor: Actor) -> dict:
         return self.set_status(station_id, "active", actor)

@@ -37,6 +37,8 @@ MAX_BLANK_RUN = 1_000
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson", ".json": "geojson"}
 # Properties the server sets: a file may carry them (an export re-uploaded), we ignore them.
 SERVER_FIELDS = ("id", "status", "created_at", "updated_at", "source")
+# Of those, ``id`` is read: a row naming an existing station updates it (geo.uploads.matching).
+IGNORED_FIELDS = tuple(f for f in SERVER_FIELDS if f != "id")
 
 # Header text (normalised by header_key) -> schema field, or "lon"/"lat".
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -267,7 +269,7 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
         ))
     if problems:
         raise ValidationError(problems)
-    server = [str(header_cells[i]).strip() for i, f in mapped.items() if f in SERVER_FIELDS]
+    server = [str(header_cells[i]).strip() for i, f in mapped.items() if f in IGNORED_FIELDS]
     if server:
         upload.notes.append(Text("note.server_columns", columns=Join(tuple(server))))
     if ignored:
@@ -287,7 +289,7 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
             raise file_error(Text("file.too_many_rows", max_rows=max_rows), Text("file.split_rows", max_rows=max_rows))
         raw_row = RawRow(row=number, label=Place(row=number))
         for fld, index in seen.items():
-            if fld in SERVER_FIELDS:
+            if fld in IGNORED_FIELDS:
                 continue
             value = cells[index] if index < len(cells) else None
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
@@ -415,7 +417,7 @@ def read_geojson(raw: bytes, max_rows: int) -> RawUpload:
             continue
         for key, value in props.items():
             fld = HEADER_FIELDS.get(header_key(key)[0])
-            if fld in SERVER_FIELDS:
+            if fld in IGNORED_FIELDS:
                 server_seen.add(key)
                 continue
             if fld is None or fld in ("lon", "lat"):

@@ -38,11 +38,12 @@ from geo.uploads.formats import (
     read_geojson,
     read_xlsx,
 )
+from geo.uploads.matching import as_update
 from geo.uploads.report import ConfirmationRequiredError, UploadIssue, UploadRejectedError, UploadReport, UploadRow
 from geo.uploads.rules import UploadChecker, fill_district
 
 __all__ = [
-    "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "ConfirmationRequiredError", "ParsedUpload", "UploadIssue",
+    "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "ConfirmationRequiredError", "ParsedUpload", "UploadCommit", "UploadIssue",
     "UploadRejectedError", "UploadReport", "UploadRow", "check_upload", "commit_upload", "parse_upload",
     "review_upload",
 ]
@@ -231,9 +232,25 @@ def _row_of(where) -> int | None:
     return where.row if isinstance(where, Place) else None
 
 
+class UploadCommit(list):
+    """The new station ids (a list, as before uploads could update), with ``updated`` ids and the ``unchanged`` count."""
+
+    def __init__(self, added, updated=(), unchanged: int = 0):
+        super().__init__(added)
+        self.added, self.updated, self.unchanged = list(added), list(updated), unchanged
+
+    @property
+    def nothing_changed(self) -> bool:
+        return not self.added and not self.updated
+
+
 def commit_upload(store: StationStore, report: UploadReport, actor: Actor,
-                  confirm_duplicates: bool | Iterable[int] = False, *, drop: Iterable[int] = ()) -> list[str]:
-    """Add every row of a checked upload in one audited write; returns the new station ids.
+                  confirm_duplicates: bool | Iterable[int] = False, *, drop: Iterable[int] = ()) -> UploadCommit:
+    """Add the new rows and update the rows naming existing stations, in one audited write.
+
+    Returns an ``UploadCommit``: the new ids, the updated ids and how many rows matched the
+    registry unchanged. A file that matches the registry entirely writes nothing
+    (``nothing_changed``) — re-uploading an unchanged sheet is not an edit.
 
     Parameters
     ----------
@@ -275,7 +292,15 @@ def commit_upload(store: StationStore, report: UploadReport, actor: Actor,
     if pending:
         issues = [w for r in report.rows if r.row in pending for w in r.warnings]
         raise ConfirmationRequiredError(issues, pending)
-    features = [r.feature for r in report.rows if r.row not in drop]
-    if not features:
+    kept = [r for r in report.rows if r.row not in drop]
+    if not kept:
         raise ValidationError(Problem("rows", Text("commit.all_dropped")))
-    return store.add(features, actor)
+    features = [r.feature for r in kept if r.action == "add"]
+    updates = [(r.station_id, *as_update(r.changes)) for r in kept if r.action == "update"]
+    unchanged = sum(r.action == "unchanged" for r in kept)
+    if not features and not updates:
+        return UploadCommit([], [], unchanged)
+    if not updates:
+        return UploadCommit(store.add(features, actor), [], unchanged)
+    result = store.apply_upload(features, updates, actor)
+    return UploadCommit(result["added"], result["updated"], unchanged)

@@ -112,6 +112,32 @@ class UploadIssue:
                 "code": self.code, "message": self.message_in(lang), "suggestion": self.suggestion_in(lang)}
 
 
+def display_value(value, lang: str) -> str:
+    """A field value as a clerk reads it: code lists as their labels, coordinates as lon, lat."""
+    from geo import schema
+
+    if value is None or value == "" or value == [] or value == {}:
+        return "（空）" if lang == "zh" else "(empty)"
+    if isinstance(value, dict):   # the 上图 status per platform
+        parts = []
+        for platform, entry in value.items():
+            name = schema.LISTING_PLATFORMS[platform].label(lang) if platform in schema.LISTING_PLATFORMS else platform
+            status = (entry or {}).get("status")
+            label = schema.LISTING_STATUSES[status].label(lang) if status in schema.LISTING_STATUSES else str(status)
+            note = (entry or {}).get("note")
+            parts.append(f"{name}：{label}" + (f"（{note}）" if note else "") if lang == "zh" else
+                         f"{name}: {label}" + (f" ({note})" if note else ""))
+        return "；".join(parts) if lang == "zh" else "; ".join(parts)
+    if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
+        return ", ".join(f"{v:.6f}" for v in value[:2])
+    if isinstance(value, list):
+        vocab = {**schema.AMENITIES, **schema.HONOURS}
+        return "、".join(getattr(vocab.get(v), lang, v) if lang in ("zh", "en") and v in vocab else str(v) for v in value)
+    if isinstance(value, str) and value in schema.KINDS:
+        return getattr(schema.KINDS[value], lang, value)
+    return str(value)
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_ISSUE_TEXT else text[: MAX_ISSUE_TEXT - 1] + "…"
 
@@ -126,10 +152,24 @@ class UploadRow:
     provisional_id: str | None = None
     problems: list[UploadIssue] = field(default_factory=list)
     warnings: list[UploadIssue] = field(default_factory=list)
+    station_id: str | None = None          # the existing station this row updates (its 编号 / id)
+    changes: list[dict] = field(default_factory=list)   # [{"field", "old", "new"}] against the registry
 
     @property
     def state(self) -> str:
         return "problem" if self.problems else "warning" if self.warnings else "ok"
+
+    @property
+    def action(self) -> str:
+        """``add`` (a new station), ``update`` (an existing one, changed) or ``unchanged``."""
+        if self.station_id is None:
+            return "add"
+        return "update" if self.changes else "unchanged"
+
+    def changes_in(self, lang: str = "en") -> list[dict]:
+        """The changes with the field's name in ``lang`` (Chinese: the template's column header) and printable values."""
+        return [{"field": c["field"], "label": localise(field_label(c["field"]), lang), "old": display_value(c["old"], lang),
+                 "new": display_value(c["new"], lang)} for c in self.changes]
 
     def label_in(self, lang: str = "en") -> str:
         return localise(place(self.label), lang)
@@ -138,6 +178,7 @@ class UploadRow:
         props = self.feature.get("properties", {})
         geometry = self.feature.get("geometry")
         return {"row": self.row, "label": self.label, "state": self.state, "provisional_id": self.provisional_id,
+                "action": self.action, "station_id": self.station_id, "changes": self.changes_in(lang),
                 "name": props.get("name"), "kind": props.get("kind"), "district_adcode": props.get("district_adcode"),
                 "coordinates": geometry["coordinates"] if geometry else None,
                 "problems": [i.as_dict(lang) for i in self.problems], "warnings": [i.as_dict(lang) for i in self.warnings]}
@@ -162,6 +203,7 @@ class UploadReport:
     file_warnings: list[UploadIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     parsed: ParsedUpload | None = field(default=None, repr=False)
+    missing: list[dict] = field(default_factory=list)   # active stations of the district the file does not list
     note_texts: list[Text | str] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self):
@@ -190,7 +232,10 @@ class UploadReport:
     @property
     def features(self) -> list[dict]:
         """The Features to add (no server-set fields), or ``[]`` while any problem remains."""
-        return [r.feature for r in self.rows] if self.ok else []
+        return [r.feature for r in self.rows if r.action == "add"] if self.ok else []
+
+    def by_action(self, action: str) -> list[UploadRow]:
+        return [r for r in self.rows if r.action == action]
 
     def preview(self, lang: str = "en") -> dict:
         """A FeatureCollection of every row with usable coordinates, for a map preview.
@@ -215,7 +260,9 @@ class UploadReport:
             "ok": self.ok, "filename": self.filename, "format": self.format, "crs": self.crs,
             "snapshot_version": self.snapshot_version,
             "counts": {"rows": len(self.rows), "problems": len(self.problems), "warnings": len(self.warnings),
-                       "ready": len(self.features)},
+                       "ready": len(self.features), "added": len(self.by_action("add")), "changed": len(self.by_action("update")),
+                       "unchanged": len(self.by_action("unchanged")), "missing": len(self.missing)},
+            "missing": list(self.missing),
             "problems": [i.as_dict(lang) for i in self.problems], "warnings": [i.as_dict(lang) for i in self.warnings],
             "needs_confirmation": self.needs_confirmation, "notes": self.notes_in(lang),
             "rows": [r.as_dict(lang) for r in self.rows], "preview": self.preview(lang),

@@ -30,6 +30,7 @@ from geo.messages import Join, Label, Text, crs_choice, crs_short, field_label, 
 from geo.projection import geodesic_distance_m
 from geo.registry import now_iso, prepare_new_features
 from geo.registry.validate import check_point, check_properties
+from geo.uploads.matching import station_changes, upload_id
 from geo.uploads.report import UploadIssue, UploadReport, UploadRow
 
 if TYPE_CHECKING:
@@ -179,6 +180,8 @@ class UploadChecker:
         self.bad_location: set[int] = set()
         self.unreadable: set[int] = set()
         self.located: list[str | None] = [None] * len(self.rows)
+        self.ids = [upload_id(f) for f in parsed]
+        self.matched: dict[int, dict] = {}   # row index -> the registry Feature its id names
 
     def issue(self, i: int, fld: str | None, message: Text | str, suggestion: Text | str = "",
               code: str = "invalid") -> UploadIssue:
@@ -211,6 +214,7 @@ class UploadChecker:
                 row.feature["properties"]["district_adcode"] = self.located[i]
         self.check_schema()
         self.check_districts()
+        self.match_ids()
         self.check_honours()
         self.check_repeated_rows()
         self.check_duplicates()
@@ -220,8 +224,46 @@ class UploadChecker:
             filename=self.parsed.filename, format=self.parsed.format, crs=self.parsed.crs, actor=self.actor,
             snapshot_version=getattr(self.snapshot, "version", None), rows=self.rows,
             file_problems=self.file_problems, file_warnings=self.file_warnings, notes=list(self.parsed.notes),
-            parsed=self.parsed,
+            parsed=self.parsed, missing=self.missing_from_file(),
         )
+
+    # ids: a row naming an existing station updates it
+    def match_ids(self) -> None:
+        by_id = getattr(self.snapshot, "by_id", None) or {}
+        own = self.actor.district_adcode
+        seen: dict[str, int] = {}
+        for i, sid in enumerate(self.ids):
+            if sid is None:
+                continue
+            if sid in seen:
+                self.problem(i, "id", Text("upload.id_repeated", id=sid, label=place(self.rows[seen[sid]].label)),
+                             Text("row.delete_one"), code="repeated_id")
+                continue
+            seen[sid] = i
+            j = by_id.get(sid)
+            if j is None:
+                self.problem(i, "id", Text("upload.id_unknown", id=sid), Text("upload.id_unknown_hint"), code="unknown_id")
+                continue
+            existing = self.snapshot.features[j]
+            adcode = existing["properties"]["district_adcode"]
+            if own is not None and adcode != own:
+                self.problem(i, "id", Text("upload.id_other_district", id=sid, name=self.districts.name(adcode)),
+                             Text("row.other_district_code_hint"), code="out_of_district")
+                continue
+            self.matched[i] = existing
+            self.rows[i].station_id = sid
+            self.rows[i].changes = station_changes(existing, self.rows[i].feature)
+
+    def missing_from_file(self) -> list[dict]:
+        """Active stations of the districts the file updates whose ids the file does not carry (for the clerk to retire)."""
+        if not self.matched or self.snapshot is None:
+            return []
+        listed = {sid for sid in self.ids if sid}
+        districts = {f["properties"]["district_adcode"] for f in self.matched.values()}
+        return [{"id": f["properties"]["id"], "name": f["properties"]["name"], "district_adcode": f["properties"]["district_adcode"]}
+                for f in self.snapshot.features
+                if f["properties"]["district_adcode"] in districts and f["properties"]["status"] == "active"
+                and f["properties"]["id"] not in listed]
 
     # coordinates: range, swapped axes, inside Chongqing
     def check_coordinates(self) -> None:
@@ -309,7 +351,10 @@ class UploadChecker:
         if self.actor.role == "admin":
             return
         for i, row in enumerate(self.rows):
-            if row.feature["properties"].get("honours"):
+            honours = row.feature["properties"].get("honours")
+            if i in self.matched and set(honours or ()) == set(self.matched[i]["properties"].get("honours") or ()):
+                continue   # a re-uploaded row repeating the station's honours changes nothing
+            if honours:
                 self.problem(i, "honours", Text("row.honours_admin_only"), Text("row.honours_admin_only_hint"),
                              code="honours")
 
@@ -324,8 +369,9 @@ class UploadChecker:
                 seen[key] = i
 
     def usable_points(self) -> list[int]:
+        """Rows that are new stations with a readable point (rows matched by id are not duplicates of anything)."""
         return [i for i, r in enumerate(self.rows) if self.located[i] is not None and i not in self.bad_location
-                and not any(p.code == "repeated_row" for p in r.problems)]
+                and i not in self.matched and not any(p.code == "repeated_row" for p in r.problems)]
 
     def check_duplicates(self) -> None:
         """Warnings: same kind within 30 m, or same name in the district — in the registry or earlier in the file."""
@@ -347,6 +393,8 @@ class UploadChecker:
             self.warn(i, "coordinates", Text(key, dist=dist, station=index.describe(t)),
                       Text("dup.retired_hint" if retired else "dup.existing_hint"))
         for i, row in enumerate(self.rows):
+            if i in self.matched:
+                continue
             props = row.feature["properties"]
             others = [t for t in index.same_name(props.get("district_adcode"), props.get("name"))
                       if t not in self.registry_hits[i]]
@@ -368,7 +416,7 @@ class UploadChecker:
         for i, row in enumerate(self.rows):
             props = row.feature["properties"]
             key = (props.get("district_adcode"), _fold_name(props.get("name")))
-            if not key[1] or any(p.code == "repeated_row" for p in row.problems):
+            if not key[1] or i in self.matched or any(p.code == "repeated_row" for p in row.problems):
                 continue
             if key in first_by_name:
                 self.warn(i, "name", Text("dup.in_file_same_name", label=place(self.rows[first_by_name[key]].label)),
@@ -421,12 +469,15 @@ class UploadChecker:
         if not all(not r.problems for r in self.rows) or self.file_problems:
             return
         current = self.snapshot.features if self.snapshot is not None else []
+        new_rows = [r for i, r in enumerate(self.rows) if i not in self.matched]
+        if not new_rows:
+            return
         try:
-            prepared = prepare_new_features([r.feature for r in self.rows], current, self.actor, self.districts)
+            prepared = prepare_new_features([r.feature for r in new_rows], current, self.actor, self.districts)
         except ValidationError as exc:  # should not happen: the checks above are a superset
             self.file_problems += [UploadIssue(None, "file", None, None, p.line()) for p in exc.problems]
             return
-        for row, feature in zip(self.rows, prepared, strict=True):
+        for row, feature in zip(new_rows, prepared, strict=True):
             row.provisional_id = feature["properties"]["id"]
 
 

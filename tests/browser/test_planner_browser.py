@@ -66,10 +66,46 @@ def test_plan_a_district_and_download_the_csv(page, live_server):
     assert download.suggested_filename == f"stationmap-plan-{YUBEI}-5-1200m.csv"
     data = open(download.path(), "rb").read()
     assert data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert len(rows) == 1 + 5 and rows[0][:4] == ["序号", "名称", "经度(WGS-84)", "纬度(WGS-84)"]
+    text = data.decode("utf-8-sig")
+    assert "# 服务半径: 1200 米" in text        # where the numbers come from, before the table
+    rows = list(csv.reader(io.StringIO("\n".join(line for line in text.splitlines() if not line.startswith("#")))))
+    assert len(rows) == 1 + 5 and rows[0][:4] == ["序号", "名称", "区县", "附近街道/镇"]
     assert [row[0] for row in rows[1:]] == ["1", "2", "3", "4", "5"]
     assert [row[1] for row in rows[1:]] == [s["name"] for s in plan["sites"]]
+
+
+def test_reload_and_shared_link_reproduce_the_plan(page, live_server, browser):
+    """Issue 13: the URL holds the settings; reloading it, or opening it in a new tab, shows the same plan."""
+    page.goto("/planner")
+    wait_for_coverage(page)
+    page.check('input[name="method"][value="exact"]')
+    page.fill("#time-limit-input", "30")
+    run_plan(page, YUZHONG, 3)
+    url = page.url
+    assert "plan=1" in url and f"district={YUZHONG}" in url and "new=3" in url and "method=exact" in url
+    names = page.locator("#proposal-list .proposal-name").all_inner_texts()
+    added = page.locator("#proposal-list .proposal-added strong").all_inner_texts()
+    assert names and all("渝中区" in n for n in names)
+
+    page.reload()
+    page.wait_for_function("() => document.documentElement.dataset.plan === 'ready'", timeout=PLAN_TIMEOUT)
+    assert page.url == url
+    assert page.locator("#proposal-list .proposal-name").all_inner_texts() == names
+    assert page.locator("#proposal-list .proposal-added strong").all_inner_texts() == added
+    assert page.locator("#district-select").input_value() == YUZHONG
+    assert page.locator('input[name="method"][value="exact"]').is_checked()
+
+    shared = open_context(browser, live_server).new_page()
+    shared.goto(url)
+    shared.wait_for_function("() => document.documentElement.dataset.plan === 'ready'", timeout=PLAN_TIMEOUT)
+    assert shared.locator("#proposal-list .proposal-name").all_inner_texts() == names
+    shared.context.close()
+
+    # Changing a plan setting updates the URL and drops plan=1 until the new plan is run.
+    page.fill("#new-input", "2")
+    page.dispatch_event("#new-input", "change")
+    page.wait_for_function("() => location.search.indexOf('new=2') >= 0")
+    assert "plan=1" not in page.url
 
 
 def test_uploaded_candidate_names_are_text(page, tmp_path):
@@ -106,8 +142,11 @@ def test_english_and_the_hour_filter(page):
     page.fill("#at-input", "03:00")
     page.locator("#at-input").dispatch_event("change")
     page.wait_for_function("() => location.search.includes('at=03%3A00') || location.search.includes('at=03:00')")
+    page.wait_for_function("() => (document.querySelector('.pl-at-note') || {}).textContent")
     wait_for_coverage(page)
-    assert "Stations open at 03:00 only" in page.locator("#summary").inner_text()
+    # The figure states the day it was computed for, not only the hour.
+    assert re.search(r"Stations open at (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d{2}-\d{2} 03:00 only",
+                     page.locator("#summary").inner_text())
     assert int(page.locator(".pl-figure-stations dd").inner_text()) < int(all_day)
 
 

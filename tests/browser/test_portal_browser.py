@@ -180,3 +180,55 @@ def test_portal_pages_fit_a_360px_phone(clerk):
         page.goto(path)
         widths[path] = page.evaluate("document.documentElement.scrollWidth")
     assert all(width <= 360 for width in widths.values()), widths
+
+
+def test_clerk_reuploads_the_district_sheet_and_reads_the_two_changes_in_history(clerk):
+    """Issue 13: download the sheet, change two rows, upload it again: exactly two updates, both in the history."""
+    import csv
+    import io
+
+    page = clerk
+    page.goto("/upload")
+    with page.expect_download() as info:
+        page.click("#download-sheet-csv")
+    text = open(info.value.path(), "rb").read().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    assert header[0] == "编号" and len(rows) > 3
+    phone, hours = header.index("联系电话"), header.index("开放时间")
+    first, second = rows[1][0], rows[2][0]
+    old_phone, old_hours = rows[1][phone], rows[2][hours]
+    rows[1][phone] = "023-68886666"
+    rows[2][hours] = "Mo-Su 06:00-23:00"
+    out = io.StringIO(newline="")
+    csv.writer(out).writerows(rows)
+
+    page.set_input_files("#file", files=[{"name": "渝中区台账.csv", "mimeType": "text/csv", "buffer": out.getvalue().encode("utf-8-sig")}])
+    page.select_option("#crs", "wgs84")
+    page.click("#upload-form button[type=submit]")
+    page.locator("#report").wait_for()
+    summary = page.locator("#changes-summary")
+    assert summary.get_attribute("data-changed") == "2" and summary.get_attribute("data-added") == "0"
+    assert int(summary.get_attribute("data-unchanged")) == len(rows) - 3
+    changes = page.locator("#report-changes tbody tr")
+    assert changes.count() == 2
+    assert f"联系电话：{old_phone} → 023-68886666" in changes.nth(0).inner_text()
+    assert "开放时间" in changes.nth(1).inner_text() and "Mo-Su 06:00-23:00" in changes.nth(1).inner_text()
+    page.click("#commit-button")
+    page.wait_for_url(re.compile(r"/portal/stations"))
+    assert "更新 2 个" in page.locator(".flash").first.inner_text()
+
+    page.goto(f"/portal/stations/{first}/history")
+    latest = page.locator("#history-table tbody tr").first
+    assert f"联系电话：{old_phone} → 023-68886666" in latest.inner_text()
+    page.goto(f"/portal/stations/{second}/history")
+    latest = page.locator("#history-table tbody tr").first
+    assert f"开放时间：{old_hours} → Mo-Su 06:00-23:00" in latest.inner_text()
+
+    # The same sheet again: nothing changes, and the page says so.
+    page.goto("/upload")
+    page.set_input_files("#file", files=[{"name": "渝中区台账.csv", "mimeType": "text/csv", "buffer": out.getvalue().encode("utf-8-sig")}])
+    page.select_option("#crs", "wgs84")
+    page.click("#upload-form button[type=submit]")
+    page.locator("#report").wait_for()
+    assert page.locator("#nothing-changed").is_visible() and page.locator("#commit-button").count() == 0

@@ -37,16 +37,21 @@ def test_population_coverage_json_at_night(run):
 
 def test_population_coverage_csv_and_gap_file(run, tmp_path):
     gaps = tmp_path / "gaps.geojson"
-    result = run("coverage", "--population", "--csv", "--geojson", str(gaps))
-    assert result.exit_code == 0
-    assert result.stdout.splitlines()[0].startswith("adcode,district,district_en,population,residents")
+    result = run("coverage", "--population", "--csv", "--geojson", str(gaps), "--cell", "2000", "--at", "Mo 22:00", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.lstrip("\ufeff").splitlines()
+    assert any(line.startswith("# Cell size: 2000 m") for line in lines)
+    assert any(line.startswith("# Stations counted: open at Mon ") and line.endswith("22:00") for line in lines)
+    table = [line for line in lines if not line.startswith("#")]
+    assert table[0].startswith("district,adcode,population 2020 (people),stations,residents per station (people)")
+    assert table[-1].startswith("Chongqing (total),500000,")
     data = json.loads(gaps.read_text(encoding="utf-8"))
     assert data["type"] == "FeatureCollection" and data["features"][0]["geometry"]["type"] == "Polygon"
 
 
 def test_at_without_population_is_a_usage_error(run):
     result = run("coverage", "--at", "22:00")
-    assert result.exit_code == 2 and "--at needs --population" in result.output
+    assert result.exit_code == 2 and "--at, --cell and --xlsx need --population" in result.output
 
 
 def test_bad_time_is_one_line(run):
@@ -63,6 +68,18 @@ def test_plan_greedy_table_and_files(run, tmp_path):
     assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert len(json.loads(geo_path.read_text(encoding="utf-8"))["features"]) == 3
     assert xlsx_path.read_bytes()[:2] == b"PK"
+
+
+def test_plan_says_when_fewer_sites_are_useful(run, tmp_path):
+    """More sites asked than 渝中 has people for (issue 13): fewer come back, each adding someone, and the file says so."""
+    csv_path = tmp_path / "s.csv"
+    result = run("plan", "--new", "40", "--district", "500103", "--csv", str(csv_path), "--cell", "1000")
+    assert result.exit_code == 0, result.output
+    assert "可增加覆盖人口的新址少于要求" in result.output
+    text = csv_path.read_bytes().decode("utf-8-sig")
+    assert "# 说明: 可增加覆盖人口的新址少于要求" in text
+    rows = [line.split(",") for line in text.splitlines() if not line.startswith("#")][1:]
+    assert 0 < len(rows) < 40 and all(int(r[4]) >= 1 for r in rows)
 
 
 def test_plan_both_as_json(run):

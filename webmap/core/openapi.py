@@ -80,6 +80,10 @@ _STATION_PROPERTIES = {
         "honours": {"type": "array", "items": _codes(schema.HONOURS)},
         "status": _codes(schema.STATUSES), "created_at": _STRING, "updated_at": _STRING,
         "source": _codes(schema.SOURCES),
+        "listing": {"type": "object", "description": "上图 status per map platform (absent: 未提交 everywhere)",
+                    "propertyNames": _codes(schema.LISTING_PLATFORMS),
+                    "additionalProperties": {"type": "object", "properties": {
+                        "status": _codes(schema.LISTING_STATUSES), "note": _STRING, "at": _STRING}}},
         "open_now": {"type": "boolean"},
         "next_change": {"type": ["string", "null"], "description": "Chongqing local time, ISO 8601"},
         "distance_m": {"type": "number", "description": "geodesic metres on WGS-84"},

@@ -19,9 +19,10 @@ from geo.errors import Problem, ValidationError
 from geo.messages import Text, localise, message_of
 from geo.planning import charts
 from geo.planning import export as planexport
-from geo.planning.plans import DISTRICT_CELL_M, snapshot_plan, snapshot_population_coverage
+from geo.planning.plans import DISTRICT_CELL_M, snapshot_plan, snapshot_population_coverage, snapshot_population_grid
 from geo.planning.popcoverage import parse_at
 from geo.planning.population import DEFAULT_CELL_M
+from geo.planning.provenance import Provenance
 from webmap.core import params as p
 from webmap.core.errors import error_response
 from webmap.core.i18n import message_lang
@@ -142,15 +143,41 @@ def plan_file(fmt: str):
 
     def build():
         result = compute_plan(snapshot, args)
+        provenance = plan_provenance(snapshot, args, result)
         if fmt == "csv":
-            return Body(planexport.csv_bytes(result.sites.drop(columns=["x", "y"]), lang), CSV)
+            return Body(planexport.plan_csv(result, lang, provenance), CSV)
         if fmt == "geojson":
             return json_body(planexport.sites_geojson(result), GEOJSON)
-        return Body(planexport.xlsx_bytes(planexport.plan_sheets(result, lang), lang), XLSX)
+        return Body(planexport.plan_xlsx(result, lang, provenance), XLSX)
 
     scope = args["district"] or "500000"
     name = f"stationmap-plan-{scope}-{args['new']}-{args['radius_m']:g}m.{fmt}"
     return _cached(snapshot, args, build, download=name, cache_control=PLAN_CACHE, extra=(lang,))
+
+
+@bp.get("/population-coverage.<any(csv, xlsx):fmt>")
+@describe("The per-district population-coverage table as a file, with the planner page's columns",
+          params=(pp.FORMAT_TABLE, *pp.COVERAGE_FILE_PARAMS),
+          responses={200: ("The file, as an attachment", {"text/csv": {"schema": _STR},
+                                                             XLSX: {"schema": {"type": "string", "format": "binary"}}})},
+          errors=(400,), tags=("planning",))
+def population_coverage_file(fmt: str):
+    """CSV (UTF-8 with BOM; opening lines starting with # say where the numbers come from) or a
+    workbook (table, gap cells, distance distribution and a 说明 sheet). Chinese unless lang=en.
+    """
+    args = p.parse_args(request.args, pp.COVERAGE_FILE_PARAMS)
+    snapshot = get_snapshot()
+    lang = args["lang"] or current_app.config.get("DEFAULT_LANG", "zh")
+
+    def build():
+        cov = _coverage(snapshot, args)
+        provenance = Provenance.of(snapshot, cov.grid, cov.radius_m, cov.at)
+        if fmt == "csv":
+            return Body(planexport.coverage_csv(cov, lang, provenance), CSV)
+        return Body(planexport.coverage_xlsx(cov, lang, provenance), XLSX)
+
+    name = f"stationmap-population-coverage-{args['radius_m']:g}m.{fmt}"
+    return _cached(snapshot, args, build, download=name, extra=(lang,))
 
 
 @bp.get("/charts/coverage.<any(svg, png):fmt>")
@@ -208,6 +235,7 @@ class PlanKey:
     cell_m: float | None
     kinds: tuple
     candidates: str | None
+    at: str | None = None   # the resolved moment (ISO): "Mo 22:00" means a different day next week
 
 
 def plan_key(args: dict) -> PlanKey:
@@ -215,7 +243,7 @@ def plan_key(args: dict) -> PlanKey:
     limit = float(args["time_limit_s"]) if args["method"] != "greedy" else pp.DEFAULT_TIME_LIMIT_S
     return PlanKey(int(args["new"]), float(args["radius_m"]), args["district"], args["method"], limit,
                    None if args["grid_m"] is None else float(args["grid_m"]), tuple(sorted(args["kind"] or ())),
-                   args["candidates"])
+                   args["candidates"], _iso(parse_at(args.get("at"))))
 
 
 def compute_plan(snapshot, args: dict, candidate_bytes: bytes | None = None):
@@ -230,12 +258,17 @@ def compute_plan(snapshot, args: dict, candidate_bytes: bytes | None = None):
         if key.candidates is not None and data is None:
             data = state.candidates.get(key.candidates)
         return snapshot_plan(snapshot, key.n_new, key.radius_m, key.district, candidates=data, method=key.method,
-                             time_limit_s=key.time_limit_s, cell_m=key.cell_m, kinds=key.kinds or None)
+                             time_limit_s=key.time_limit_s, cell_m=key.cell_m, kinds=key.kinds or None, at=key.at)
 
     return state.plans.get_or_compute((snapshot_fingerprint(snapshot), key), solve, exact=key.method != "greedy")
 
 
-def coverage_for(snapshot, radius_m: float, at=None, grid_m: float = 1000.0, kinds=()):
+def plan_is_ready(snapshot, args: dict) -> bool:
+    """Whether ``compute_plan`` would answer at once (the plan is solved and kept)."""
+    return planner_state().plans.get((snapshot_fingerprint(snapshot), plan_key(args))) is not None
+
+
+def coverage_for(snapshot, radius_m: float, at=None, grid_m: float = 500.0, kinds=()):
     """``geo.planning.plans.snapshot_population_coverage`` (cached on the snapshot)."""
     return snapshot_population_coverage(snapshot, radius_m, at, cell_m=float(grid_m), kinds=tuple(kinds) or None)
 
@@ -264,8 +297,15 @@ def _plan_body(snapshot, args: dict, result) -> dict:
     links["report"] = url_for("planner.report", code=args["district"] or "500000", **report_query)
     key = plan_key(args)
     cell_m = key.cell_m or (DISTRICT_CELL_M if key.district else DEFAULT_CELL_M)  # geo.planning.plans.snapshot_plan's default
-    return {**planexport.plan_json(result, message_lang()), "cell_m": cell_m, "candidates": args["candidates"],
-            "registry_version": snapshot.version, "links": links}
+    return {**planexport.plan_json(result, message_lang(), plan_provenance(snapshot, args, result)), "cell_m": cell_m,
+            "candidates": args["candidates"], "registry_version": snapshot.version, "links": links}
+
+
+def plan_provenance(snapshot, args: dict, result) -> Provenance:
+    """Where a plan's numbers come from (the grid it was solved on, the moment, the solver's status)."""
+    key = plan_key(args)
+    cell_m = key.cell_m or (DISTRICT_CELL_M if key.district else DEFAULT_CELL_M)
+    return Provenance.of(snapshot, snapshot_population_grid(snapshot, cell_m), result.radius_m, result.at, result)
 
 
 def _iso(when) -> str | None:

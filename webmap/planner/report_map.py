@@ -81,13 +81,47 @@ def report_map(districts, adcode: str | None, *, stations_xy=None, gaps=None, si
         result.stations = [(round(x, 1), round(y, 1)) for x, y in zip(sx[inside], sy[inside], strict=True)]
     if sites is not None and len(sites):
         px, py = to_px(sites["x"].to_numpy(), sites["y"].to_numpy())
-        result.sites = [{"rank": int(rank), "x": round(x, 1), "y": round(y, 1), "r": round(radius_m * k, 1)}
-                        for rank, x, y in zip(sites["rank"], px, py, strict=True)]
+        pins = place_pins(np.column_stack([px, py]), PIN_RADIUS, width, height)
+        result.sites = [{"rank": int(rank), "x": round(x, 1), "y": round(y, 1), "r": round(radius_m * k, 1),
+                         "px": round(pin[0], 1), "py": round(pin[1], 1), "moved": bool(np.hypot(pin[0] - x, pin[1] - y) > 0.5)}
+                        for rank, x, y, pin in zip(sites["rank"], px, py, pins, strict=True)]
 
     target_km = width / 5 / k / 1000
     km = max((s for s in SCALE_STEPS_KM if s <= target_km), default=SCALE_STEPS_KM[0])
     result.scale = {"x1": 16, "x2": round(16 + km * 1000 * k, 1), "y": height - 16, "km": f"{km:g}"}
     return result
+
+
+PIN_RADIUS = 8.0   # SVG units; the numbered pin's circle
+
+
+def place_pins(points: np.ndarray, radius: float, width: float, height: float) -> np.ndarray:
+    """Pin centres that do not overlap: each pin (in rank order) at its site if free, else at the nearest free
+    spot on rings around it (a leader line then joins pin and site). Greedy, O(n² · tries); n ≤ 1,000."""
+    placed: list[tuple[float, float]] = []
+    gap = 2 * radius + 1
+    for x, y in np.asarray(points, float):
+        spot = (x, y)
+        if not _free(spot, placed, gap):
+            spot = None
+            for ring in range(1, 40):
+                d = ring * radius * 1.2
+                steps = 8 * ring
+                for j in range(steps):
+                    a = 2 * np.pi * j / steps - np.pi / 2
+                    cand = (x + d * np.cos(a), y + d * np.sin(a))
+                    if radius <= cand[0] <= width - radius and radius <= cand[1] <= height - radius and _free(cand, placed, gap):
+                        spot = cand
+                        break
+                if spot is not None:
+                    break
+            spot = spot or (x, y)
+        placed.append(spot)
+    return np.asarray(placed).reshape(-1, 2)
+
+
+def _free(spot, placed, gap) -> bool:
+    return all((spot[0] - px) ** 2 + (spot[1] - py) ** 2 >= gap * gap for px, py in placed)
 
 
 def _path(geometry, to_px) -> str:

@@ -12,14 +12,17 @@ import math
 import re
 from datetime import datetime
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 
+from geo import schema
 from geo.errors import NotFoundError
 from geo.hours import chongqing_now
+from geo.listing.status import listing_counts
 from geo.messages import Text, clipped
-from geo.planning.plans import DISTRICT_CELL_M, snapshot_stations
+from geo.planning.plans import COVERAGE_CELL_M, DISTRICT_CELL_M, snapshot_stations
 from geo.planning.popcoverage import EBIKE_15_MIN_M, WALK_15_MIN_M, counted_stations, station_xy
 from geo.planning.population import DEFAULT_CELL_M
+from geo.planning.provenance import format_moment
 from webmap.core import mapbuild
 from webmap.core import params as p
 from webmap.core.i18n import PLANNER_JS_KEYS, get_lang, js_strings, t, translate
@@ -30,6 +33,8 @@ from webmap.planner import params as pp
 from webmap.planner.report_map import report_map
 
 bp = Blueprint("planner", __name__)
+# The page script's strings beyond webmap.core.i18n.PLANNER_JS_KEYS: the exact solver's clock and its cancel button.
+EXTRA_JS_KEYS = ("planner.plan_elapsed", "planner.cancel_plan", "planner.plan_cancelled")
 
 CITY = "500000"
 PRESETS = {"walk15": WALK_15_MIN_M, "ebike15": EBIKE_15_MIN_M}
@@ -100,6 +105,9 @@ def initial_form(args) -> dict:
                 continue
     if isinstance(form["at"], datetime):
         form["at"] = form["at"].strftime("%H:%M")
+    elif isinstance(form["at"], str) and " " in form["at"]:   # "Mo 22:00": the time input holds the clock time
+        form["at"] = form["at"].split()[-1]
+    form["plan"] = args.get("plan", "") == "1"
     preset = next((name for name, metres in PRESETS.items() if metres == form["radius_m"]), "custom")
     form.update(preset=preset, radius_m=int(form["radius_m"]) if float(form["radius_m"]).is_integer() else form["radius_m"],
                 time_limit_s=int(form["time_limit_s"]) if float(form["time_limit_s"]).is_integer() else form["time_limit_s"])
@@ -115,12 +123,24 @@ def index():
     parts = cached_map("planner", lambda **kw: planner_map(store.districts, **kw))
     districts = district_choices(store.districts, lang)
     limits = {"maxNew": pp.MAX_NEW, "maxTimeLimit": pp.MAX_TIME_LIMIT_S, "maxRadius": pp.RADIUS.high,
-              "gapCells": 300, "cityCell": DEFAULT_CELL_M, "districtCell": DISTRICT_CELL_M}
+              "gapCells": 300, "cityCell": COVERAGE_CELL_M, "districtCell": DISTRICT_CELL_M}
     config = page_config("planner", presets=PRESETS, limits=limits, initial=form, districts=districts,
                          reportBase=url_for("planner.report", code=CITY)[: -len(CITY)], city=CITY)
-    config["strings"].update(js_strings(keys=PLANNER_JS_KEYS))
+    config["strings"].update(js_strings(keys=PLANNER_JS_KEYS + EXTRA_JS_KEYS))
     return render_template("planner/planner.html", map=parts, form=form, districts=districts, presets=PRESETS,
-                           limits=limits, config=config)
+                           limits=limits, config=config, listing=listing_table(get_snapshot(), lang))
+
+
+def listing_table(snapshot, lang: str) -> dict:
+    """上图 progress per district for planners: per platform, stations live / submitted / rejected of all active."""
+    counts = snapshot.cached("listing_counts", lambda: listing_counts(snapshot))   # once per registry version
+    platforms = {c: t.label(lang) for c, t in schema.LISTING_PLATFORMS.items()}
+    rows = []
+    for code in [*sorted(c for c in counts if c != CITY), CITY]:
+        name = snapshot.districts.name(code, lang) if code != CITY else t("planner.district_all")
+        cells = {p: {**counts[code][p], "total": sum(counts[code][p].values())} for p in platforms}
+        rows.append({"adcode": code, "name": name, "cells": cells})
+    return {"platforms": platforms, "rows": rows}
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -128,11 +148,34 @@ def index():
 
 @bp.route("/planner/report/<code>")
 def report(code: str):
-    """One district's (or, for 500000, the city's) coverage and plan on a page that prints on A4."""
+    """One district's (or, for 500000, the city's) coverage and plan on a page that prints on A4.
+
+    A plan that is not solved yet (an exact solve can take minutes) is streamed: a progress line
+    arrives first, so the new tab is never blank, and the report follows it when the solve is done
+    (planner.css hides the progress line once anything comes after it).
+    """
     store = get_store()
     if code != CITY and code not in store.districts.by_adcode:
         raise NotFoundError(Text("plan.no_district", code=clipped(code)))
     args = p.parse_args(request.args, REPORT_PARAMS)
+    district = None if code == CITY else code
+    plan_args = {**args, "district": district}
+    if args["method"] == "greedy" or api_planning.plan_is_ready(get_snapshot(), plan_args):
+        return render_template("planner/report.html", **_report_context(store, code, args))
+
+    def stream():
+        yield render_template("planner/report_progress.html")
+        try:
+            context = _report_context(store, code, args)
+        except Exception as exc:   # the status line is sent already: say what failed in the page
+            yield render_template("planner/report_failed.html", message=str(exc))
+            return
+        yield render_template("planner/report.html", **context)
+
+    return Response(stream_with_context(stream()), mimetype="text/html")
+
+
+def _report_context(store, code: str, args: dict) -> dict:
     lang = get_lang()
     snapshot = get_snapshot()
     district = None if code == CITY else code
@@ -164,13 +207,19 @@ def report(code: str):
     table = [{**r, **{f"plan_{k}": v for k, v in before_after.get(r["adcode"], {}).items()}}
              for r in worst.to_dict("records")] if district is None else []
     settings = t("planner.report_settings", r=format_distance(cov.radius_m, lang),
-                   hours=t("planner.at_note_report", t=cov.at.strftime("%H:%M")) if cov.at else t("planner.report_all_day"),
+                   hours=t("planner.at_note_report", t=format_moment(cov.at, lang)) if cov.at else t("planner.report_all_day"),
                    n=plan.n_new, method=t(f"planner.method_label_{plan.method}"))
-    return render_template(
-        "planner/report.html", code=code, name=name, cov=cov, row=row, rank=rank, n_districts=len(worst), plan=plan,
-        sites=plan.sites.to_dict("records"), gaps=gaps.head(REPORT_GAP_ROWS).to_dict("records"), table=table,
+    provenance = api_planning.plan_provenance(snapshot, plan_args, plan)
+    sites = plan.sites.to_dict("records")
+    if lang == "en":
+        for site in sites:
+            site["name"] = site["name_en"]
+    return dict(
+        code=code, name=name, cov=cov, row=row, rank=rank, n_districts=len(worst), plan=plan,
+        sites=sites, gaps=gaps.head(REPORT_GAP_ROWS).to_dict("records"), table=table,
         drawing=drawing, charts=chart_urls, settings=settings, generated=chongqing_now().strftime("%Y-%m-%d %H:%M"),
         version=snapshot.version, planner_url=url_for("planner.index", radius_m=common["radius_m"], district=district or "",
-                                                      new=plan.n_new, method=args["method"], lang=lang),
+                                                      new=plan.n_new, method=args["method"], lang=lang, plan=1),
         download_csv=url_for("api_planning.plan_file", fmt="csv", **plan_query),
+        shortfall=plan.shortfall().render(lang) if plan.fewer_sites else None, provenance=provenance.rows(lang),
     )

@@ -20,7 +20,7 @@ from geo.access.permissions import Actor, require_honours_unchanged
 from geo.coords import to_wgs84
 from geo.errors import Problem, ValidationError
 from geo.hours import CHONGQING_TZ
-from geo.messages import Join, Text, field_label, message_of, shown, type_label
+from geo.messages import Join, Text, field_label, localise, message_of, shown, type_label
 from geo.registry.validate import check_properties, one_of
 
 # What an edit may change. The id encodes district and kind, so those stay; status has its
@@ -46,7 +46,7 @@ _DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 
 AUDIT_ACTIONS = ("add", "update", "retire", "restore")
 AUDIT_CSV_COLUMNS = ("version", "at", "actor", "role", "actor_district", "action", "station_id", "station_name",
-                     "station_district", "changes")
+                     "station_district", "changes", "reason")
 MAX_AUDIT_FILTER_CHARS = 64
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -235,15 +235,21 @@ def query_audit(store, filters: dict) -> list[dict]:
 
 
 def change_summary(change: dict) -> list[tuple[str, object, object]]:
-    """``(field, before, after)`` for what one audit change altered (location as ``coordinates``)."""
+    """``(field, before, after)`` for what one audit change altered (location as ``coordinates``).
+
+    Lists of codes (amenities, honours) compare as sets: reordering them is not a change.
+    """
     before, after = change.get("before"), change.get("after") or {}
     if before is None:
         return []
     rows = []
     old_props, new_props = before.get("properties", {}), after.get("properties", {})
     for name in schema.PROPERTY_NAMES:
-        if name != "updated_at" and old_props.get(name) != new_props.get(name):
-            rows.append((name, old_props.get(name), new_props.get(name)))
+        old, new = old_props.get(name), new_props.get(name)
+        if name in ("amenities", "honours") and set(old or ()) == set(new or ()):
+            continue
+        if name != "updated_at" and old != new:
+            rows.append((name, old, new))
     old_xy = (before.get("geometry") or {}).get("coordinates")
     new_xy = (after.get("geometry") or {}).get("coordinates")
     if old_xy != new_xy:
@@ -261,18 +267,38 @@ def _plain(value) -> str:
     return "" if value is None else str(value)
 
 
-def audit_rows(entries: list[dict]) -> list[dict]:
-    """One flat row per station change, for the audit table and the CSV export."""
+def change_lines(change: dict, lang: str = "zh") -> list[dict]:
+    """What one change altered, for a clerk: the field's Chinese (or English) name and old → new as they read them."""
+    from geo.uploads.report import display_value
+
+    return [{"field": name, "label": localise(field_label(name), lang), "old": display_value(old, lang),
+             "new": display_value(new, lang)} for name, old, new in change_summary(change)]
+
+
+def audit_rows(entries: list[dict], lang: str = "zh", district: str | None = None) -> list[dict]:
+    """One flat row per station change, for the audit table and the CSV export.
+
+    ``district``: only changes to that district's stations (a clerk's view of a write that
+    touched several districts, e.g. an administrator's import).
+    """
     rows = []
     for entry in entries:
+        if not entry.get("changes") and entry.get("actions"):   # a note about the log itself
+            rows.append({"version": entry.get("version"), "at": entry.get("at"), "actor": entry.get("actor"),
+                         "role": entry.get("role"), "actor_district": "", "action": entry["actions"][0], "station_id": "",
+                         "station_name": "", "station_district": "", "reason": "", "lines": [],
+                         "changes": f"file_version={entry.get('file_version')}, log_version={entry.get('log_version')}"})
+            continue
         for change in entry.get("changes", []):
             props = (change.get("after") or {}).get("properties", {})
+            if district and props.get("district_adcode") != district:
+                continue
             rows.append({
                 "version": entry.get("version"), "at": entry.get("at"), "actor": entry.get("actor"),
                 "role": entry.get("role"), "actor_district": entry.get("district") or "",
                 "action": change.get("action"), "station_id": change.get("id"),
                 "station_name": props.get("name", ""), "station_district": props.get("district_adcode", ""),
-                "changes": _summary_text(change),
+                "changes": _summary_text(change), "lines": change_lines(change, lang), "reason": entry.get("reason") or "",
             })
     return rows
 
@@ -283,12 +309,12 @@ def neutralise_formula(value) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
-def audit_csv(entries: list[dict]) -> bytes:
+def audit_csv(entries: list[dict], district: str | None = None) -> bytes:
     """UTF-8 CSV with a BOM (so Excel in China reads it as UTF-8), one row per change, formulas neutralised."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(AUDIT_CSV_COLUMNS)
-    for row in audit_rows(entries):
+    for row in audit_rows(entries, district=district):
         writer.writerow([neutralise_formula(row[c]) for c in AUDIT_CSV_COLUMNS])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 

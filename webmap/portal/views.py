@@ -17,6 +17,7 @@ from geo import schema
 from geo.access.permissions import require_write
 from geo.coords import from_wgs84
 from geo.errors import PermissionDeniedError, Problem, ValidationError
+from geo.listing.status import filter_by_listing, listing_status, set_listing_status
 from geo.messages import localise, message_of, place
 from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
 from webmap.core.i18n import get_lang, t
@@ -32,6 +33,7 @@ WRITERS = ("district", "admin")
 EVERYONE = ("district", "planner", "admin")
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
+MAX_REASON_CHARS = 200
 
 
 def init_app(app) -> None:
@@ -157,13 +159,42 @@ def upload_commit():
     keep = {r for r, c in choices.items() if c == "keep"}
     drop = {r for r, c in choices.items() if c == "drop"}
     try:
-        ids = commit_upload(store, report, actor, confirm_duplicates=keep, drop=drop)
+        result = commit_upload(store, report, actor, confirm_duplicates=keep, drop=drop)
     except (UploadRejectedError, ConfirmationRequiredError):
         return again(409, t("portal.commit_changed"))
     except ValidationError:
         return again(400, errors=[{"message": t("portal.nothing_to_commit")}])
-    flash(t("portal.commit_done", n=len(ids), ids=", ".join(ids)), "success")
-    return redirect(url_for("portal.stations", new=",".join(ids[:50])))
+    if result.nothing_changed:
+        flash(t("portal.commit_nothing"), "info")
+        return redirect(url_for("portal.stations"))
+    if result.updated or result.unchanged:
+        flash(t("portal.commit_summary", added=len(result.added), updated=len(result.updated), unchanged=result.unchanged), "success")
+    else:
+        flash(t("portal.commit_done", n=len(result.added), ids=", ".join(result.added)), "success")
+    return redirect(url_for("portal.stations", new=",".join((result.added + result.updated)[:50])))
+
+
+@bp.route("/portal/sheet.<any(csv, xlsx):fmt>")
+@role_required(*WRITERS)
+def district_sheet(fmt: str):
+    """The account's district's stations in the upload template, with 编号: edit and upload again to update."""
+    from geo.uploads.sheet import sheet_csv, sheet_xlsx
+
+    district, snapshot = _export_scope(), get_snapshot()
+    data = sheet_csv(snapshot, district) if fmt == "csv" else sheet_xlsx(snapshot, district)
+    return _attachment(data, fmt, f"stations-{district or 'all'}-v{snapshot.version}.{fmt}")
+
+
+def _export_scope() -> str | None:
+    """The district an export covers: a clerk's own, whatever is asked; an administrator's choice (None: the city)."""
+    user = current_user()
+    district = user.district_adcode if user.role == "district" else (request.args.get("district") or None)
+    return district if district in get_store().districts.by_adcode else None
+
+
+def _attachment(data: bytes, fmt: str, name: str):
+    mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return current_app.response_class(data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- stations -------------------------------------------------------------------------
@@ -188,10 +219,13 @@ def stations():
     query = (args.get("q") or "").strip()[:100]
     folded = query.casefold()
     snapshot = get_snapshot()
+    platform = args.get("platform") if args.get("platform") in schema.LISTING_PLATFORMS else ""
+    listing = args.get("listing") if args.get("listing") in schema.LISTING_STATUSES else ""
     rows = [f for f in snapshot.features
             if (not district or f["properties"]["district_adcode"] == district)
             and (not status or f["properties"]["status"] == status)
             and (not folded or folded in f["properties"]["name"].casefold() or folded in f["properties"]["id"].casefold())]
+    rows = filter_by_listing(rows, platform or None, listing or None)
     rows.sort(key=lambda f: f["properties"]["id"])
     page, pages = _page(len(rows), PAGE_SIZE)
     new_ids = set((args.get("new") or "").split(","))
@@ -200,7 +234,55 @@ def stations():
         pages=pages, district=district, status=status, query=query, districts=_district_choices(),
         kinds={c: t.label(get_lang()) for c, t in schema.KINDS.items()},
         statuses={c: t.label(get_lang()) for c, t in schema.STATUSES.items()}, new_ids=new_ids, actor=current_actor(),
+        platform=platform, listing=listing, listing_platforms={c: t.label(get_lang()) for c, t in schema.LISTING_PLATFORMS.items()},
+        listing_statuses={c: t.label(get_lang()) for c, t in schema.LISTING_STATUSES.items()},
     )
+
+
+# -- 上图 ---------------------------------------------------------------------------------
+
+
+@bp.route("/portal/stations/<station_id>/listing", methods=["GET", "POST"])
+@role_required(*WRITERS)
+def station_listing(station_id: str):
+    """The station's 上图 status on each map platform (未提交/已提交/已上线/被驳回 + note), set by its district, audited."""
+    feature = get_snapshot().get(station_id)
+    actor = current_actor()
+    require_write(actor, feature["properties"]["district_adcode"])
+    lang = get_lang()
+    errors = []
+    if request.method == "POST":
+        store = get_store()
+        for platform in schema.LISTING_PLATFORMS:
+            status = request.form.get(f"status-{platform}", "")
+            note = request.form.get(f"note-{platform}", "")
+            try:
+                set_listing_status(store, station_id, platform, status, note, actor)
+            except ValidationError as exc:
+                errors += [{**p.as_dict(lang), "where": schema.LISTING_PLATFORMS[platform].label(lang)} for p in exc.problems]
+        if not errors:
+            flash(t("portal.listing_saved", id=station_id), "success")
+            return redirect(url_for("portal.stations", **_list_args()))
+        feature = get_snapshot().get(station_id)
+    current = {p: listing_status(feature["properties"], p) for p in schema.LISTING_PLATFORMS}
+    return render_template(
+        "portal/listing.html", s=feature, current=current, errors=errors,
+        platforms={c: t.label(lang) for c, t in schema.LISTING_PLATFORMS.items()},
+        statuses={c: t.label(lang) for c, t in schema.LISTING_STATUSES.items()},
+    ), 400 if errors else 200
+
+
+@bp.route("/portal/listing/<platform>.<any(csv, xlsx):fmt>")
+@role_required(*WRITERS)
+def listing_export(platform: str, fmt: str):
+    """A district's (or, for administrators, any district's or the whole city's) stations in a platform's bulk format."""
+    from geo.listing.platforms import listing_csv, listing_xlsx
+
+    if platform not in schema.LISTING_PLATFORMS:
+        raise ValidationError(Problem("platform", t("portal.listing_unknown_platform")))
+    district, snapshot = _export_scope(), get_snapshot()
+    data = listing_csv(snapshot, platform, district) if fmt == "csv" else listing_xlsx(snapshot, platform, district)
+    return _attachment(data, fmt, f"shangtu-{platform}-{district or '500000'}.{fmt}")
 
 
 def _page(total: int, size: int) -> tuple[int, int]:
@@ -267,8 +349,11 @@ def retire_station(station_id: str):
     actor = current_actor()
     require_write(actor, feature["properties"]["district_adcode"])
     if request.method == "GET":
-        return render_template("portal/retire.html", s=feature)
-    get_store().retire(station_id, actor)
+        return render_template("portal/retire.html", s=feature, reason="", error=None)
+    reason = " ".join((request.form.get("reason") or "").split())[:MAX_REASON_CHARS]
+    if not reason:
+        return render_template("portal/retire.html", s=feature, reason="", error=t("portal.retire_reason_missing")), 400
+    get_store().retire(station_id, actor, reason=reason)
     flash(t("portal.retired", id=station_id), "success")
     return redirect(url_for("portal.stations", **_list_args()))
 
@@ -284,36 +369,75 @@ def restore_station(station_id: str):
 # -- audit -------------------------------------------------------------------------------
 
 
+def _audit_scope(filters: dict) -> str | None:
+    """A district clerk sees their own district's entries only, whatever the query asks; administrators all."""
+    user = current_user()
+    if user.role == "district":
+        filters["district"] = user.district_adcode
+        return user.district_adcode
+    return None
+
+
 @bp.route("/portal/audit")
-@role_required("admin")
+@role_required("admin", "district")
 def audit():
-    """Every write, newest first, filtered by district, account, action and dates."""
+    """Every write, newest first, filtered by district, account, action and dates (a district: its own)."""
     try:
         filters = portal_ops.audit_filters(request.args)
         errors = []
     except ValidationError as exc:
         filters, errors = {}, [p.as_dict(get_lang()) for p in exc.problems]
-    rows = portal_ops.audit_rows(portal_ops.query_audit(get_store(), filters)) if not errors else []
+    own = _audit_scope(filters)
+    rows = portal_ops.audit_rows(portal_ops.query_audit(get_store(), filters), get_lang(), own) if not errors else []
     page, pages = _page(len(rows), AUDIT_PAGE_SIZE)
     export_args = {k: v for k, v in request.args.items() if k in ("district", "actor", "action", "station_id", "since", "until") and v}
     return render_template(
         "portal/audit.html", rows=rows[(page - 1) * AUDIT_PAGE_SIZE: page * AUDIT_PAGE_SIZE], total=len(rows),
         page=page, pages=pages, errors=errors, args=request.args, districts=_district_choices(),
-        actions=portal_ops.AUDIT_ACTIONS, export_args=export_args, status=400 if errors else 200,
+        actions=portal_ops.AUDIT_ACTIONS, export_args=export_args, status=400 if errors else 200, own=own,
+        mismatch=_audit_mismatch(),
     ), 400 if errors else 200
 
 
+def _audit_mismatch() -> dict | None:
+    status = getattr(get_store(), "audit_status", None)
+    if status is None:
+        return None
+    state = status()
+    return None if state["consistent"] else state
+
+
+@bp.route("/portal/stations/<station_id>/history")
+@role_required("admin", "district")
+def station_history(station_id: str):
+    """One station's changes, oldest first, field by field in Chinese (old → new); a clerk: own district only."""
+    feature = get_snapshot().get(station_id)
+    user = current_user()
+    if user.role == "district" and feature["properties"]["district_adcode"] != user.district_adcode:
+        raise PermissionDeniedError(t("portal.forbidden"))
+    lang = get_lang()
+    entries = portal_ops.audit_rows(get_store().history(station_id), lang)
+    entries = [e for e in entries if e["station_id"] == station_id]
+    return render_template("portal/history.html", s=feature, entries=entries)
+
+
 @bp.route("/portal/audit/export")
-@role_required("admin")
+@role_required("admin", "district")
 def audit_export():
     """The filtered log as CSV (UTF-8 with BOM for Excel, formulas neutralised) or JSON, as a download."""
     filters = portal_ops.audit_filters(request.args)
+    own = _audit_scope(filters)
     entries = portal_ops.query_audit(get_store(), filters)
+    if own:   # an administrator's write can touch several districts: keep only this one's changes
+        entries = [{**e, "changes": [c for c in e.get("changes", [])
+                                     if ((c.get("after") or {}).get("properties") or {}).get("district_adcode") == own]}
+                   for e in entries]
+        entries = [e for e in entries if e["changes"]]
     if request.args.get("format") == "json":
         return current_app.response_class(
             portal_ops.audit_json(entries, filters), mimetype="application/json",
             headers={"Content-Disposition": 'attachment; filename="stationmap-audit.json"'})
     return current_app.response_class(
-        portal_ops.audit_csv(entries), mimetype="text/csv",
+        portal_ops.audit_csv(entries, own), mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="stationmap-audit.csv"'})
 

@@ -54,15 +54,24 @@ def _add_some(path, districts, points, worker, count, start):
 
 def check_consistent(path, districts) -> int:
     """Open as a restarting server would; the file, its version and the audit log must agree. Returns the version."""
-    store = GeoJSONFileStore(path, districts)  # cleans orphan temp files, drops audit entries that never landed
+    store = GeoJSONFileStore(path, districts)  # cleans orphan temp files and a torn audit line; keeps every entry
     snap = store.snapshot()
     validate_file_bytes(path.read_bytes(), districts)
-    assert len(snap) == len(SMALL_REGISTRY) + snap.version  # every version added exactly one station
-    versions = [e["version"] for e in store.history()]
-    assert versions == list(range(1, snap.version + 1))
-    assert [e["ids"][0] for e in store.history()] == [f["properties"]["id"] for f in snap.features[len(SMALL_REGISTRY):]]
+    history = store.history()
+    versions = [e["version"] for e in history]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)   # append-only, increasing
+    # Every station in the file was logged, at a version the file reached; a kill between the log append and the
+    # file replace leaves one entry ahead of the file, recorded as a mismatch by the next write.
+    added = [f["properties"]["id"] for f in snap.features[len(SMALL_REGISTRY):]]
+    landed = [e for e in history if e["version"] <= snap.version and "add" in e["actions"]]
+    assert set(added) <= {i for e in history for i in e["ids"]}
+    status = store.audit_status()
+    assert status["consistent"] == (versions[-1] <= snap.version if versions else True)
+    ahead = [e for e in history if "add" in e["actions"] and e["ids"][0] not in set(added)]
+    assert len(ahead) <= len([e for e in history if "registry_mismatch" in e["actions"]]) + (0 if status["consistent"] else 1)
+    assert len(landed) >= len(added)
     assert not list(path.parent.glob(".*.tmp-write"))
-    return snap.version
+    return len(added)
 
 
 @pytest.mark.slow

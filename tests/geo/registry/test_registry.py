@@ -117,14 +117,31 @@ def test_corrupt_registry_refuses_to_start_and_is_not_overwritten(tmp_path, dist
     assert path.read_text() == '{"type": "FeatureCollection", "features": ['
 
 
-def test_audit_entry_of_a_write_that_never_landed_is_dropped(store, registry_path):
+def test_audit_log_ahead_of_the_file_is_kept_and_reported(store, registry_path):
+    """Issue 13: opening an older registry file never truncates the log; the mismatch is reported and recorded."""
     store.add([new_station()], YUZHONG)
-    # Simulate a crash after the audit append but before the file replace.
+    # A crash after the audit append but before the file replace (or a restored older file) …
     store.audit.append(99, YUZHONG, [("add", None, make_station("500103-OS-0050", 106.58, 29.56))])
     with open(store.audit.path, "ab") as handle:
-        handle.write(b'{"version": 100, "torn')
+        handle.write(b'{"version": 100, "torn')   # … and a line torn by the crash
     reopened = GeoJSONFileStore(registry_path, store.districts)
-    assert [e["version"] for e in reopened.history()] == [1]
+    assert [e["version"] for e in reopened.history()] == [1, 99]     # only the torn line went
+    assert reopened.audit_status() == {"file_version": 1, "log_version": 99, "consistent": False}
+    reopened.add([new_station(106.5600, 29.5550, name="下一个")], YUZHONG)
+    history = reopened.history()
+    assert [e["version"] for e in history] == [1, 99, 100, 101]
+    assert history[2]["actions"] == ["registry_mismatch"] and history[2]["file_version"] == 1
+    assert reopened.snapshot().version == 101 and reopened.audit_status()["consistent"]
+
+
+def test_restoring_an_older_registry_file_keeps_the_whole_log(store, registry_path):
+    backup = registry_path.read_bytes()
+    store.add([new_station()], YUZHONG)
+    store.add([new_station(106.5600, 29.5550, name="二号")], YUZHONG)
+    registry_path.write_bytes(backup)                      # restore the backup: version 0
+    reopened = GeoJSONFileStore(registry_path, store.districts)
+    assert [e["version"] for e in reopened.history()] == [1, 2]
+    assert not reopened.audit_status()["consistent"]
 
 
 def test_second_open_trusts_the_validation_receipt(registry_path, districts, monkeypatch):
@@ -161,3 +178,37 @@ def test_only_an_admin_records_honours(store, registry_path):
     assert store.get(new_id)["properties"]["honours"] == ["national_most_beautiful"]
     store.update(new_id, {"honours": []}, CLI_ACTOR)
     assert store.get(new_id)["properties"]["honours"] == []
+
+
+def test_writes_keep_the_registry_files_permissions(store, registry_path):
+    """Issue 13: the first write used to turn 0644 into 0600 (mkstemp's mode)."""
+    import os
+    import stat
+
+    os.chmod(registry_path, 0o644)
+    store.add([new_station()], YUZHONG)
+    assert stat.S_IMODE(os.stat(registry_path).st_mode) == 0o644
+    os.chmod(registry_path, 0o664)
+    store.add([new_station(106.5600, 29.5550, name="二号")], YUZHONG)
+    st = os.stat(registry_path)
+    assert stat.S_IMODE(st.st_mode) == 0o664 and st.st_uid == os.getuid()
+
+
+def test_retiring_keeps_the_reason_in_the_audit(store):
+    (sid,) = store.add([new_station()], YUZHONG)
+    store.retire(sid, YUZHONG, reason="场地拆迁")
+    entry = store.history(sid)[-1]
+    assert entry["actions"] == ["retire"] and entry["reason"] == "场地拆迁"
+
+
+def test_apply_upload_is_one_audited_write(store):
+    (sid,) = store.add([new_station()], YUZHONG)
+    version = store.snapshot().version
+    result = store.apply_upload([new_station(106.5600, 29.5550, name="新站")], [(sid, {"phone": "023-11111111"}, None)], YUZHONG)
+    assert result["updated"] == [sid] and len(result["added"]) == 1
+    assert store.snapshot().version == version + 1
+    entry = store.history()[-1]
+    assert sorted(entry["actions"]) == ["add", "update"] and set(entry["ids"]) == {sid, *result["added"]}
+    with pytest.raises(NotFoundError):
+        store.apply_upload([new_station(106.5700, 29.5650, name="又一个")], [("500103-OS-7777", {"phone": "1"}, None)], YUZHONG)
+    assert store.snapshot().version == version + 1            # all or nothing

@@ -299,14 +299,14 @@ def test_xlsx_row_numbers_in_problems(store, districts):
 
 def test_geojson_with_labels_and_server_fields(store, districts):
     raw = geojson_bytes(
-        feature(id="500103-OS-0001", status="retired", source="sample", kind="户外劳动者服务站", amenities="休息、饮水、充电"),
+        feature(status="retired", source="sample", kind="户外劳动者服务站", amenities="休息、饮水、充电"),
         feature(at=B, name="七星岗职工书屋", kind="bookshelf", amenities=["阅读", "wifi"], opening_hours="Mo-Fr 09:00-17:00"),
         feature(at=C, name="大坪托管班", kind="Childcare class", amenities=["childcare", "rest"], opening_hours="Mo-Fr 08:30-17:30",
                 district_adcode=500103),
     )
     features, report = commit_clean(store, districts, "stations.geojson", raw)
     assert_expected(features)
-    assert any("id, source, status are ignored" in n for n in report.notes)
+    assert any("source, status are ignored" in n for n in report.notes)   # an id would update (test_upload_updates)
 
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09"])
@@ -443,7 +443,7 @@ def test_report_to_dict_and_preview(store, districts):
     raw = csv_bytes(row(), row(name="江北", at=IN_JIANGBEI), row(name="新名字", at=(106.5771, 29.5591)))
     report = review_upload("a.csv", raw, "wgs84", store.snapshot(), YUZHONG, districts)
     data = json.loads(json.dumps(report.to_dict(), ensure_ascii=False, allow_nan=False))
-    assert data["ok"] is False and data["counts"] == {"rows": 3, "problems": 1, "warnings": 1, "ready": 0}
+    assert data["ok"] is False and data["counts"] == {"rows": 3, "problems": 1, "warnings": 1, "ready": 0, "added": 3, "changed": 0, "unchanged": 0, "missing": 0}
     assert [r["state"] for r in data["rows"]] == ["ok", "problem", "warning"]
     assert data["problems"][0]["where"] == "row 3, column 经度/纬度" and data["problems"][0]["code"] == "out_of_district"
     preview = data["preview"]

@@ -76,7 +76,7 @@ def test_population_coverage_equals_the_domain(client, snapshot):
     response = client.get("/api/population-coverage")
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = strict_json(response)
-    cov = snapshot_population_coverage(snapshot, 1200.0, None, cell_m=1000.0)
+    cov = snapshot_population_coverage(snapshot, 1200.0, None, cell_m=500.0)
     expected = plain(planexport.coverage_json(cov, gaps=20))
     assert {k: v for k, v in body.items() if k != "registry_version"} == expected
     assert body["registry_version"] == snapshot.version
@@ -127,7 +127,7 @@ def test_gap_cells_are_ranked_by_residents(client, snapshot):
     response = client.get("/api/gap-cells?limit=25")
     assert response.status_code == 200 and response.mimetype == "application/geo+json"
     body = strict_json(response)
-    cov = snapshot_population_coverage(snapshot, 1200.0, None, cell_m=1000.0)
+    cov = snapshot_population_coverage(snapshot, 1200.0, None, cell_m=500.0)
     expected = plain(planexport.gap_cells_geojson(cov, n=25))["features"]
     assert [f["geometry"] for f in body["features"]] == [f["geometry"] for f in expected]
     assert [{k: v for k, v in f["properties"].items() if k != "rank"} for f in body["features"]] == [f["properties"] for f in expected]
@@ -251,13 +251,15 @@ def test_plan_csv_has_a_bom_and_one_row_per_site(client, snapshot):
     assert response.headers["Content-Disposition"] == f'attachment; filename="stationmap-plan-{YUBEI}-4-1200m.csv"'
     data = response.get_data()
     assert data.startswith(BOM)
-    lines = data.decode("utf-8-sig").splitlines()
+    lines = [line for line in data.decode("utf-8-sig").splitlines() if not line.startswith("#")]
     plan = snapshot_plan(snapshot, 4, 1200.0, YUBEI)
     assert len(lines) == 1 + len(plan.sites)
     assert lines[0].split(",")[:2] == ["序号", "名称"]
-    assert data == planexport.csv_bytes(plan.sites.drop(columns=["x", "y"]), "zh")
+    assert lines[1].split(",")[1] == plan.sites["name"].iloc[0] == "渝北区 新址 (1)"
+    preamble = "\n".join(line for line in data.decode("utf-8-sig").splitlines() if line.startswith("#"))
+    assert f"# 站点库版本: {snapshot.version}" in preamble and "# 服务半径: 1200 米" in preamble and "# 网格大小: 500 米" in preamble
     english = client.get(f"/api/plan.csv?new=4&district={YUBEI}&lang=en").get_data().decode("utf-8-sig")
-    assert english.splitlines()[0].startswith("rank,name,lon,lat")
+    assert [line for line in english.splitlines() if not line.startswith("#")][0].startswith("rank,name,district,nearest street/town,residents added (people)")
 
 
 def test_plan_geojson_and_xlsx(client, snapshot):
@@ -268,10 +270,21 @@ def test_plan_geojson_and_xlsx(client, snapshot):
     response = client.get(f"/api/plan.xlsx?new=4&district={YUBEI}")
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     book = load_workbook(io.BytesIO(response.get_data()))
-    assert book.sheetnames == ["新增站点（贪心）", "各区县（贪心）", "摘要"]
-    assert book["新增站点（贪心）"].max_row == 5
-    english = load_workbook(io.BytesIO(client.get(f"/api/plan.xlsx?new=4&district={YUBEI}&lang=en").get_data()))
-    assert english.sheetnames == ["sites_greedy", "districts_greedy", "summary"]
+    assert book.sheetnames == ["新增站点(贪心)", "各区县(贪心)", "汇总", "说明"]
+    assert book["新增站点(贪心)"].max_row == 5
+
+
+def test_population_coverage_table_downloads(client, snapshot):
+    response = client.get("/api/population-coverage.csv?radius_m=1200&at=2026-12-07T22:00")
+    assert response.status_code == 200 and response.content_type == "text/csv; charset=utf-8"
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data().decode("utf-8-sig")
+    assert "2026-12-07（周一）22:00" in text
+    rows = [line for line in text.splitlines() if not line.startswith("#")]
+    assert rows[0].split(",")[:3] == ["区县", "区划代码", "2020年常住人口(人)"] and len(rows) == 1 + 38 + 1
+    book = load_workbook(io.BytesIO(client.get("/api/population-coverage.xlsx?lang=en").get_data()))
+    assert book.sheetnames[0] == "Coverage by district" and book.sheetnames[-1] == "About these figures"
+    assert book.active.freeze_panes == "A2"
 
 
 # -- candidate uploads --------------------------------------------------------------------------------
@@ -355,7 +368,7 @@ def test_charts(client, snapshot):
     assert "default-src 'none'" in svg.headers["Content-Security-Policy"]
     png = client.get("/api/charts/coverage.png?radius_m=4000&lang=en")
     assert png.mimetype == "image/png" and png.get_data().startswith(b"\x89PNG\r\n\x1a\n")
-    cov = snapshot_population_coverage(snapshot, 4000.0, None, cell_m=1000.0)
+    cov = snapshot_population_coverage(snapshot, 4000.0, None, cell_m=500.0)
     assert png.get_data() == charts.coverage_by_district_chart(cov, lang="en", fmt="png")
     cdf = client.get(f"/api/charts/distance-cdf.svg?district={YUBEI}&district={YUZHONG}&max_km=20")
     assert cdf.status_code == 200 and cdf.mimetype == "image/svg+xml"
@@ -455,3 +468,33 @@ def test_city_report_and_errors(client):
     assert client.get("/planner/report/999999").status_code == 404
     bad = client.get(f"/planner/report/{YUBEI}?new=abc")
     assert bad.status_code == 400 and "new" in bad.get_data(as_text=True)
+
+
+def test_exact_report_streams_progress_then_the_report(app):
+    """An exact plan not yet solved: the progress line comes first, the report after it, with provenance."""
+    client = app.test_client()
+    response = client.get(f"/planner/report/{YUZHONG}?new=40&method=exact&time_limit_s=30&grid_m=1000", buffered=False)
+    assert response.status_code == 200
+    chunks = list(response.response)
+    first = chunks[0].decode() if isinstance(chunks[0], bytes) else chunks[0]
+    assert 'id="report-progress"' in first and "report-sites" not in first
+    html = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
+    assert html.index('id="report-progress"') < html.index('id="report-sites"')
+    assert 'id="report-shortfall"' in html and "可增加覆盖人口的新址少于要求" in html
+    provenance = re.search(r'id="report-provenance">(.*?)</table>', html, re.S).group(1)
+    assert "1000 米" in provenance and "精确 MCLP" in provenance
+    # Solved now: the next request renders at once, not streamed.
+    again = client.get(f"/planner/report/{YUZHONG}?new=40&method=exact&time_limit_s=30&grid_m=1000").get_data(as_text=True)
+    assert 'id="report-progress"' not in again and 'id="report-shortfall"' in again
+
+
+def test_report_pins_do_not_overlap():
+    import numpy as np
+
+    from webmap.planner.report_map import PIN_RADIUS, place_pins
+
+    points = np.array([[100.0, 100.0]] * 6 + [[104.0, 98.0], [300.0, 50.0]])
+    pins = place_pins(points, PIN_RADIUS, 760, 500)
+    d = np.hypot(*(pins[:, None, :] - pins[None, :, :]).transpose(2, 0, 1))
+    assert (d[~np.eye(len(pins), dtype=bool)] >= 2 * PIN_RADIUS).all()
+    assert (pins[0] == points[0]).all() and (pins[-1] == points[-1]).all()   # a free pin stays on its site

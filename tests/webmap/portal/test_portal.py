@@ -148,7 +148,7 @@ def test_honours_in_an_upload_are_for_admins_to_record(anon, tokens, registry_pa
 def _portal_actions(stash_token=""):
     return {
         "edit": ("post", f"/portal/stations/{OWN}/edit", {"name": "改名驿站"}),
-        "retire": ("post", f"/portal/stations/{OWN}/retire", {}),
+        "retire": ("post", f"/portal/stations/{OWN}/retire", {"reason": "场地拆迁"}),
         "restore": ("post", f"/portal/stations/{OWN_RETIRED}/restore", {}),
         "upload_dry_run": ("post", "/upload", None),
         "upload_commit": ("post", "/upload/commit", {"token": stash_token or "x" * 32}),
@@ -158,10 +158,11 @@ def _portal_actions(stash_token=""):
 
 
 PORTAL_EXPECTED = {
+    # Clerks read their own district's audit log (issue 13); planners none of it.
     "yuzhong": {"edit": 302, "retire": 302, "restore": 403, "upload_dry_run": 200, "upload_commit": 410,
-                "audit_page": 403, "audit_export": 403},
+                "audit_page": 200, "audit_export": 200},
     "jiangbei": {"edit": 403, "retire": 403, "restore": 403, "upload_dry_run": 200, "upload_commit": 410,
-                 "audit_page": 403, "audit_export": 403},
+                 "audit_page": 200, "audit_export": 200},
     "planner": {"edit": 403, "retire": 403, "restore": 403, "upload_dry_run": 403, "upload_commit": 403,
                 "audit_page": 403, "audit_export": 403},
     "admin": {"edit": 302, "retire": 302, "restore": 302, "upload_dry_run": 200, "upload_commit": 410,
@@ -596,8 +597,16 @@ def test_retire_needs_confirmation_page_then_post(signed_in, registry_path):
     page = client.get(f"/portal/stations/{OWN}/retire")
     assert page.status_code == 200 and "只有管理员可以恢复" in page.get_data(as_text=True)
     assert station(registry_path, OWN)["properties"]["status"] == "active"
-    client.post(f"/portal/stations/{OWN}/retire", data={"csrf_token": csrf_token(client, "/portal/stations")})
+    token = csrf_token(client, "/portal/stations")
+    before = registry_state(registry_path)
+    refused = client.post(f"/portal/stations/{OWN}/retire", data={"csrf_token": token, "reason": "  "})
+    assert refused.status_code == 400 and "请填写撤销原因" in refused.get_data(as_text=True)
+    assert registry_state(registry_path) == before
+    client.post(f"/portal/stations/{OWN}/retire", data={"csrf_token": token, "reason": "场地拆迁，驿站关闭"})
     assert station(registry_path, OWN)["properties"]["status"] == "retired"
+    assert audit_lines(registry_path)[-1]["reason"] == "场地拆迁，驿站关闭"
+    history = client.get(f"/portal/stations/{OWN}/history").get_data(as_text=True)
+    assert "场地拆迁，驿站关闭" in history and "撤销" in history
 
 
 # -- audit ----------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def test_edit_form_errors_in_the_page_language(signed_in, registry_path):
 def test_retiring_twice_and_other_districts_in_chinese(signed_in):
     client = signed_in("yuzhong")
     token = csrf_token(client, "/portal/stations")
-    again = client.post(f"/portal/stations/{OWN_RETIRED}/retire?lang=zh", data={"csrf_token": token})
+    again = client.post(f"/portal/stations/{OWN_RETIRED}/retire?lang=zh", data={"csrf_token": token, "reason": "重复撤销"})
     assert again.status_code == 400
     assert "500103-OS-0004：该站点已经是“已撤销”状态" in again.get_data(as_text=True)
     other = client.get("/portal/stations/500105-OS-0001/edit?lang=zh")

@@ -82,14 +82,17 @@
   }
 
   function planQuery(f) {
-    var q = { new: f.n, radius_m: f.radius, district: f.district, method: f.method };
+    var q = { new: f.n, radius_m: f.radius, district: f.district, method: f.method, at: f.at };
     if (f.method !== "greedy") q.time_limit_s = f.timeLimit;
     return q;
   }
 
+  /** The URL always holds the current settings, and plan=1 once a plan is shown: a reload or a shared link
+   *  reproduces it (uploaded candidates cannot travel in a link, so such plans are not re-run). */
   function rememberInUrl(f) {
     var q = { radius_m: f.radius, at: f.at, district: f.district, new: f.n, method: f.method };
     if (f.method !== "greedy") q.time_limit_s = f.timeLimit;
+    if (state.plan && !state.planFromFile && state.planKey === JSON.stringify(planQuery(f))) q.plan = 1;
     history.replaceState(null, "", window.location.pathname + SM.query(q));
     SM.syncLangLinks();
   }
@@ -289,7 +292,10 @@
     if (!row) return;
     var scope = f.district ? districtName(row) : T("planner.district_all");
     summaryEl.appendChild(SM.el("h2", { text: T("planner.summary_title", { scope: scope, r: radiusLabel(f.radius) }) }));
-    if (f.at) summaryEl.appendChild(SM.el("p", { className: "muted", text: T("planner.at_note", { t: f.at }) }));
+    if (f.at) {
+      var label = state.coverage && state.coverage.at_label ? state.coverage.at_label[config.lang === "en" ? "en" : "zh"] : f.at;
+      summaryEl.appendChild(SM.el("p", { className: "muted pl-at-note", text: T("planner.at_note", { t: label }) }));
+    }
     var items = [
       ["pop", T("planner.col_pop_share"), SM.formatShare(row.population_share)],
       ["area", T("planner.col_area_share"), SM.formatShare(row.area_share)],
@@ -369,6 +375,8 @@
   function setCharts(f) {
     var q = coverageQuery(f);
     q.lang = config.lang;
+    byId("download-coverage-csv").href = config.api + "/population-coverage.csv" + SM.query(q);
+    byId("download-coverage-xlsx").href = config.api + "/population-coverage.xlsx" + SM.query(q);
     setImage(charts.coverage, config.api + "/charts/coverage.svg" + SM.query(q));
     if (f.district) q.district = f.district;
     setImage(charts.cdf, config.api + "/charts/distance-cdf.svg" + SM.query(q));
@@ -411,6 +419,27 @@
     renderTable();
   }
 
+  var cancelButton = byId("cancel-plan"), elapsedTimer = null;
+
+  function stopElapsed() {
+    if (elapsedTimer) clearInterval(elapsedTimer);
+    elapsedTimer = null;
+    cancelButton.hidden = true;
+  }
+
+  /** A long exact solve: the seconds so far, and a button that cancels it. */
+  function startElapsed(f) {
+    stopElapsed();
+    if (f.method === "greedy") { setStatus(T("planner.planning")); return; }
+    var started = Date.now();
+    var tick = function () {
+      setStatus(T("planner.plan_elapsed", { s: Math.round((Date.now() - started) / 1000), limit: f.timeLimit }));
+    };
+    tick();
+    elapsedTimer = setInterval(tick, 1000);
+    cancelButton.hidden = false;
+  }
+
   function runPlan() {
     var f = readForm();
     if (f.error) { setStatus(f.error, true); if (f.field) f.field.focus(); return; }
@@ -420,24 +449,37 @@
     planFlight = controller;
     runButton.disabled = true;
     root.dataset.plan = "running";
-    setStatus(f.method === "greedy" ? T("planner.planning") : T("planner.planning_exact", { s: f.timeLimit }));
+    startElapsed(f);
     requestPlan(f, controller.signal).then(function (plan) {
       if (planFlight !== controller) return;
       planFlight = null;
+      stopElapsed();
       runButton.disabled = false;
       state.plan = plan;
+      state.planFromFile = !!f.file;
+      state.planKey = JSON.stringify(planQuery(f));
+      rememberInUrl(f);
       renderPlan(plan, f);
       renderTable();
-      setStatus(T("planner.plan_ready", { n: plan.sites_chosen }));
+      setStatus(plan.shortfall ? plan.shortfall[config.lang === "en" ? "en" : "zh"] : T("planner.plan_ready", { n: plan.sites_chosen }),
+                false);
       root.dataset.plan = "ready";
     }).catch(function (error) {
-      if (error.name === "AbortError") return;
-      planFlight = null;
+      stopElapsed();
       runButton.disabled = false;
+      if (error.name === "AbortError") {
+        if (planFlight === controller) { planFlight = null; root.dataset.plan = "cancelled"; setStatus(T("planner.plan_cancelled")); }
+        return;
+      }
+      planFlight = null;
       root.dataset.plan = "failed";
       setStatus(T("planner.plan_failed", { message: error.message }), true);
     });
   }
+
+  cancelButton.addEventListener("click", function () {
+    if (planFlight) planFlight.abort();
+  });
 
   function statusText(p) {
     var text = T("planner.status_" + p.status);
@@ -450,7 +492,7 @@
 
   /** Grid-cell candidates are named "cell <col>,<row>" by the server; say so in the page language. */
   function siteName(site) {
-    var name = String(site.name || "");
+    var name = String((config.lang === "en" ? site.name_en : site.name) || site.name || "");
     return /^cell -?\d+,-?\d+$/.test(name) ? T("planner.grid_cell", { id: name.slice(5) }) : name;
   }
 
@@ -475,7 +517,14 @@
       box.appendChild(SM.el("p", { className: "muted", text: T("planner.greedy_ratio", { pct: SM.formatShare(plan.comparison.greedy_over_exact) }) }));
     }
     planSummary.appendChild(box);
-    if (f.at) planSummary.appendChild(SM.el("p", { className: "hint", text: T("planner.plan_hours_note") }));
+    if (plan.shortfall) {
+      planSummary.appendChild(SM.el("p", { className: "pl-shortfall", role: "note",
+                                            text: plan.shortfall[config.lang === "en" ? "en" : "zh"] }));
+    }
+    if (plan.provenance && plan.provenance.at) {
+      planSummary.appendChild(SM.el("p", { className: "hint", text: T("planner.plan_hours_note", {
+        t: plan.provenance.at_label[config.lang === "en" ? "en" : "zh"] }) }));
+    }
     (plan.notes || []).forEach(function (note) { planSummary.appendChild(SM.el("p", { className: "hint", text: note })); });
 
     SM.clear(list);
@@ -509,7 +558,8 @@
         zoom,
         SM.el("div", { className: "proposal-body" }, [
           SM.el("p", { className: "proposal-name", text: siteName(site) }),
-          SM.el("p", { className: "proposal-meta", text: site.district + " · " + Number(site.lon).toFixed(5) + ", " + Number(site.lat).toFixed(5) }),
+          SM.el("p", { className: "proposal-meta", text: site.district + " · WGS-84 " + Number(site.lon).toFixed(5) + ", " +
+                       Number(site.lat).toFixed(5) + " · GCJ-02 " + Number(site.lon_gcj02).toFixed(5) + ", " + Number(site.lat_gcj02).toFixed(5) }),
           SM.el("p", { className: "proposal-added" }, [
             SM.el("strong", { text: T("planner.site_added", { n: SM.formatNumber(site.residents_added) }) }),
             " · " + T("planner.site_cumulative", { n: SM.formatNumber(site.cumulative_added) }),
@@ -544,6 +594,8 @@
       atInput.value = String(now.getHours()).padStart(2, "0") + ":" + String(now.getMinutes()).padStart(2, "0");
     }
     if (name === "preset" || name === "hours" || name === "at" || name === "district" || name === "radius_m") refresh();
+    var f = readForm();
+    if (!f.error) rememberInUrl(f);
   });
   radiusInput.addEventListener("input", function () {
     var custom = form.querySelector('input[name="preset"][value="custom"]');
@@ -559,7 +611,7 @@
   });
 
   syncControls();
-  loadCoverage();
+  if (config.initial && config.initial.plan) runPlan(); else loadCoverage();
   loadStations();
   SM.loadOutlines();
 })();
