@@ -60,6 +60,12 @@ DEFAULTS = {
     "PLAN_SLOT_WAIT_S": 5.0,
     "PLAN_CANDIDATES_DIR": None,     # default: <tmp>/stationmap-candidates-<uid>
     "PLAN_CANDIDATES_TTL_S": 24 * 3600,
+    # Riders' problem reports (None: reports.sqlite beside the registry) and their abuse counters
+    # (None: a SQLite file beside the reports, shared by every worker).
+    "REPORTS_PATH": None,
+    "REPORT_LIMITS_STORAGE_URI": None,
+    # A station not verified for this many days is marked "to verify" on the map, finder and portal.
+    "FRESHNESS_MAX_AGE_DAYS": 180,
 }
 
 

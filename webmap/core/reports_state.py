@@ -14,8 +14,8 @@ EXTENSION = "stationmap.reports"
 
 def init_app(app: Flask) -> None:
     """Open the store: ``REPORTS_STORE`` if given, else SQLite at ``REPORTS_PATH`` (default: beside the registry)."""
-    app.config.setdefault("REPORTS_PATH", str(Path(app.config["REGISTRY_PATH"]).with_name("reports.sqlite")))
-    app.config.setdefault("FRESHNESS_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS)
+    if not app.config.get("REPORTS_PATH"):
+        app.config["REPORTS_PATH"] = str(Path(app.config["REGISTRY_PATH"]).with_name("reports.sqlite"))
     app.extensions[EXTENSION] = app.config.get("REPORTS_STORE") or SQLiteReportStore(app.config["REPORTS_PATH"])
 
 

@@ -67,8 +67,9 @@ def init_app(app) -> None:
     """Report limits (counters shared by every server process in SQLite) and the API's CSRF exemption."""
     from webmap.signin import attempts  # noqa: F401 - registers the sqlite:// limits storage
 
-    default = Path(app.config["REPORTS_PATH"]).with_name(".report_limits.sqlite")
-    app.config.setdefault("REPORT_LIMITS_STORAGE_URI", f"sqlite://{default.resolve()}")
+    if not app.config.get("REPORT_LIMITS_STORAGE_URI"):
+        default = Path(app.config["REPORTS_PATH"]).with_name(".report_limits.sqlite")
+        app.config["REPORT_LIMITS_STORAGE_URI"] = f"sqlite://{default.resolve()}"
     app.extensions[LIMITS] = ReportLimits(app.config["REPORT_LIMITS_STORAGE_URI"])
     # Hours for people in every template (portal pages included): hours_text("Mo-Fr 08:00-18:00").
     app.jinja_env.globals["hours_text"] = lambda text: describe_hours(text or "", get_lang())
