@@ -345,7 +345,7 @@ class UploadChecker:
             retired = index.retired(t)
             key = ("dup.retired" if retired else "dup.existing") + ("_same_name" if same_name else "")
             self.warn(i, "coordinates", Text(key, dist=dist, station=index.describe(t)),
-                      Text("dup.retired_hint" if retired else "dup.existing_hint"))
+                      Text("dup.retired_hint") if retired else Text("dup.existing_hint"))
         for i, row in enumerate(self.rows):
             props = row.feature["properties"]
             others = [t for t in index.same_name(props.get("district_adcode"), props.get("name"))
