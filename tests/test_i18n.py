@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 from geo.messages import LANGS, LOCALES, has_message, po_path, template
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"Text": None, "t": None, "T": None, "N_": None, "_": None, "gettext": None}
+KEYWORDS = {"Text": None, "t": None, "T": None, "N_": None, "translate": None, "_": None, "gettext": None}
 
 
 def catalogue(lang: str):

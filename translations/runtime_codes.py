@@ -48,6 +48,33 @@ CODES_CHART = (
     N_("chart.residents"),
     N_("chart.share"),
 )
+# cli
+CODES_CLI = (
+    N_("cli.col.added"),
+    N_("cli.col.all_stations"),
+    N_("cli.col.area_share"),
+    N_("cli.col.bookshelf"),
+    N_("cli.col.childcare"),
+    N_("cli.col.cumulative"),
+    N_("cli.col.district"),
+    N_("cli.col.hours"),
+    N_("cli.col.id"),
+    N_("cli.col.kind"),
+    N_("cli.col.lat"),
+    N_("cli.col.lon"),
+    N_("cli.col.median"),
+    N_("cli.col.metres"),
+    N_("cli.col.name"),
+    N_("cli.col.per_100km2"),
+    N_("cli.col.per_10k"),
+    N_("cli.col.per_station"),
+    N_("cli.col.population_share"),
+    N_("cli.col.residents"),
+    N_("cli.col.stations"),
+    N_("cli.col.walk"),
+    N_("cli.method.exact"),
+    N_("cli.method.greedy"),
+)
 # column
 CODES_COLUMN = (
     N_("column.adcode"),

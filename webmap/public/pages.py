@@ -68,7 +68,7 @@ def station_view(feature: dict, lang: str) -> dict:
     lon, lat = feature["geometry"]["coordinates"][:2]
     change = format_change(props.get("next_change"), lang)
     if change:
-        change = translate("closes_at" if props.get("open_now") else "opens_at", lang, time=change)
+        change = translate("closes_at", lang, time=change) if props.get("open_now") else translate("opens_at", lang, time=change)
     return {
         "props": props,
         "lon": lon,
