@@ -75,6 +75,19 @@ CODES_CLI = (
     N_("cli.method.exact"),
     N_("cli.method.greedy"),
 )
+# csv (webmap.public.reports.csv_headers)
+CODES_CSV = (
+    N_("csv.adcode"),
+    N_("csv.district"),
+    N_("csv.district_en"),
+    N_("csv.population"),
+    N_("csv.area_km2"),
+    N_("csv.stations"),
+    N_("csv.per_10k_residents"),
+    N_("csv.per_100km2"),
+    N_("csv.covered_km2"),
+    N_("csv.covered_share"),
+)
 # column
 CODES_COLUMN = (
     N_("column.adcode"),

@@ -12,6 +12,8 @@ import json
 import re
 from html.parser import HTMLParser
 
+import pytest
+
 from geo import schema
 from geo.messages import LANGS
 from tests.portal_helpers import ACCOUNTS, bearer
@@ -148,6 +150,8 @@ def test_plan_exports_and_notes_in_chinese(anon):
     assert english_in("\n".join(words)) == []
     csv_text = anon.get("/api/plan.csv?new=2&district=500103&lang=zh").get_data().decode("utf-8-sig")
     assert english_in(csv_text.splitlines()[0]) == []
+    coverage_csv = anon.get("/api/coverage.csv?lang=zh").get_data().decode("utf-8-sig")
+    assert english_in(coverage_csv.splitlines()[0]) == []
     body = anon.get("/api/population-coverage?radius_m=1000", headers={"Accept-Language": "zh"}).get_json()
     assert english_in(body["population_source"]) == []  # the planner's population note
 
@@ -158,3 +162,14 @@ def test_chart_words_in_chinese():
 
     keys = [k.removeprefix("chart.") for k in catalogue("zh")._catalog if isinstance(k, str) and k.startswith("chart.")]
     assert keys and english_in("\n".join(ChartWords("zh")[k] for k in keys)) == []
+
+
+def test_a_missing_registry_says_so_in_chinese(tmp_path, districts):
+    from geo.errors import RegistryUnavailableError
+    from geo.messages import localise, message_of
+    from geo.registry.filestore import GeoJSONFileStore
+
+    with pytest.raises(RegistryUnavailableError) as caught:
+        GeoJSONFileStore(tmp_path / "missing.geojson", districts)
+    assert "registry file not found" in str(caught.value)
+    assert english_in(localise(message_of(caught.value), "zh"), [str(tmp_path)]) == []
