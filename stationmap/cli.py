@@ -14,6 +14,7 @@ import click
 
 from geo import schema
 from geo.errors import StationMapError, ValidationError
+from geo.messages import locale_lang, translate
 from geo.queries.coverage import snapshot_coverage
 from stationmap.options import districts_option, domain_errors, registry_option
 from stationmap.table import format_table
@@ -55,7 +56,8 @@ def open_store(registry, districts):
 @click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True,
               help="System of --lon/--lat: wgs84 (GPS), gcj02 (Amap/Tencent/WeChat), bd09 (Baidu).")
 @click.option("--json", "as_json", is_flag=True, help="Print GeoJSON (a FeatureCollection) instead of a table.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=locale_lang, show_default="the locale's (LANG), else zh",
+              help="Label language.")
 @registry_option
 @districts_option
 @domain_errors
@@ -75,10 +77,9 @@ def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, regi
         click.echo(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1))
         return
     if not features:
-        click.echo("没有符合条件的站点。" if lang == "zh" else "No station matches.")
+        click.echo(translate("cli.no_match", lang))
         return
-    headers = ["#", "距离(m)", "步行(分)", "名称", "类型", "开放时间", "编号"] if lang == "zh" else [
-        "#", "metres", "walk min", "name", "kind", "opening hours", "id"]
+    headers = ["#", *(translate(f"cli.col.{c}", lang) for c in ("metres", "walk", "name", "kind", "hours", "id"))]
     rows = [
         [i + 1, f"{f['properties']['distance_m']:,.0f}", f"{f['properties']['walk_minutes']:.0f}",
          f["properties"]["name"], schema.kind_label(f["properties"]["kind"], lang),
@@ -95,7 +96,8 @@ def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, regi
 @click.option("--json", "as_json", is_flag=True, help="Print the table and totals as JSON.")
 @click.option("--geojson", "gaps_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the uncovered area (gap layer) to this GeoJSON file.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=locale_lang, show_default="the locale's (LANG), else zh",
+              help="Label language.")
 @click.option("--population", is_flag=True, help="Residents within the radius (2020 census, 1 km grid) next to area share.")
 @click.option("--at", "at", default=None,
               help="With --population: only stations open then: 'HH:MM' (today), 'Mo 22:00' (next Monday) or '2026-12-07T22:00'.")
@@ -137,13 +139,14 @@ def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, cell_m,
                               ensure_ascii=False, indent=1))
         return
     name_col = "district_en" if lang == "en" else "district"
-    headers = (["区县", "常住人口", "驿站", "书屋", "托管班", "每万人", "每百km²", f"{radius_m:g}m内面积"] if lang == "zh"
-               else ["district", "residents", "stations", "bookshelf", "childcare", "per 10k", "per 100km²", f"≤{radius_m:g} m"])
+    headers = [*(translate(f"cli.col.{c}", lang) for c in ("district", "residents", "stations", "bookshelf", "childcare",
+                                                            "per_10k", "per_100km2")),
+               translate("cli.col.area_within", lang, r=f"{radius_m:g}")]
     table = result.table.sort_values("covered_share", ascending=False)
     rows = [
         [r[name_col], f"{r['population']:,}", r["outdoor_station"], r["bookshelf"], r["childcare"],
          f"{r['per_10k_residents']:.2f}", f"{r['per_100km2']:.1f}", f"{r['covered_share']:.1%}"]
-        for r in [*table.to_dict("records"), result.totals | {"district_en": "Chongqing (total)", "district": "全市合计"}]
+        for r in [*table.to_dict("records"), result.totals | {name_col: translate("cli.total", lang)}]
     ]
     click.echo(format_table(headers, rows, right_align={1, 2, 3, 4, 5, 6, 7}))
 

@@ -16,7 +16,7 @@ import click
 
 from geo import schema
 from geo.errors import Problem, ValidationError
-from geo.messages import Text, localise
+from geo.messages import Text, locale_lang, translate
 from stationmap.options import districts_option, registry_option
 from stationmap.options import domain_errors as _domain_errors
 from stationmap.table import format_table
@@ -93,9 +93,8 @@ def population_coverage_output(radius_m, at=None, *, as_csv=False, as_json=False
                      f"{r['residents_covered']:,.0f}", f"{r['population_share']:.1%}", f"{r['area_share']:.1%}",
                      f"{r['median_distance_m']:,.0f}"])
     click.echo(format_table(headers, rows, right_align={2, 3, 4, 5, 6, 7, 8}))
-    zh = lang == "zh"
-    when = f"; {'开放于' if zh else 'open at'} {format_moment(cov.at, lang)}" if cov.at else ""
-    click.echo(f"\n{'人口' if zh else 'population'}: {localise(cov.grid.source, lang)}{when}", err=True)
+    when = translate("cli.open_at", lang, at=format_moment(cov.at, lang)) if cov.at else ""
+    click.echo("\n" + translate("cli.population", lang, source=cov.grid.source, when=when), err=True)
 
 
 # -- plan ------------------------------------------------------------------------------------
@@ -179,7 +178,8 @@ def _load_grid(path: Path | None, snapshot, cell_m):
 @click.option("--xlsx", "xlsx_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write sites, before/after per district and a summary as an Excel workbook.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Label language.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=locale_lang, show_default="the locale's (LANG), else zh",
+              help="Label language.")
 @registry_option
 @districts_option
 @_domain_errors
@@ -229,25 +229,25 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
 
 def _print_plan(result, lang: str) -> None:
     zh = lang == "zh"
-    headers = ["#", "名称", "经度", "纬度", "区县", "新增覆盖人口", "累计"] if zh else ["#", "name", "lon", "lat", "district", "added", "cumulative"]
+    headers = ["#", *(translate(f"cli.col.{c}", lang) for c in ("name", "lon", "lat", "district", "added", "cumulative"))]
     rows = [[r["rank"], r["name"] if zh else r["name_en"], f"{r['lon']:.5f}", f"{r['lat']:.5f}", r["district"] if zh else r["adcode"],
              f"{r['residents_added']:,.0f}", f"{r['cumulative_added']:,.0f}"] for r in result.sites.to_dict("records")]
     click.echo(format_table(headers, rows, right_align={0, 2, 3, 5, 6}))
     t = result.totals
     click.echo("")
-    label = {"greedy": "贪心" if zh else "greedy", "exact": "精确 MCLP" if zh else "exact MCLP"}
     for p in (result, result.alternative):
         if p is None:
             continue
-        bound = f", {'上界' if zh else 'bound'} {p.best_bound:,.0f} ({'差距' if zh else 'gap'} {p.gap:.2%})" if p.best_bound else ""
-        click.echo(f"{label[p.method]}: {p.objective:,.0f} {'人' if zh else 'residents'} [{p.status}]{bound}, {p.runtime_s:.1f} s")
-    click.echo(f"{'覆盖' if zh else 'covered'}: {t['covered_before']:,.0f} → {t['covered_after']:,.0f} "
-               f"({t['share_before']:.1%} → {t['share_after']:.1%}) / {t['residents']:,.0f}")
+        bound = translate("cli.bound", lang, bound=f"{p.best_bound:,.0f}", gap=f"{p.gap:.2%}") if p.best_bound else ""
+        click.echo(translate("cli.objective", lang, label=Text(f"cli.method.{p.method}"), objective=f"{p.objective:,.0f}",
+                             status=p.status, bound=bound, runtime=f"{p.runtime_s:.1f}"))
+    click.echo(translate("cli.covered", lang, before=f"{t['covered_before']:,.0f}", after=f"{t['covered_after']:,.0f}",
+                         share_before=f"{t['share_before']:.1%}", share_after=f"{t['share_after']:.1%}", residents=f"{t['residents']:,.0f}"))
     if result.fewer_sites:
         click.echo(result.shortfall().render(lang))
     if result.at is not None:
         from geo.planning.provenance import format_moment
 
-        click.echo(("只计入开放于 " if zh else "counting only stations open at ") + format_moment(result.at, lang))
+        click.echo(translate("cli.counting_open_at", lang, at=format_moment(result.at, lang)))
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(translate("cli.note", lang, note=note), err=True)

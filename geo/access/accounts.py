@@ -97,8 +97,8 @@ class User:
         return cls(
             name=record["name"], role=record["role"], district_adcode=record.get("district_adcode"),
             disabled=bool(record.get("disabled", False)), password_hash=record["password_hash"],
-            tokens=tuple(Token(t["id"], t["hash"], t.get("created_at", ""), t.get("label", ""))
-                         for t in record.get("tokens", [])),
+            tokens=tuple(Token(tok["id"], tok["hash"], tok.get("created_at", ""), tok.get("label", ""))
+                         for tok in record.get("tokens", [])),
             created_at=record.get("created_at", ""), session_version=int(record.get("session_version", 0)),
         )
 

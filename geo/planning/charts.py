@@ -88,22 +88,22 @@ def _render(fig: Figure, fmt: str) -> bytes:
 
 def coverage_by_district_chart(cov: PopulationCoverage, lang: str = "zh", fmt: str = "png", sort: str = "population") -> bytes:
     """Horizontal bars per district: population share and area share within the radius, worst-served at the bottom."""
-    lang, t = _setup(lang, fmt)
+    lang, words = _setup(lang, fmt)
     table = cov.table.sort_values("population_share" if sort == "population" else "area_share", ascending=True)
     labels = table["district" if lang == "zh" else "district_en"].str.replace(" District", "").str.replace(" County", "").tolist()
     labels = [label if len(label) <= 14 else label[:13] + "…" for label in labels]
     fig = _figure(8, max(4.0, 0.26 * len(table) + 1.2))
     ax = fig.add_subplot()
     y = np.arange(len(table))
-    ax.barh(y + 0.2, table["population_share"], height=0.4, color=COLOURS["population"], label=t["population"])
-    ax.barh(y - 0.2, table["area_share"], height=0.4, color=COLOURS["area"], label=t["area"])
+    ax.barh(y + 0.2, table["population_share"], height=0.4, color=COLOURS["population"], label=words["population"])
+    ax.barh(y - 0.2, table["area_share"], height=0.4, color=COLOURS["area"], label=words["area"])
     font = _font(lang)
     ax.set_yticks(y, labels, fontsize=8, **font)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlim(0, 1)
-    title = t["coverage_title"].format(r=f"{cov.radius_m:g}")
+    title = words["coverage_title"].format(r=f"{cov.radius_m:g}")
     if cov.at is not None:
-        title += t["at"].format(t=format_moment(cov.at, lang))
+        title += words["at"].format(t=format_moment(cov.at, lang))
     ax.set_title(title, **font)
     ax.legend(loc="lower right", prop=font or None)
     ax.grid(axis="x", alpha=0.3)
@@ -113,7 +113,7 @@ def coverage_by_district_chart(cov: PopulationCoverage, lang: str = "zh", fmt: s
 def distance_cdf_chart(cov: PopulationCoverage, lang: str = "zh", fmt: str = "png", adcodes: tuple[str, ...] = (),
                        max_km: float = 10.0) -> bytes:
     """Cumulative share of residents by distance to the nearest station, for the city and optional districts."""
-    lang, t = _setup(lang, fmt)
+    lang, words = _setup(lang, fmt)
     fig = _figure(7, 4.2)
     ax = fig.add_subplot()
     font = _font(lang)
@@ -121,15 +121,15 @@ def distance_cdf_chart(cov: PopulationCoverage, lang: str = "zh", fmt: str = "pn
     for adcode in (None, *adcodes):
         d, share = cov.cdf_curve(adcode)
         ax.step(d / 1000, share, where="post", linewidth=2.2 if adcode is None else 1.2,
-                color=COLOURS["line"] if adcode is None else None, label=t["all"] if adcode is None else names.get(adcode, adcode))
+                color=COLOURS["line"] if adcode is None else None, label=words["all"] if adcode is None else names.get(adcode, adcode))
     ax.axvline(cov.radius_m / 1000, color=COLOURS["population"], linestyle="--", linewidth=1)
     ax.set_xlim(0, max_km)
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel(t["distance"], **font)
-    ax.set_ylabel(t["residents"], **font)
-    ax.set_title(t["cdf_title"], **font)
+    ax.set_xlabel(words["distance"], **font)
+    ax.set_ylabel(words["residents"], **font)
+    ax.set_title(words["cdf_title"], **font)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", prop=font or None)
     return _render(fig, fmt)
@@ -137,23 +137,23 @@ def distance_cdf_chart(cov: PopulationCoverage, lang: str = "zh", fmt: str = "pn
 
 def plan_before_after_chart(plan: SitingPlan, lang: str = "zh", fmt: str = "png", top: int = 15) -> bytes:
     """Share of residents covered before and after the plan, for the districts that gain most."""
-    lang, t = _setup(lang, fmt)
+    lang, words = _setup(lang, fmt)
     table = plan.districts.sort_values("added", ascending=False).head(top).iloc[::-1]
     labels = table["district" if lang == "zh" else "district_en"].tolist()
     fig = _figure(7.5, max(3.0, 0.35 * len(table) + 1.4))
     ax = fig.add_subplot()
     font = _font(lang)
     y = np.arange(len(table))
-    ax.barh(y - 0.2, table["share_before"], height=0.4, color=COLOURS["before"], label=t["before"])
-    ax.barh(y + 0.2, table["share_after"], height=0.4, color=COLOURS["after"], label=t["after"])
+    ax.barh(y - 0.2, table["share_before"], height=0.4, color=COLOURS["before"], label=words["before"])
+    ax.barh(y + 0.2, table["share_after"], height=0.4, color=COLOURS["after"], label=words["after"])
     ax.set_yticks(y, labels, fontsize=9, **font)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlim(0, 1)
-    title = t["plan_title"].format(n=len(plan.sites), r=f"{plan.radius_m:g}")
+    title = words["plan_title"].format(n=len(plan.sites), r=f"{plan.radius_m:g}")
     if plan.at is not None:
-        title += t["at"].format(t=format_moment(plan.at, lang))
+        title += words["at"].format(t=format_moment(plan.at, lang))
     if plan.fewer_sites:
-        title += t["fewer"].format(n=len(plan.sites), asked=plan.n_new)
+        title += words["fewer"].format(n=len(plan.sites), asked=plan.n_new)
     ax.set_title(title, **font)
     ax.legend(loc="lower right", prop=font or None)
     ax.grid(axis="x", alpha=0.3)

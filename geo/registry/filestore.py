@@ -58,7 +58,7 @@ class GeoJSONFileStore(StationStore):
         # (blake2b of the file, its version, its features, {id(feature): its line} if we wrote it)
         self._validated: tuple[bytes, int, list[dict], dict | None] | None = None
         if not self.path.exists():
-            raise RegistryUnavailableError(f"{self.path}: registry file not found")
+            raise RegistryUnavailableError(Text("registry.not_found_file", path=str(self.path)))
         with self.lock:
             remove_orphan_temp_files(self.path)
             remove_orphan_temp_files(self._receipt_path)
@@ -75,7 +75,7 @@ class GeoJSONFileStore(StationStore):
         try:
             raw = self.path.read_bytes()
         except OSError as exc:
-            raise RegistryUnavailableError(f"{self.path}: cannot read the registry ({exc.strerror})") from exc
+            raise RegistryUnavailableError(Text("registry.unreadable", path=str(self.path), detail=exc.strerror)) from exc
         # Parsing and validating 200k stations takes tens of seconds; bytes this process
         # already validated (or wrote itself) are trusted again by their digest, not by stat().
         digest = hashlib.blake2b(raw, digest_size=32).digest()
@@ -93,7 +93,7 @@ class GeoJSONFileStore(StationStore):
             if problems:
                 raise ValidationError(problems, source=str(self.path))
         except ValidationError as exc:
-            raise RegistryUnavailableError(f"registry is corrupt and will not be overwritten: {exc}") from exc
+            raise RegistryUnavailableError(Text("registry.corrupt", detail=str(exc))) from exc
         version = data.get(VERSION_MEMBER, 0)
         version = version if isinstance(version, int) else 0
         self._validated = (digest, version, data["features"], None)

@@ -159,7 +159,7 @@ def check_properties(props, where: str, districts: Districts | None, *, partial:
             continue
         value = props[name]
         if not isinstance(value, kind):
-            problems.append(Problem(here, Text("prop.not_list" if kind is list else "prop.not_text", got=type_label(value))))
+            problems.append(Problem(here, Text("prop.not_list", got=type_label(value)) if kind is list else Text("prop.not_text", got=type_label(value))))
             continue
         if isinstance(value, str):
             if max_len and len(value) > max_len:

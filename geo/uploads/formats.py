@@ -235,7 +235,7 @@ def tabular_upload(fmt: str, rows_iter, max_rows: int, encoding: str | None = No
             raise file_error(Text("file.no_rows"), Text("file.no_rows_hint"))
         raise file_error(
             Text("file.no_header"),
-            Text("file.no_header_hint" if encoding in (None, "utf-8-sig", "utf-16") else "file.no_header_garbled_hint"),
+            Text("file.no_header_hint") if encoding in (None, "utf-8-sig", "utf-16") else Text("file.no_header_garbled_hint"),
             where=Place(row=1),
         )
     header_row, header_cells, mapped = header

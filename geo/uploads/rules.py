@@ -386,7 +386,7 @@ class UploadChecker:
             retired = index.retired(t)
             key = ("dup.retired" if retired else "dup.existing") + ("_same_name" if same_name else "")
             self.warn(i, "coordinates", Text(key, dist=dist, station=index.describe(t)),
-                      Text("dup.retired_hint" if retired else "dup.existing_hint"))
+                      Text("dup.retired_hint") if retired else Text("dup.existing_hint"))
         for i, row in enumerate(self.rows):
             if i in self.matched:
                 continue

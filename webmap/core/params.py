@@ -209,7 +209,7 @@ class BBox(Param):
         return spec
 
 
-class Text(Param):
+class FreeText(Param):
     """Free text of at most ``max_length`` characters, without control characters."""
 
     def __init__(self, name, description, max_length: int = 100, **kw):

@@ -81,7 +81,7 @@ def station_changes(body, feature: dict, actor: Actor, districts) -> tuple[dict,
                     else Text("hint.allowed", names=Join(EDITABLE_FIELDS + LOCATION_KEYS)))
             problems.append(Problem(_shown(key), Text("prop.unknown"), hint))
         elif value is None:
-            problems.append(Problem(key, Text("edit.null"), Text("edit.clear_phone" if key == "phone" else "edit.send_value")))
+            problems.append(Problem(key, Text("edit.null"), Text("edit.clear_phone") if key == "phone" else Text("edit.send_value")))
         elif key == "opening_hours":
             changes[key] = normalise_opening_hours(value)  # the same parser as uploads: Chinese forms become OSM
         else:

@@ -51,7 +51,7 @@ def answer_lang(args, config=None) -> str:
 STATION_PARAMS = (
     p.KINDS, p.district(_districts, "Only stations in this district (6-digit adcode, e.g. 500103)."),
     p.AMENITIES, p.BBOX,
-    p.Text("q", "Only stations whose name, address, operator or id contains this text "
+    p.FreeText("q", "Only stations whose name, address, operator or id contains this text "
                 "(ignores case and full-width forms).", max_length=100),
     p.STATUS,
     p.Choice("group", "auto: when more stations match than the server's MAX_POINTS_PER_VIEW, send grid cells "

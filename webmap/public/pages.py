@@ -87,7 +87,7 @@ def station_view(feature: dict, lang: str, origin: tuple[float, float] | None = 
     fresh = freshness(props, get_reports().reported_closed(), max_age_days=max_age_days())
     change = format_change(props.get("next_change"), lang)
     if change:
-        change = translate("closes_at" if props.get("open_now") else "opens_at", lang, time=change)
+        change = translate("closes_at", lang, time=change) if props.get("open_now") else translate("opens_at", lang, time=change)
     return {
         "props": props,
         "lon": lon,

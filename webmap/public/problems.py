@@ -186,7 +186,7 @@ def report_api(code: str):
 
 
 REPORT_LIST_PARAMS = (
-    p.Text("district", "District adcode (district accounts: always their own).", max_length=6),
+    p.FreeText("district", "District adcode (district accounts: always their own).", max_length=6),
     p.Choice("status", "Which reports.", ("open", "confirmed", "dismissed", "all"), default="open"),
 )
 
@@ -208,7 +208,7 @@ def reports_api():
     return jsonify({"ok": True, "count": len(reports), "reports": [r.as_dict() for r in reports]})
 
 
-FRESHNESS_PARAMS = (p.Text("district", "Only this district (adcode).", max_length=6),)
+FRESHNESS_PARAMS = (p.FreeText("district", "Only this district (adcode).", max_length=6),)
 
 
 @bp.get("/api/freshness")
@@ -232,7 +232,7 @@ def freshness_api():
 
 
 SEARCH_PARAMS = (
-    p.Text("q", "Place, street, 街道/镇, district, station name or address, or pinyin initials (jfb).",
+    p.FreeText("q", "Place, street, 街道/镇, district, station name or address, or pinyin initials (jfb).",
            max_length=MAX_QUERY_CHARS, required=True),
     p.Integer("limit", "At most this many results, 1–20.", 1, 20, default=10),
 )

@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 
 from geo import schema
+from geo.messages import translate
 from geo.queries.coverage import snapshot_coverage
 from webmap.core.responses import CSV, GEOJSON, Body, dumps, json_body
 
@@ -111,22 +112,11 @@ def _collection(features: list[str], radius_m: float, version: int, **extra) -> 
 def csv_headers(radius_m: float, lang: str) -> dict[str, str]:
     """Column → header in ``lang`` (zh or en), in ``geo.queries.coverage.TABLE_COLUMNS`` order."""
     r = f"{radius_m:g}"
-    zh = lang != "en"
-    headers = {
-        "adcode": "区县代码" if zh else "Adcode",
-        "district": "区县" if zh else "District (Chinese)",
-        "district_en": "区县（英文）" if zh else "District",
-        "population": "常住人口（2020年）" if zh else "Population (2020)",
-        "area_km2": "面积（平方公里）" if zh else "Area (km²)",
-    }
+    lang = "en" if lang == "en" else "zh"
+    headers = {column: translate(f"csv.{column}", lang) for column in ("adcode", "district", "district_en", "population", "area_km2")}
     headers.update({kind: schema.kind_label(kind, lang) for kind in schema.KINDS})
-    headers.update({
-        "stations": "站点合计" if zh else "Stations",
-        "per_10k_residents": "每万人站点数" if zh else "Stations per 10,000 residents",
-        "per_100km2": "每百平方公里站点数" if zh else "Stations per 100 km²",
-        "covered_km2": f"{r}米内覆盖面积（平方公里）" if zh else f"Area within {r} m (km²)",
-        "covered_share": f"{r}米内覆盖率（%）" if zh else f"Share within {r} m (%)",
-    })
+    headers.update({column: translate(f"csv.{column}", lang) for column in ("stations", "per_10k_residents", "per_100km2")})
+    headers.update({column: translate(f"csv.{column}", lang, r=r) for column in ("covered_km2", "covered_share")})
     return headers
 
 

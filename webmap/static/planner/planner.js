@@ -482,8 +482,9 @@
   });
 
   function statusText(p) {
-    var text = T("planner.status_" + p.status);
-    if (text === "planner.status_" + p.status) text = String(p.status);
+    var code = "planner.status_" + p.status;  // a code built at run time: listed in translations/runtime_codes.py
+    var text = T(code);
+    if (text === code) text = String(p.status);
     if (p.best_bound !== null && p.best_bound !== undefined && p.status !== "optimal") {
       text += "；" + T("planner.bound", { n: SM.formatNumber(p.best_bound), gap: SM.formatShare(p.gap) });
     }
@@ -505,8 +506,9 @@
     var runs = [plan].concat(plan.alternative ? [plan.alternative] : []);
     var box = SM.el("div", { className: "pl-compare" }, [plan.alternative ? SM.el("h3", { text: T("planner.compare_title") }) : null]);
     runs.forEach(function (p) {
+      var methodCode = "planner.method_label_" + p.method;  // listed in translations/runtime_codes.py
       box.appendChild(SM.el("p", { className: "pl-run", dataset: { method: p.method } }, [
-        SM.el("strong", { text: T("planner.method_label_" + p.method) }),
+        SM.el("strong", { text: T(methodCode) }),
         " " + T("planner.objective") + " ",
         SM.el("span", { className: "pl-objective", text: SM.formatNumber(p.objective) }),
         SM.el("br"),
