@@ -62,28 +62,38 @@ def open_store(registry, districts):
 @districts_option
 @domain_errors
 def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, registry, districts):
-    """The k nearest active stations to a point, by straight-line (geodesic) distance.
+    """The k nearest active stations to a point: straight-line (geodesic) metres and estimated walking minutes
+    (straight line × detour 1.4); a station across the Yangtze or Jialing is marked and ranked as a detour.
 
     \b
     Example (解放碑, from a phone's Amap coordinates):
       stationmap nearest --lon 106.5772 --lat 29.5573 --crs gcj02 -k 3 --amenity toilet --open-now
     """
-    from geo.queries.finder import nearest_features
+    from geo.hours import describe_hours
+    from geo.messages import Text
+    from geo.queries.finder import find_for_rider
 
     snap = open_store(registry, districts).snapshot()
     open_at = at if at is not None else (None if open_now else False)
-    features = nearest_features(snap, lon, lat, k=k, kind=kind, amenities=amenities, open_at=open_at, crs=crs)
+    answer = find_for_rider(snap, lon, lat, k=k, kind=kind, amenities=amenities, open_at=open_at, crs=crs)
+    features = answer.features
     if as_json:
-        click.echo(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1))
+        click.echo(json.dumps({"type": "FeatureCollection", "note": answer.note, "crs_hint": answer.crs_hint,
+                               "features": features}, ensure_ascii=False, indent=1))
+        return
+    if answer.note:  # outside Chongqing, or nothing within 50 km: no list of absurd minutes
+        click.echo(Text("finder.outside" if answer.note == "outside_chongqing" else "finder.too_far").render(lang))
         return
     if not features:
         click.echo(translate("cli.no_match", lang))
         return
     headers = ["#", *(translate(f"cli.col.{c}", lang) for c in ("metres", "walk", "name", "kind", "hours", "id"))]
+    crossing = translate("cli.across_river", lang)
     rows = [
-        [i + 1, f"{f['properties']['distance_m']:,.0f}", f"{f['properties']['walk_minutes']:.0f}",
-         f["properties"]["name"], schema.kind_label(f["properties"]["kind"], lang),
-         f["properties"]["opening_hours"], f["properties"]["id"]]
+        [i + 1, f"{f['properties']['distance_m']:,.0f}", f"{f['properties']['walk_minutes']}",
+         f["properties"]["name"] + (crossing if f["properties"]["crosses_river"] else ""),
+         schema.kind_label(f["properties"]["kind"], lang), describe_hours(f["properties"]["opening_hours"], lang),
+         f["properties"]["id"]]
         for i, f in enumerate(features)
     ]
     click.echo(format_table(headers, rows, right_align={0, 1, 2}))

@@ -56,10 +56,15 @@ def test_clicking_a_marker_opens_a_popup_with_the_station(page):
     text = popup.inner_text()
     assert "测试驿站0001" in text and "重庆市渝中区测试路01号" in text and "营业中" in text
     assert "饮水" in text  # amenity labels from /api/vocabulary
-    amap = popup.locator("a", has_text="高德地图导航").get_attribute("href")
-    assert amap.startswith("https://uri.amap.com/marker?position=106.577000,29.559000&name=%E6%B5%8B")
-    assert "coordinate=wgs84" in amap and "callnative=1" in amap
-    assert popup.locator('a[href="geo:29.559000,106.577000"]').count() == 1
+    amap = popup.locator("a", has_text="高德步行导航").get_attribute("href")
+    assert amap.startswith("https://uri.amap.com/navigation?to=106.577000,29.559000,%E6%B5%8B")
+    assert "mode=walk" in amap and "coordinate=wgs84" in amap and "callnative=1" in amap
+    ride = popup.locator("a", has_text="高德骑行导航").get_attribute("href")
+    assert "mode=ride" in ride and "coordinate=wgs84" in ride
+    baidu = popup.locator("a", has_text="百度地图步行").get_attribute("href")
+    assert baidu.startswith("https://api.map.baidu.com/direction?destination=latlng:29.559000,106.577000|name:")
+    assert "mode=walking" in baidu and "coord_type=wgs84" in baidu
+    assert popup.locator('a[href="geo:29.559000,106.577000?q=29.559000,106.577000"]').count() == 1
     assert popup.locator('a[href^="tel:"]').get_attribute("href") == "tel:02363000000"
     assert popup.locator('a[href="/stations/500103-OS-0001"]').count() == 1
 

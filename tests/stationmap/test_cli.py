@@ -110,8 +110,8 @@ def test_every_command_has_help_with_an_example(path):
 
 def test_the_language_follows_the_locale_unless_lang_is_given(run, monkeypatch):
     args = ("nearest", "--lon", "106.5700", "--lat", "29.5560", "-k", "1")
-    assert "距离(m)" in run(*args).output  # tests run under LANG=zh_CN.UTF-8 (tests/stationmap/conftest.py)
+    assert "直线(m)" in run(*args).output  # tests run under LANG=zh_CN.UTF-8 (tests/stationmap/conftest.py)
     monkeypatch.setenv("LANG", "en_US.UTF-8")
     english = run(*args).output
-    assert "metres" in english and "距离" not in english
-    assert "距离(m)" in run(*args, "--lang", "zh").output
+    assert "straight m" in english and "直线" not in english
+    assert "直线(m)" in run(*args, "--lang", "zh").output
