@@ -48,12 +48,29 @@ DEFAULTS = {
     # Sign-in. Only failed sign-ins count towards the throttle (flask-limiter syntax).
     "LOGIN_LIMIT_PER_USER": "5 per minute",
     "LOGIN_LIMIT_PER_IP": "30 per minute",
+    # Bad bearer tokens from one address; beyond this every token from it waits for the window.
+    "BAD_BEARER_LIMIT_PER_IP": "20 per minute",
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, trust no header).
+    "PROXY_COUNT": int(os.environ.get("STATIONMAP_PROXIES", "0") or 0),
     # Where the throttle counts (None: a SQLite file beside ACCOUNTS_PATH, shared by every worker).
     "RATELIMIT_STORAGE_URI": None,
     # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.
     "SESSION_LIFETIME": timedelta(hours=8),
     # The CSRF token lives as long as the session: an upload page left open over lunch still works.
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    # Expensive work, per worker process (webmap.core.gates): jobs at once, jobs waiting, seconds a
+    # job may wait; beyond that 503 + Retry-After. Two cores: one upload or plan at a time leaves
+    # the other core to riders; a sign-in's argon2 takes ~50 ms and 64 MiB, so four.
+    "GATE_UPLOAD_SLOTS": 1, "GATE_UPLOAD_QUEUE": 4, "GATE_UPLOAD_WAIT_S": 10.0,
+    "GATE_PLAN_SLOTS": 1, "GATE_PLAN_QUEUE": 4, "GATE_PLAN_WAIT_S": 10.0,
+    "GATE_PASSWORD_SLOTS": 4, "GATE_PASSWORD_QUEUE": 16, "GATE_PASSWORD_WAIT_S": 5.0,
+    # Planning computations for visitors who are not signed in, per address (429 beyond).
+    "PLAN_LIMIT_ANON": "60 per minute",
+    # Idempotency-Key (webmap.portal.idempotency): how long a first answer is replayed, and when a
+    # request that never answered counts as interrupted. None: a SQLite file beside ACCOUNTS_PATH.
+    "IDEMPOTENCY_TTL_S": 24 * 3600,
+    "IDEMPOTENCY_STALE_S": 300,
+    "IDEMPOTENCY_DB": None,
     # Planners' workbench.
     "PLAN_CACHE_ENTRIES": 32,
     "PLAN_EXACT_SLOTS": 1,           # concurrent exact (CBC) solves per process; the machine has few cores

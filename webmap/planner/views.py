@@ -18,7 +18,7 @@ from geo import schema
 from geo.errors import NotFoundError
 from geo.hours import chongqing_now
 from geo.listing.status import listing_counts
-from geo.messages import Text, clipped
+from geo.messages import Text, clipped, localise, message_of
 from geo.planning.plans import COVERAGE_CELL_M, DISTRICT_CELL_M, snapshot_stations
 from geo.planning.popcoverage import EBIKE_15_MIN_M, WALK_15_MIN_M, counted_stations, station_xy
 from geo.planning.population import DEFAULT_CELL_M
@@ -162,13 +162,14 @@ def report(code: str):
     plan_args = {**args, "district": district}
     if args["method"] == "greedy" or api_planning.plan_is_ready(get_snapshot(), plan_args):
         return render_template("planner/report.html", **_report_context(store, code, args))
+    api_planning.require_planner_for_exact()  # refuse before the progress line, not inside the stream
 
     def stream():
         yield render_template("planner/report_progress.html")
         try:
             context = _report_context(store, code, args)
         except Exception as exc:   # the status line is sent already: say what failed in the page
-            yield render_template("planner/report_failed.html", message=str(exc))
+            yield render_template("planner/report_failed.html", message=localise(message_of(exc), get_lang()))
             return
         yield render_template("planner/report.html", **context)
 

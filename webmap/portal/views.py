@@ -20,10 +20,13 @@ from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.listing.status import filter_by_listing, listing_status, set_listing_status
 from geo.messages import localise, message_of, place
 from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
+from webmap.core.gates import gate
 from webmap.core.i18n import get_lang, t
 from webmap.core.state import get_snapshot, get_store
+from webmap.portal import idempotency
 from webmap.portal import ops as portal_ops
 from webmap.portal.api import check_crs_field, uploaded_file
+from webmap.portal.idempotency import idempotent
 from webmap.portal.stash import UploadStash, report_fingerprint
 from webmap.signin.auth import current_actor, current_user, role_required
 
@@ -37,6 +40,7 @@ MAX_REASON_CHARS = 200
 
 
 def init_app(app) -> None:
+    idempotency.init_app(app)
     app.extensions["stationmap_upload_stash"] = UploadStash(app.config.get("UPLOAD_STASH_DIR"),
                                                             int(app.config["UPLOAD_STASH_TTL_S"]))
 
@@ -130,13 +134,14 @@ def upload():
     except ValidationError as exc:
         return _upload_page(status=400, errors=[p.as_dict(get_lang()) for p in exc.problems])
     store = get_store()
-    report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts, **_limits())
+    report = gate("upload").run(review_upload, filename, raw, crs, store.snapshot(), actor, store.districts, **_limits())
     token = _stash().save(actor, filename, crs, raw, report_fingerprint(report)) if report.ok else None
     return _upload_page(report, token)
 
 
 @bp.post("/upload/commit")
 @role_required(*WRITERS)
+@idempotent
 def upload_commit():
     """Re-check the stashed file against the registry as it is now; commit only if nothing changed and every warning is answered."""
     actor = current_actor()
@@ -145,7 +150,8 @@ def upload_commit():
         return _upload_page(status=410, errors=[{"message": t("portal.upload_expired")}])
     meta, raw = claimed
     store = get_store()
-    report = review_upload(meta["filename"], raw, meta["crs"], store.snapshot(), actor, store.districts, **_limits())
+    report = gate("upload").run(review_upload, meta["filename"], raw, meta["crs"], store.snapshot(), actor, store.districts,
+                                **_limits())
     choices = {r: request.form.get(f"choice-{r}") for r in report.needs_confirmation}
 
     def again(status, message=None, errors=()):
@@ -308,6 +314,7 @@ def _edit_page(feature, values=None, errors=(), status=200, notice=None):
 
 @bp.route("/portal/stations/<station_id>/edit", methods=["GET", "POST"])
 @role_required(*WRITERS)
+@idempotent
 def edit_station(station_id: str):
     """Edit details and location. A form older than the station's last change is refused (409), not applied over it."""
     feature = get_snapshot().get(station_id)
@@ -343,6 +350,7 @@ def _list_args() -> dict:
 
 @bp.route("/portal/stations/<station_id>/retire", methods=["GET", "POST"])
 @role_required(*WRITERS)
+@idempotent
 def retire_station(station_id: str):
     """GET asks for confirmation; POST retires (only an admin can undo it)."""
     feature = get_snapshot().get(station_id)
@@ -360,6 +368,7 @@ def retire_station(station_id: str):
 
 @bp.post("/portal/stations/<station_id>/restore")
 @role_required("admin")
+@idempotent
 def restore_station(station_id: str):
     get_store().restore(station_id, current_actor())
     flash(t("portal.restored", id=station_id), "success")
