@@ -1,15 +1,27 @@
 """User accounts for the district portal: argon2id password hashes and API tokens in one JSON file.
 
 A fresh install has no account at all; an administrator creates them with
-``stationmap users add``. The file holds hashes only (argon2id for passwords and for
-token secrets), is replaced atomically under an inter-process lock and is created with
-mode 0600. Each of Chongqing's 38 district union offices gets one active account; its
-``actor`` may change that district's stations and no other.
+``stationmap users add``. The file holds hashes only, is replaced atomically under an
+inter-process lock and is created with mode 0600. Each of Chongqing's 38 district union
+offices gets one active account; its ``actor`` may change that district's stations and no other.
+
+Passwords are argon2id: people choose them, so each guess must be expensive. API tokens
+(``smt_<id>_<secret>``) carry their own id and a 256-bit random secret, which nobody can
+guess, so a slow hash buys nothing and would let anyone spend the server's CPU with made-up
+tokens. A token is found by its id and its secret checked against HMAC-SHA256 under a server
+key (``token_digest``; constant-time compare): a made-up token costs microseconds. Tokens
+issued before this scheme (argon2 hashes) are no longer accepted: re-issue them with
+``stationmap users token issue NAME``.
+
+Sign-out, a password change or reset and disabling all bump the account's
+``session_version`` (the per-account session generation), which every request checks, so
+a copied session cookie dies on the server, not only in the browser.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -37,6 +49,7 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 MAX_LABEL_LENGTH = 80
 FILE_FORMAT = 1
+TOKEN_HASH_SCHEME = "hmac-sha256"  # noqa: S105 - a scheme name, not a secret
 _DUMMY_HASHES: dict[tuple, str] = {}
 
 
@@ -103,6 +116,45 @@ class User:
         )
 
 
+# -- token secrets (pure: no file I/O) ------------------------------------------------
+
+
+def token_digest(key: bytes, token_id: str, secret: str) -> str:
+    """What the accounts file keeps of a token: ``hmac-sha256$<hex>`` of its id and secret under ``key``."""
+    mac = hmac.new(key, f"{token_id}.{secret}".encode(), hashlib.sha256).hexdigest()
+    return f"{TOKEN_HASH_SCHEME}${mac}"
+
+
+def token_matches(key: bytes, stored: str, token_id: str, secret: str) -> bool:
+    """Constant-time check of a presented secret against its stored digest.
+
+    Digests of any other scheme (the argon2 hashes of tokens issued before) never match.
+    """
+    if not stored.startswith(TOKEN_HASH_SCHEME + "$"):
+        return False
+    return hmac.compare_digest(stored.encode(), token_digest(key, token_id, secret).encode())
+
+
+def load_token_key(path: Path) -> bytes:
+    """The server's token key kept in ``path`` (32 random bytes, hex, mode 0600), made on first use.
+
+    Every process serving the same accounts file shares it; losing it invalidates every token.
+    """
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return bytes.fromhex(path.read_text().strip())
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex())
+    return key
+
+
 def generate_password() -> str:
     """A random password of 20 URL-safe characters (about 120 bits)."""
     return secrets.token_urlsafe(15)
@@ -120,17 +172,28 @@ class AccountStore:
     hasher : argon2.PasswordHasher, optional
         Defaults to argon2-cffi's argon2id parameters (RFC 9106 low-memory profile).
         Tests pass a cheaper one.
+    token_key : bytes, optional
+        The HMAC key for token secrets; by default kept in ``<accounts file>.token_key``
+        (see ``load_token_key``) so the CLI that issues tokens and the server agree.
     """
 
-    def __init__(self, path: str | Path, districts=None, hasher: PasswordHasher | None = None):
+    def __init__(self, path: str | Path, districts=None, hasher: PasswordHasher | None = None,
+                 token_key: bytes | None = None):
         self.path = Path(path)
         self.districts = districts
         self.hasher = hasher or PasswordHasher()
+        self._token_key = token_key
         self.lock = ProcessFileLock(str(self.path) + ".lock", timeout=30)
         self._cache_lock = Lock()
         self._cache: tuple[object, dict[str, User]] | None = None
-        # sha256(token) -> user name, for tokens already argon2-verified against this file version
-        self._verified_tokens: dict[bytes, str] = {}
+        # token id -> (account name, token), rebuilt with the cache when the file changes
+        self._tokens_by_id: dict[str, tuple[str, Token]] = {}
+
+    @property
+    def token_key(self) -> bytes:
+        if self._token_key is None:
+            self._token_key = load_token_key(Path(str(self.path) + ".token_key"))
+        return self._token_key
 
     # -- reading ----------------------------------------------------------------
 
@@ -152,7 +215,7 @@ class AccountStore:
                 return self._cache[1]
             users = self._parse(raw) if raw is not None else {}
             self._cache = (digest, users)
-            self._verified_tokens.clear()
+            self._tokens_by_id = {t.id: (u.name, t) for u in users.values() for t in u.tokens}
             return users
 
     def _parse(self, raw: bytes) -> dict[str, User]:
@@ -263,6 +326,10 @@ class AccountStore:
         self.set_password(name, password)
         return password
 
+    def end_sessions(self, name: str) -> User:
+        """Sign ``name`` out everywhere: bump the session generation every request checks."""
+        return self._update(name, lambda u: replace(u, session_version=u.session_version + 1))
+
     def disable(self, name: str) -> User:
         """Refuse logins and tokens for this account (tokens are kept, inactive). Ends its web sessions."""
         return self._update(name, lambda u: replace(u, disabled=True, session_version=u.session_version + 1))
@@ -324,7 +391,7 @@ class AccountStore:
             raise ValidationError(Problem("label", Text("prop.too_long", n=len(label), max=MAX_LABEL_LENGTH)))
         token_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        token = Token(id=token_id, hash=self.hasher.hash(secret), created_at=_now(), label=label)
+        token = Token(id=token_id, hash=token_digest(self.token_key, token_id, secret), created_at=_now(), label=label)
 
         self._update(name, lambda u: replace(u, tokens=(*u.tokens, token)))
         return f"{TOKEN_PREFIX}_{token_id}_{secret}"
@@ -347,9 +414,9 @@ class AccountStore:
     def verify_token(self, token: str) -> User | None:
         """The enabled account owning ``token``, or ``None``.
 
-        A token verified once is remembered (by its SHA-256) until the accounts file
-        changes, so API calls do not pay for argon2 each time; revoking or disabling
-        rewrites the file and so forgets every remembered token.
+        One dictionary lookup by the token's id and one HMAC-SHA256: a few microseconds
+        whether the token is real, revoked or made up, and never an argon2 computation.
+        The accounts file is re-read when it changes, so a revocation counts at once.
         """
         if not isinstance(token, str):
             return None
@@ -357,22 +424,14 @@ class AccountStore:
         if not match:
             return None
         users = self._load()
-        digest = hashlib.sha256(token.strip().encode()).digest()
         with self._cache_lock:
-            remembered = self._verified_tokens.get(digest) if self._cache is not None and self._cache[1] is users else None
-        if remembered is not None:
-            user = users.get(remembered)
-            return user if user is not None and not user.disabled else None
-        owner = next(((u, t) for u in users.values() for t in u.tokens if t.id == match["id"]), None)
-        if owner is None:
-            self._verify(self._dummy(), match["secret"])
+            found = self._tokens_by_id.get(match["id"])
+        if found is None:
             return None
-        user, stored = owner
-        if not self._verify(stored.hash, match["secret"]) or user.disabled:
+        name, stored = found
+        user = users.get(name)
+        if user is None or user.disabled or not token_matches(self.token_key, stored.hash, match["id"], match["secret"]):
             return None
-        with self._cache_lock:
-            if self._cache is not None and self._cache[1] is users:
-                self._verified_tokens[digest] = user.name
         return user
 
 

@@ -48,6 +48,10 @@ DEFAULTS = {
     # Sign-in. Only failed sign-ins count towards the throttle (flask-limiter syntax).
     "LOGIN_LIMIT_PER_USER": "5 per minute",
     "LOGIN_LIMIT_PER_IP": "30 per minute",
+    # Bad bearer tokens from one address; beyond this every token from it waits for the window.
+    "BAD_BEARER_LIMIT_PER_IP": "20 per minute",
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, trust no header).
+    "PROXY_COUNT": int(os.environ.get("STATIONMAP_PROXIES", "0") or 0),
     # Where the throttle counts (None: a SQLite file beside ACCOUNTS_PATH, shared by every worker).
     "RATELIMIT_STORAGE_URI": None,
     # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.

@@ -3,14 +3,24 @@
 How it fits together
 --------------------
 * People sign in at ``/login``. Flask's signed session cookie (HttpOnly, SameSite=Lax,
-  Secure when ``SESSION_COOKIE_SECURE`` or ``STATIONMAP_HTTPS=1``) carries the user name,
-  the moment of sign-in and the account's *session stamp*. The stamp changes when the
-  account is disabled, its password is reset or changed, or its role changes, so every
-  cookie issued before that stops working on the next request. Sessions also end
-  ``SESSION_LIFETIME`` after sign-in (8 hours by default).
+  Secure whenever the request came over HTTPS, or always with ``SESSION_COOKIE_SECURE`` or
+  ``STATIONMAP_HTTPS=1``) carries the user name, the moment of sign-in and the account's
+  *session stamp*. The stamp is keyed on the account's session generation, which grows on
+  sign-out, password change or reset and disabling (and changes with the role), so every
+  cookie issued before that stops working on the next request: signing out ends the
+  session on the server, not only in this browser (it signs the account out everywhere).
+  Sessions also end ``SESSION_LIFETIME`` after sign-in (8 hours by default).
 * Programs send ``Authorization: Bearer <token>``. A request that carries an
   ``Authorization`` header is judged by that header alone: a bad token is a 401 even
   when a valid session cookie rides along, so a token can never be "upgraded" by a cookie.
+  Checking a token costs microseconds (``AccountStore.verify_token``); an address that sends
+  more than ``BAD_BEARER_LIMIT_PER_IP`` bad tokens gets 429 with ``Retry-After`` until the
+  window passes, before its token is even looked at.
+* Behind a reverse proxy set ``PROXY_COUNT`` (``STATIONMAP_PROXIES``) to the number of
+  proxies in front: werkzeug's ``ProxyFix`` then takes the client's address and scheme
+  from ``X-Forwarded-For`` / ``X-Forwarded-Proto``, so throttles count real clients and
+  cookies are Secure when the client spoke HTTPS to the proxy. Leave it 0 without a proxy,
+  or clients could forge their address.
 * Every form is CSRF-protected by flask-wtf's ``CSRFProtect``. The write API blueprint is
   exempt from the blanket check and calls :func:`protect_session_write` itself, which
   demands the CSRF token (``X-CSRFToken`` header) whenever the caller is authenticated by
@@ -38,6 +48,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from limits import parse as parse_limit
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geo.access.permissions import Actor
 from geo.errors import NotFoundError
@@ -48,6 +61,7 @@ bp = Blueprint("auth", __name__)
 
 ACCOUNTS_EXTENSION = "stationmap_accounts"
 LIMITER_EXTENSION = "stationmap_limiter"
+BAD_CREDENTIAL_THROTTLE = "stationmap_token_throttle"
 
 def text(key: str, **values) -> str:
     from webmap.core.i18n import translate
@@ -89,6 +103,11 @@ def init_app(app: Flask) -> None:
         headers_enabled=True,
     )
     app.extensions[LIMITER_EXTENSION] = limiter
+    app.extensions[BAD_CREDENTIAL_THROTTLE] = (FixedWindowRateLimiter(limiter.storage),
+                                                parse_limit(app.config["BAD_BEARER_LIMIT_PER_IP"]))
+    if app.config["PROXY_COUNT"]:
+        hops = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     # flask-limiter also checks every request in a before_request hook (about 0.35 ms, a
     # third of a whole /api/nearest request). Only the login view is limited, and its
     # decorator below runs the check itself, so the app-wide hook is dropped.
@@ -128,6 +147,10 @@ class ReusedSerializerSessionInterface(SecureCookieSessionInterface):
 
     def __init__(self):
         self._serializers: dict = {}
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """Secure when configured, or whenever this request came over HTTPS (``ProxyFix`` tells behind a proxy)."""
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
     def get_signing_serializer(self, app: Flask):
         key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
@@ -202,11 +225,18 @@ def _authenticate_request():
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None, "bad-header"
+        throttle, limit = current_app.extensions[BAD_CREDENTIAL_THROTTLE]
+        address = get_remote_address()
+        if not throttle.test(limit, "bad-token", address):
+            return None, "throttled"
         try:
             user = accounts().verify_token(token.strip())
         except Exception:  # noqa: BLE001 - a malformed token is just a wrong token
             user = None
-        return (user, "token") if user is not None and _enabled(user) else (None, "bad-token")
+        if user is not None and _enabled(user):
+            return user, "token"
+        throttle.hit(limit, "bad-token", address)
+        return None, "bad-token"
     name = session.get("user")
     if not isinstance(name, str):
         return None, None
@@ -250,6 +280,8 @@ def unauthenticated():
     from webmap.core.errors import error_response
     from webmap.core.i18n import message_lang
 
+    if g.get("stationmap_auth") == "throttled":
+        return _too_many_bad_tokens()
     if request.path.startswith("/api/") or _wants_json():
         how = g.get("stationmap_auth")
         key = {"bad-header": "api.auth_bad_header", "bad-token": "api.auth_bad_token",
@@ -258,6 +290,21 @@ def unauthenticated():
         response.headers["WWW-Authenticate"] = 'Bearer realm="stationmap"'
         return response
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+
+
+def _too_many_bad_tokens():
+    from webmap.core.errors import error_response
+
+    throttle, limit = current_app.extensions[BAD_CREDENTIAL_THROTTLE]
+    reset_at, _ = throttle.get_window_stats(limit, "bad-token", get_remote_address())
+    wait = max(1, int(reset_at - time.time()) + 1)
+    if request.path.startswith("/api/") or _wants_json():
+        response = error_response(429, [text("throttled")])
+    else:
+        response = current_app.make_response((render_template("error.html", status=429,
+                                                               errors=[{"message": text("throttled")}]), 429))
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def forbidden(message: str):
@@ -310,5 +357,11 @@ def logout():
     """GET shows a confirmation button (so a link from another site cannot sign anyone out); POST signs out."""
     if request.method == "GET":
         return render_template("auth/logout.html")
+    user = current_user() if auth_method() == "session" else None
+    if user is not None:
+        try:
+            accounts().end_sessions(user.name)  # the cookie dies on the server too, even a copied one
+        except NotFoundError:
+            pass
     session.clear()
     return redirect(url_for("auth.login"))

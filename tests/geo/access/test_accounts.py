@@ -10,7 +10,7 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from geo.access.accounts import AccountStore
+from geo.access.accounts import AccountStore, token_digest
 from geo.access.permissions import Actor
 from geo.errors import ConflictError, NotFoundError, RegistryUnavailableError, ValidationError
 from stationmap.cli import main
@@ -100,7 +100,6 @@ def test_token_issue_verify_revoke(accounts):
     assert first.startswith("smt_") and first != second
     assert first.split("_", 2)[2] not in accounts.path.read_text()  # only the hash is stored
     assert accounts.verify_token(first).name == "yuzhong"
-    assert accounts.verify_token(first).name == "yuzhong"  # remembered, same answer
     first_id = first.split("_")[1]
     assert [t.label for t in accounts.get("yuzhong").tokens] == ["nightly import", ""]
     assert accounts.revoke_token("yuzhong", first_id) == 1
@@ -160,14 +159,48 @@ class CountingHasher(PasswordHasher):
         return super().verify(hash, password)
 
 
-def test_unknown_user_or_token_still_pays_for_a_hash(tmp_path):
+def test_unknown_user_pays_for_a_hash_but_a_made_up_token_never_does(tmp_path):
     hasher = CountingHasher()
     store = AccountStore(tmp_path / "a.json", hasher=hasher)
     store.add("city", "admin")
     assert store.authenticate("nobody", "whatever-password") is None
     assert hasher.verified == 1
+    real = store.issue_token("city")
+    token_id = real.split("_")[1]
+    # Made up entirely, a real id with a made-up secret, and the real token: no argon2 at all.
     assert store.verify_token("smt_0123456789ab_" + "a" * 43) is None
-    assert hasher.verified == 2
+    assert store.verify_token(f"smt_{token_id}_" + "a" * 43) is None
+    assert store.verify_token(real).name == "city"
+    assert hasher.verified == 1
+
+
+def test_tokens_are_stored_as_keyed_hmac_and_old_argon2_tokens_are_refused(tmp_path):
+    store = AccountStore(tmp_path / "a.json", hasher=FAST, token_key=b"k" * 32)
+    store.add("city", "admin")
+    token = store.issue_token("city")
+    _, token_id, secret = token.split("_", 2)
+    stored = json.loads(store.path.read_text())["users"][0]["tokens"][0]["hash"]
+    assert stored == token_digest(b"k" * 32, token_id, secret) and stored.startswith("hmac-sha256$")
+    # Another key (another server's) does not accept it.
+    assert AccountStore(store.path, hasher=FAST, token_key=b"x" * 32).verify_token(token) is None
+    # A token issued before the change (argon2 hash of the secret) must be re-issued.
+    raw = store.path.read_text().replace(stored, FAST.hash(secret))
+    store.path.write_text(raw)
+    assert store.verify_token(token) is None
+
+
+def test_default_token_key_is_kept_beside_the_accounts_file_and_shared(tmp_path):
+    one = AccountStore(tmp_path / "a.json", hasher=FAST)
+    one.add("city", "admin")
+    token = one.issue_token("city")
+    key_file = tmp_path / "a.json.token_key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert AccountStore(tmp_path / "a.json", hasher=FAST).verify_token(token).name == "city"
+
+
+def test_end_sessions_bumps_the_session_generation(accounts):
+    user, _ = accounts.add("yuzhong", "district", "500103")
+    assert accounts.end_sessions("yuzhong").session_version == user.session_version + 1
 
 
 def test_default_hasher_is_argon2id_with_real_cost(tmp_path):
