@@ -23,6 +23,10 @@ from geo.errors import Problem, ValidationError
 from geo.messages import Join, Label, Place, Text, field_label, place
 from geo.registry.validate import check_point, parse_json_strict, type_member
 
+# -- Upload limits: the one place they are set (the README's "Upload limits" table lists them) --
+# Every limit is checked before the file is parsed, from sizes and counts that cost a fraction
+# of parsing, so a small file that expands into a huge one is refused in milliseconds with
+# bounded memory, and the message names the limit.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_ROWS = 5_000
 MAX_COLUMNS = 100
@@ -30,8 +34,18 @@ MAX_COLUMNS = 100
 MAX_CELL_CHARS = 5_000
 # An .xlsx is a zip: refuse one that would expand into a memory bomb.
 MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024
+# openpyxl keeps every shared string in memory even in read-only mode (about 100 bytes each):
+# 9 million one-letter strings in a 0.4 MB file took a worker to 1 GB for 80-110 s. 5,000 rows
+# of 12 columns of distinct text are 60,000 strings and a few MB of XML.
+MAX_XLSX_SHARED_STRINGS = 200_000
+MAX_XLSX_SHARED_STRINGS_BYTES = 32_000_000
+# Each worksheet's XML, and its <row> elements (declared in <dimension> and counted): a
+# 1.75 M-row sheet took 22-34 s to walk even though only 5,000 rows may carry data.
+MAX_XLSX_SHEET_BYTES = 64_000_000
 HEADER_SEARCH_ROWS = 10
 MAX_BLANK_RUN = 1_000
+# Rows a sheet or CSV may hold in all: the data rows plus title, header and blank rows.
+ROW_ALLOWANCE = HEADER_SEARCH_ROWS + MAX_BLANK_RUN
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson", ".json": "geojson"}
 # Properties the server sets: a file may carry them (an export re-uploaded), we ignore them.
@@ -310,6 +324,12 @@ def _blank(cell) -> bool:
 
 def read_csv(raw: bytes, max_rows: int) -> RawUpload:
     text, encoding = decode_text(raw)
+    # Lines before cells: a file of millions of empty lines is refused without walking them
+    # (twice the rows, as a quoted cell may hold a line break).
+    lines = text.count("\n")
+    if lines > 2 * max_rows + ROW_ALLOWANCE:
+        raise file_error(Text("file.too_many_lines", n=lines, limit=2 * max_rows + ROW_ALLOWANCE),
+                         Text("file.split_rows", max_rows=max_rows))
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";"), key=lambda d: (first_line.count(d), d == ","))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -332,11 +352,14 @@ def read_xlsx(raw: bytes, max_rows: int) -> RawUpload:
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         expanded = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        if expanded > MAX_XLSX_UNCOMPRESSED:
+            raise file_error(Text("file.xlsx_expands", size=expanded / 1e6, limit=MAX_XLSX_UNCOMPRESSED / 1e6),
+                             Text("file.xlsx_expands_hint"))
+        check_xlsx_parts(archive, max_rows)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
         raise file_error(Text("file.xlsx_damaged"), Text("file.xlsx_resave_short")) from exc
-    if expanded > MAX_XLSX_UNCOMPRESSED:
-        raise file_error(Text("file.xlsx_expands", size=expanded / 1e6, limit=MAX_XLSX_UNCOMPRESSED / 1e6),
-                         Text("file.xlsx_expands_hint"))
     try:
         book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad workbook
@@ -355,6 +378,66 @@ def read_xlsx(raw: bytes, max_rows: int) -> RawUpload:
         book.close()
 
 
+_SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+_ROW = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref=\"[A-Z]{1,3}\d+:[A-Z]{1,3}(\d+)\"")
+_COUNT_ATTRIBUTE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sst\b[^>]*?\buniqueCount=\"(\d+)\"")
+_CHUNK = 1 << 20
+
+
+def _count_in_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.Pattern, stop: int) -> tuple[int, bytes]:
+    """Occurrences of ``pattern`` in a zip member, streamed a megabyte at a time (memory stays
+    ~1 MB whatever the member expands to), stopping once more than ``stop`` are seen; also its first kilobyte."""
+    count, tail, head = 0, b"", b""
+    with archive.open(info) as member:
+        while count <= stop:
+            chunk = member.read(_CHUNK)
+            if not chunk:
+                break
+            if len(head) < 1024:
+                head += chunk[:1024 - len(head)]
+            block = tail + chunk
+            # A match may straddle two chunks: keep the last few bytes, and count only matches
+            # that start before them (the rest are counted with the next chunk).
+            keep = 32
+            limit = max(0, len(block) - keep)
+            count += sum(1 for m in pattern.finditer(block) if m.start() < limit)
+            tail = block[limit:]
+        else:
+            return count, head
+    count += sum(1 for _ in pattern.finditer(tail))
+    return count, head
+
+
+def check_xlsx_parts(archive: zipfile.ZipFile, max_rows: int) -> None:
+    """Refuse a workbook whose shared strings or sheets would cost far more than an upload may,
+    before openpyxl reads it: sizes from the zip directory (zipfile enforces them while reading),
+    declared counts from the XML headers, and actual counts streamed with bounded memory."""
+    max_sheet_rows = max_rows + ROW_ALLOWANCE
+    for info in archive.infolist():
+        name = info.filename.lower()
+        if name.endswith("sharedstrings.xml"):
+            if info.file_size > MAX_XLSX_SHARED_STRINGS_BYTES:
+                raise file_error(Text("file.xlsx_part_too_big", part=info.filename, size=info.file_size / 1e6,
+                                      limit=MAX_XLSX_SHARED_STRINGS_BYTES / 1e6), Text("file.xlsx_limits_hint"))
+            count, head = _count_in_member(archive, info, _SHARED_STRING, MAX_XLSX_SHARED_STRINGS)
+            declared = _COUNT_ATTRIBUTE.search(head)
+            count = max(count, int(declared[1]) if declared else 0)
+            if count > MAX_XLSX_SHARED_STRINGS:
+                raise file_error(Text("file.xlsx_too_many_strings", n=count, limit=MAX_XLSX_SHARED_STRINGS),
+                                 Text("file.xlsx_limits_hint"))
+        elif name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            if info.file_size > MAX_XLSX_SHEET_BYTES:
+                raise file_error(Text("file.xlsx_part_too_big", part=info.filename, size=info.file_size / 1e6,
+                                      limit=MAX_XLSX_SHEET_BYTES / 1e6), Text("file.xlsx_limits_hint"))
+            count, head = _count_in_member(archive, info, _ROW, max_sheet_rows)
+            declared = _DIMENSION.search(head)
+            count = max(count, int(declared[1]) if declared else 0)
+            if count > max_sheet_rows:
+                raise file_error(Text("file.xlsx_too_many_rows", n=count, limit=max_sheet_rows, max_rows=max_rows),
+                                 Text("file.split_rows", max_rows=max_rows))
+
+
 def _xlsx_cell(value):
     """Cells as text or numbers; a formula is never evaluated (data_only gives Excel's cached result)."""
     if isinstance(value, bool):
@@ -368,6 +451,11 @@ def _xlsx_cell(value):
 
 def read_geojson(raw: bytes, max_rows: int) -> RawUpload:
     """Features of a FeatureCollection (or one Feature) as rows; geometry problems recorded per row."""
+    # Count features before building them: parsing costs ~10 times the file's size in memory.
+    declared = raw.count(b'"Feature"')
+    if declared > max_rows + 1:
+        raise file_error(Text("geo.too_many_features", n=declared, max_rows=max_rows),
+                         Text("geo.split_features", max_rows=max_rows), where="features")
     data = parse_json_strict(raw, "file")
     if isinstance(data, dict) and data.get("type") == "Feature":
         data = {"type": "FeatureCollection", "features": [data]}
