@@ -24,12 +24,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = resolve_secret_key(app.config)
     app.json.sort_keys = False  # keep GeoJSON member order: type, geometry, properties
 
-    from webmap.core import compress, errors, i18n, page, reports_state, state
+    from webmap.core import compress, errors, gates, i18n, page, reports_state, state
     from webmap.public import api, pages, problems
 
     state.init_app(app)
     reports_state.init_app(app)
     errors.init_app(app)
+    gates.init_app(app)  # after errors: its busy/throttled handlers are the more specific ones
     i18n.init_app(app)
     # App-wide response hooks (Flask runs after-request hooks last-registered first):
     # security headers, then compression of the finished body.

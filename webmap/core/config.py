@@ -58,6 +58,14 @@ DEFAULTS = {
     "SESSION_LIFETIME": timedelta(hours=8),
     # The CSRF token lives as long as the session: an upload page left open over lunch still works.
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    # Expensive work, per worker process (webmap.core.gates): jobs at once, jobs waiting, seconds a
+    # job may wait; beyond that 503 + Retry-After. Two cores: one upload or plan at a time leaves
+    # the other core to riders; a sign-in's argon2 takes ~50 ms and 64 MiB, so four.
+    "GATE_UPLOAD_SLOTS": 1, "GATE_UPLOAD_QUEUE": 4, "GATE_UPLOAD_WAIT_S": 10.0,
+    "GATE_PLAN_SLOTS": 1, "GATE_PLAN_QUEUE": 4, "GATE_PLAN_WAIT_S": 10.0,
+    "GATE_PASSWORD_SLOTS": 4, "GATE_PASSWORD_QUEUE": 16, "GATE_PASSWORD_WAIT_S": 5.0,
+    # Planning computations for visitors who are not signed in, per address (429 beyond).
+    "PLAN_LIMIT_ANON": "60 per minute",
     # Planners' workbench.
     "PLAN_CACHE_ENTRIES": 32,
     "PLAN_EXACT_SLOTS": 1,           # concurrent exact (CBC) solves per process; the machine has few cores

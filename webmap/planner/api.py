@@ -25,6 +25,7 @@ from geo.planning.population import DEFAULT_CELL_M
 from geo.planning.provenance import Provenance
 from webmap.core import params as p
 from webmap.core.errors import error_response
+from webmap.core.gates import ThrottledError, gate
 from webmap.core.i18n import message_lang
 from webmap.core.openapi import GEOJSON, describe, json_content
 from webmap.core.responses import CSV, Body, cached, json_body, query_etag, send, snapshot_fingerprint
@@ -35,6 +36,9 @@ from webmap.planner.state import SolverBusyError, planner_state
 bp = Blueprint("api_planning", __name__)
 
 MAX_CANDIDATE_ROWS = 50_000
+# Planning radii are rounded to this step, so requests that differ by a few metres (an
+# attacker's way round the cache) share one computation.
+RADIUS_STEP_M = 50.0
 RETRY_AFTER_S = 30
 CACHE = "public, max-age=300"
 CACHE_AT = "public, max-age=60"      # "HH:MM" means today: the answer changes at midnight
@@ -238,10 +242,28 @@ class PlanKey:
     at: str | None = None   # the resolved moment (ISO): "Mo 22:00" means a different day next week
 
 
+def quantised_radius(radius_m: float) -> float:
+    """``radius_m`` rounded to ``RADIUS_STEP_M`` (at least one step): what planning computes with."""
+    return max(RADIUS_STEP_M, round(float(radius_m) / RADIUS_STEP_M) * RADIUS_STEP_M)
+
+
+def expensive(job, *args, **kwargs):
+    """Run a planning computation: visitors who are not signed in are rate-limited per address
+    (``PLAN_LIMIT_ANON``), and every computation passes the ``plan`` gate (bounded concurrency,
+    off the event loop; 503 when full)."""
+    from webmap.signin.auth import charge_address, current_user
+
+    if current_user() is None:
+        wait = charge_address("plan-anonymous", current_app.config["PLAN_LIMIT_ANON"])
+        if wait:
+            raise ThrottledError(wait, Text("busy.plan_limit"))
+    return gate("plan").run(job, *args, **kwargs)
+
+
 def plan_key(args: dict) -> PlanKey:
     # The time limit only matters to the exact solver: greedy plans with any limit are the same plan.
     limit = float(args["time_limit_s"]) if args["method"] != "greedy" else pp.DEFAULT_TIME_LIMIT_S
-    return PlanKey(int(args["new"]), float(args["radius_m"]), args["district"], args["method"], limit,
+    return PlanKey(int(args["new"]), quantised_radius(args["radius_m"]), args["district"], args["method"], limit,
                    None if args["grid_m"] is None else float(args["grid_m"]), tuple(sorted(args["kind"] or ())),
                    args["candidates"], _iso(parse_at(args.get("at"))))
 
@@ -260,7 +282,8 @@ def compute_plan(snapshot, args: dict, candidate_bytes: bytes | None = None):
         return snapshot_plan(snapshot, key.n_new, key.radius_m, key.district, candidates=data, method=key.method,
                              time_limit_s=key.time_limit_s, cell_m=key.cell_m, kinds=key.kinds or None, at=key.at)
 
-    return state.plans.get_or_compute((snapshot_fingerprint(snapshot), key), solve, exact=key.method != "greedy")
+    return state.plans.get_or_compute((snapshot_fingerprint(snapshot), key), lambda: expensive(solve),
+                                      exact=key.method != "greedy")
 
 
 def plan_is_ready(snapshot, args: dict) -> bool:
@@ -270,7 +293,8 @@ def plan_is_ready(snapshot, args: dict) -> bool:
 
 def coverage_for(snapshot, radius_m: float, at=None, grid_m: float = 500.0, kinds=()):
     """``geo.planning.plans.snapshot_population_coverage`` (cached on the snapshot)."""
-    return snapshot_population_coverage(snapshot, radius_m, at, cell_m=float(grid_m), kinds=tuple(kinds) or None)
+    return expensive(snapshot_population_coverage, snapshot, quantised_radius(radius_m), at, cell_m=float(grid_m),
+                     kinds=tuple(kinds) or None)
 
 
 def plan_query(args: dict) -> dict:

@@ -25,6 +25,7 @@ from geo.messages import LANGS, Text
 from geo.registry.validate import one_of, parse_json_strict
 from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
 from webmap.core.errors import error_response, http_error
+from webmap.core.gates import gate
 from webmap.core.i18n import message_lang
 from webmap.core.openapi import describe, json_content, register_schema
 from webmap.core.params import Choice
@@ -271,9 +272,9 @@ def upload():
     drop = _row_numbers(request.form.get("drop") or "", "drop")
     filename, raw = uploaded_file()
     store = get_store()
-    report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts,
-                           max_bytes=int(current_app.config.get("MAX_CONTENT_LENGTH") or len(raw)),
-                           max_rows=int(current_app.config["MAX_UPLOAD_ROWS"]))
+    report = gate("upload").run(review_upload, filename, raw, crs, store.snapshot(), actor, store.districts,
+                                max_bytes=int(current_app.config.get("MAX_CONTENT_LENGTH") or len(raw)),
+                                max_rows=int(current_app.config["MAX_UPLOAD_ROWS"]))
     lang = message_lang()
     if dry_run:
         return jsonify({"ok": True, "dry_run": True, "valid": report.ok, "report": report.to_dict(lang)})

@@ -20,6 +20,7 @@ from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.listing.status import filter_by_listing, listing_status, set_listing_status
 from geo.messages import localise, message_of, place
 from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
+from webmap.core.gates import gate
 from webmap.core.i18n import get_lang, t
 from webmap.core.state import get_snapshot, get_store
 from webmap.portal import ops as portal_ops
@@ -130,7 +131,7 @@ def upload():
     except ValidationError as exc:
         return _upload_page(status=400, errors=[p.as_dict(get_lang()) for p in exc.problems])
     store = get_store()
-    report = review_upload(filename, raw, crs, store.snapshot(), actor, store.districts, **_limits())
+    report = gate("upload").run(review_upload, filename, raw, crs, store.snapshot(), actor, store.districts, **_limits())
     token = _stash().save(actor, filename, crs, raw, report_fingerprint(report)) if report.ok else None
     return _upload_page(report, token)
 
@@ -145,7 +146,8 @@ def upload_commit():
         return _upload_page(status=410, errors=[{"message": t("portal.upload_expired")}])
     meta, raw = claimed
     store = get_store()
-    report = review_upload(meta["filename"], raw, meta["crs"], store.snapshot(), actor, store.districts, **_limits())
+    report = gate("upload").run(review_upload, meta["filename"], raw, meta["crs"], store.snapshot(), actor, store.districts,
+                                **_limits())
     choices = {r: request.form.get(f"choice-{r}") for r in report.needs_confirmation}
 
     def again(status, message=None, errors=()):

@@ -292,6 +292,21 @@ def unauthenticated():
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
 
 
+def charge_address(scope: str, limit: str) -> int:
+    """Count one unit of ``scope`` for this client's address against ``limit`` (e.g. "30 per minute").
+
+    Returns 0 while within the limit, else the seconds until the window resets. The counts
+    live in the same shared store as the sign-in throttle, so every worker sees them.
+    """
+    strategy = FixedWindowRateLimiter(current_app.extensions[LIMITER_EXTENSION].storage)
+    item = parse_limit(limit)
+    address = get_remote_address()
+    if strategy.hit(item, scope, address):
+        return 0
+    reset_at, _ = strategy.get_window_stats(item, scope, address)
+    return max(1, int(reset_at - time.time()) + 1)
+
+
 def _too_many_bad_tokens():
     from webmap.core.errors import error_response
 
@@ -340,7 +355,10 @@ def login():
     password = request.form.get("password") or ""
     user = None
     if username and password and len(username) <= 100 and len(password) <= 1000:
-        user = accounts().authenticate(username, password)
+        from webmap.core.gates import gate
+
+        # argon2 costs ~50 ms and 64 MiB: a bounded number at a time, off the event loop.
+        user = gate("password").run(accounts().authenticate, username, password)
     if user is None or not _enabled(user):
         return render_template("auth/login.html", error=text("bad_credentials"), username=username,
                                next_url=safe_next()), 401

@@ -1,0 +1,134 @@
+"""Bounded concurrency for expensive work (upload parsing, planning, password hashing), off the event loop.
+
+Rider traffic first: the cheap read path (``/api/nearest``, map data, pages) must keep its
+latency whatever the expensive paths are doing. Each kind of expensive work passes a
+``WorkGate``: at most ``slots`` jobs run at once in this process and at most ``queue`` wait
+for a slot, each no longer than ``wait_s``; anything beyond is refused at once with
+``BusyError`` (HTTP 503 and ``Retry-After``; the JSON envelope on the API, the error page on
+the site), never queued without bound.
+
+Under the gevent worker (``stationmap serve``) a job runs in the hub's pool of native
+threads, so the event loop goes on answering riders while a plan is solved or a workbook
+parsed: numpy, shapely, pyproj, openpyxl's XML parser and argon2 spend most of their time
+outside the GIL, and where they hold it Python hands it back every few milliseconds. Without
+gevent (tests, the development server) the job runs in the calling thread.
+
+Configuration (``webmap.core.config``, per process): ``GATE_<KIND>_SLOTS``,
+``GATE_<KIND>_QUEUE``, ``GATE_<KIND>_WAIT_S`` for each of ``GATE_KINDS``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, current_app, render_template
+
+from geo.errors import RegistryUnavailableError
+from geo.messages import Text, localise, message_of
+
+EXTENSION = "stationmap.gates"
+
+GATE_KINDS = ("upload", "plan", "password")
+RETRY_AFTER_S = 10
+
+
+class BusyError(RegistryUnavailableError):
+    """Every slot for this kind of work is taken and its queue is full (or the wait ran out)."""
+
+    def __init__(self, kind: str, retry_after_s: int = RETRY_AFTER_S):
+        self.kind = kind
+        self.retry_after_s = retry_after_s
+        super().__init__(Text("busy.work", kind=Text(f"busy.{kind}")))
+
+
+class ThrottledError(RegistryUnavailableError):
+    """This client has used up its allowance of expensive work for now (HTTP 429)."""
+
+    def __init__(self, retry_after_s: int, message: Text):
+        self.retry_after_s = max(1, int(retry_after_s))
+        self.kind = "throttle"
+        super().__init__(message)
+
+
+class WorkGate:
+    """At most ``slots`` concurrent jobs, at most ``queue`` waiting ones, each waiting ≤ ``wait_s``."""
+
+    def __init__(self, kind: str, slots: int, queue: int, wait_s: float):
+        self.kind = kind
+        self.slots = max(1, int(slots))
+        self.queue = max(0, int(queue))
+        self.wait_s = float(wait_s)
+        self._free = threading.Semaphore(self.slots)
+        self._lock = threading.Lock()
+        self.running = 0
+        self.waiting = 0
+        self.refused = 0
+
+    def run(self, job, *args, **kwargs):
+        """``job(*args, **kwargs)`` once a slot is free; ``BusyError`` when none frees up in time."""
+        if not self._free.acquire(blocking=False):
+            with self._lock:
+                if self.waiting >= self.queue:
+                    self.refused += 1
+                    raise BusyError(self.kind)
+                self.waiting += 1
+            try:
+                got = self._free.acquire(timeout=self.wait_s)
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+            if not got:
+                with self._lock:
+                    self.refused += 1
+                raise BusyError(self.kind)
+        with self._lock:
+            self.running += 1
+        try:
+            return off_the_event_loop(job, *args, **kwargs)
+        finally:
+            with self._lock:
+                self.running -= 1
+            self._free.release()
+
+
+def off_the_event_loop(job, *args, **kwargs):
+    """Run ``job`` in a native thread when gevent has patched this process, else here."""
+    try:
+        from gevent import get_hub, monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return job(*args, **kwargs)
+    if not monkey.is_module_patched("threading"):
+        return job(*args, **kwargs)
+    return get_hub().threadpool.apply(job, args, kwargs)
+
+
+def gate(kind: str) -> WorkGate:
+    """This app's gate for ``kind`` (one of ``GATE_KINDS``)."""
+    return current_app.extensions[EXTENSION][kind]
+
+
+def init_app(app: Flask) -> None:
+    gates = {}
+    for kind in GATE_KINDS:
+        prefix = f"GATE_{kind.upper()}_"
+        gates[kind] = WorkGate(kind, app.config[prefix + "SLOTS"], app.config[prefix + "QUEUE"], app.config[prefix + "WAIT_S"])
+    app.extensions[EXTENSION] = gates
+    app.register_error_handler(BusyError, busy_response)
+    app.register_error_handler(ThrottledError, busy_response)
+
+
+def busy_response(exc: BusyError | ThrottledError):
+    """503 (busy) or 429 (throttled) with ``Retry-After``: the envelope for the API and JSON
+    clients, the error page for the site."""
+    from webmap.core.errors import error_response, wants_json
+    from webmap.core.i18n import message_lang
+
+    status = 429 if isinstance(exc, ThrottledError) else 503
+    message = localise(message_of(exc), message_lang())
+    if wants_json():
+        response = error_response(status, [{"where": exc.kind, "message": message}])
+    else:
+        response = current_app.make_response((render_template("error.html", status=status,
+                                                               errors=[{"message": message}]), status))
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
