@@ -66,6 +66,11 @@ DEFAULTS = {
     "GATE_PASSWORD_SLOTS": 4, "GATE_PASSWORD_QUEUE": 16, "GATE_PASSWORD_WAIT_S": 5.0,
     # Planning computations for visitors who are not signed in, per address (429 beyond).
     "PLAN_LIMIT_ANON": "60 per minute",
+    # Idempotency-Key (webmap.portal.idempotency): how long a first answer is replayed, and when a
+    # request that never answered counts as interrupted. None: a SQLite file beside ACCOUNTS_PATH.
+    "IDEMPOTENCY_TTL_S": 24 * 3600,
+    "IDEMPOTENCY_STALE_S": 300,
+    "IDEMPOTENCY_DB": None,
     # Planners' workbench.
     "PLAN_CACHE_ENTRIES": 32,
     "PLAN_EXACT_SLOTS": 1,           # concurrent exact (CBC) solves per process; the machine has few cores

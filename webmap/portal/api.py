@@ -31,6 +31,7 @@ from webmap.core.openapi import describe, json_content, register_schema
 from webmap.core.params import Choice
 from webmap.core.state import get_snapshot, get_store
 from webmap.portal import ops as portal_ops
+from webmap.portal.idempotency import idempotent
 from webmap.signin.auth import current_actor, current_user, forbidden, protect_session_write, unauthenticated
 
 bp = Blueprint("api_write", __name__)
@@ -114,7 +115,9 @@ def read_json_body():
     limit = int(current_app.config["API_JSON_BODY_LIMIT"])
     if request.content_length is not None and request.content_length > limit:
         raise http_error(RequestEntityTooLarge, Text("api.json_too_large", size=request.content_length, limit=limit))
-    raw = request.stream.read(limit + 1)
+    # Cached, so the idempotency fingerprint and this parse read the body once between them;
+    # Werkzeug stops at MAX_CONTENT_LENGTH even without a Content-Length.
+    raw = request.get_data(cache=True)
     if len(raw) > limit:
         raise http_error(RequestEntityTooLarge, Text("api.json_larger_than", limit=limit))
     data = parse_json_strict(raw, "body")
@@ -161,6 +164,7 @@ def _station_result(feature: dict) -> Response:
           responses={200: ("The edited station", json_content("StationResult"))},
           errors=(400, 401, 403, 404, 413, 415))
 @write_access
+@idempotent
 def update_station(station_id: str):
     """Change properties, and with `lon`, `lat` (and `crs`) the location.
 
@@ -182,6 +186,7 @@ def update_station(station_id: str):
 @describe("Retire a station (soft delete; district: its own; admin: any)", tags=["portal"], method="DELETE", params=(LANG_PARAM,),
           responses={200: ("The retired station", json_content("StationResult"))}, errors=(400, 401, 403, 404))
 @write_access
+@idempotent
 def retire_station(station_id: str):
     """The station leaves the map and the finder at once; its record and history stay, and an admin can restore it."""
     _station_for_write(station_id)
@@ -192,6 +197,7 @@ def retire_station(station_id: str):
 @describe("Restore a retired station (administrators only)", tags=["portal"], params=(LANG_PARAM,),
           responses={200: ("The restored station", json_content("StationResult"))}, errors=(400, 401, 403, 404))
 @write_access
+@idempotent
 def restore_station(station_id: str):
     """Bring a retired station back onto the map."""
     _station_for_write(station_id, restore=True)
@@ -250,6 +256,7 @@ def check_crs_field(value: str | None) -> str:
                      201: ("Committed: the new ids", json_content("UploadResult"))},
           errors=(400, 401, 403, 409, 413))
 @write_access
+@idempotent
 def upload():
     """Upload a CSV, XLSX or GeoJSON file of new stations.
 

@@ -23,8 +23,10 @@ from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError,
 from webmap.core.gates import gate
 from webmap.core.i18n import get_lang, t
 from webmap.core.state import get_snapshot, get_store
+from webmap.portal import idempotency
 from webmap.portal import ops as portal_ops
 from webmap.portal.api import check_crs_field, uploaded_file
+from webmap.portal.idempotency import idempotent
 from webmap.portal.stash import UploadStash, report_fingerprint
 from webmap.signin.auth import current_actor, current_user, role_required
 
@@ -38,6 +40,7 @@ MAX_REASON_CHARS = 200
 
 
 def init_app(app) -> None:
+    idempotency.init_app(app)
     app.extensions["stationmap_upload_stash"] = UploadStash(app.config.get("UPLOAD_STASH_DIR"),
                                                             int(app.config["UPLOAD_STASH_TTL_S"]))
 
@@ -138,6 +141,7 @@ def upload():
 
 @bp.post("/upload/commit")
 @role_required(*WRITERS)
+@idempotent
 def upload_commit():
     """Re-check the stashed file against the registry as it is now; commit only if nothing changed and every warning is answered."""
     actor = current_actor()
@@ -310,6 +314,7 @@ def _edit_page(feature, values=None, errors=(), status=200, notice=None):
 
 @bp.route("/portal/stations/<station_id>/edit", methods=["GET", "POST"])
 @role_required(*WRITERS)
+@idempotent
 def edit_station(station_id: str):
     """Edit details and location. A form older than the station's last change is refused (409), not applied over it."""
     feature = get_snapshot().get(station_id)
@@ -345,6 +350,7 @@ def _list_args() -> dict:
 
 @bp.route("/portal/stations/<station_id>/retire", methods=["GET", "POST"])
 @role_required(*WRITERS)
+@idempotent
 def retire_station(station_id: str):
     """GET asks for confirmation; POST retires (only an admin can undo it)."""
     feature = get_snapshot().get(station_id)
@@ -362,6 +368,7 @@ def retire_station(station_id: str):
 
 @bp.post("/portal/stations/<station_id>/restore")
 @role_required("admin")
+@idempotent
 def restore_station(station_id: str):
     get_store().restore(station_id, current_actor())
     flash(t("portal.restored", id=station_id), "success")
