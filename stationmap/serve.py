@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import gc
+import os
+import tempfile
+from pathlib import Path
 
 import click
 
 WORKER_CLASS = "stationmap.worker.FairGeventWorker"
 
 
-def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: dict) -> None:
+def control_socket_path(host: str, port: int) -> str:
+    """This server's own gunicorn control socket, in a private directory of this user.
+
+    gunicorn's default (``~/.gunicorn/gunicorn.ctl``) is one path for every server a user
+    starts: a second server took the first one's socket over.
+    """
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"stationmap-{os.getuid()}"
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(base / f"gunicorn-{host.replace(':', '_')}-{port}.ctl")
+
+
+def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: dict,
+                 max_connections_per_address: int = 64, header_timeout: float = 20.0, body_timeout: float = 60.0) -> None:
     """Start gunicorn in this process; its forked workers share the app built and warmed here."""
     from gunicorn.app.base import BaseApplication
 
+    from stationmap.worker import FairHandler
     from webmap import create_app
 
     # Build and warm the app once, before forking: a missing or corrupt registry fails
@@ -37,9 +53,14 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("preload_app", True)
             self.cfg.set("timeout", 120)
+            self.cfg.set("control_socket", control_socket_path(host, port))
 
         def load(self):
             return app
+
+    # Workers fork from this process, so their handler class inherits the cap.
+    FairHandler.max_connections_per_address = max_connections_per_address
+    FairHandler.header_timeout_s, FairHandler.body_timeout_s = float(header_timeout), float(body_timeout)
 
     StationMapServer().run()
 
@@ -69,11 +90,18 @@ def warm_up(app) -> None:
                    "the registry and its indexes in memory. About one per CPU core.")
 @click.option("--idle-timeout", type=click.IntRange(1, 3600), default=15, show_default=True,
               help="Seconds a connection may stay silent (kept alive between requests, or mid-upload) before it is closed.")
+@click.option("--max-connections-per-address", type=click.IntRange(0, 100_000), default=64, show_default=True,
+              help="Connections one client address may hold per worker (more get 429). 0 for no cap: behind a "
+                   "reverse proxy every client shares its address, and the proxy limits instead (deploy/nginx.conf).")
+@click.option("--header-timeout", type=click.FloatRange(1, 600), default=20.0, show_default=True,
+              help="Seconds a request's line and headers may take to arrive in all (slowly trickled headers get 408).")
+@click.option("--body-timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
+              help="Seconds a request's body may take to arrive in all (a stalled upload is refused).")
 @click.option("--registry", type=click.Path(dir_okay=False), default=None, envvar="STATIONMAP_REGISTRY",
               help="Station registry GeoJSON [default: data/stations.geojson].")
 @click.option("--tiles", type=click.Choice(["osm", "tianditu", "amap", "none"]), default=None, envvar="STATIONMAP_TILES",
               help="Base map: osm (default), tianditu (needs STATIONMAP_TIANDITU_KEY), amap (GCJ-02), none.")
-def serve(host, port, workers, idle_timeout, registry, tiles):
+def serve(host, port, workers, idle_timeout, max_connections_per_address, header_timeout, body_timeout, registry, tiles):
     """Serve the map, the finder, the coverage page and the JSON API.
 
     \b
@@ -90,6 +118,6 @@ def serve(host, port, workers, idle_timeout, registry, tiles):
         config["TILE_PROVIDER"] = tiles
     click.echo(f"驿站图: loading {registry or 'data/stations.geojson'} …", err=True)
     try:
-        run_gunicorn(host, port, workers, idle_timeout, config)
+        run_gunicorn(host, port, workers, idle_timeout, config, max_connections_per_address, header_timeout, body_timeout)
     except StationMapError as exc:
         raise click.ClickException(str(exc)) from None

@@ -28,7 +28,7 @@ from geo.hours import chongqing_now, open_mask, to_local_naive
 from geo.messages import Text, clipped
 from geo.planning.population import PopulationGrid, cached_grid_cells
 from geo.projection import lonlat_to_metric
-from geo.queries.coverage import check_radius, covered_areas
+from geo.queries.coverage import check_radius, covered_areas, share
 
 # 15 minutes at 4.8 km/h on foot, and at 16 km/h by e-bike (delivery riders' typical speed).
 WALK_15_MIN_M = 1200.0
@@ -239,8 +239,8 @@ def population_coverage(stations: gpd.GeoDataFrame, grid: PopulationGrid, distri
             "population": population.astype(np.int64), "residents": residents, "stations": counts.astype(np.int64),
             "residents_per_station": np.where(counts > 0, population / counts, np.nan),
             "residents_covered": resident_cov, "residents_uncovered": residents - resident_cov,
-            "population_share": np.where(residents > 0, resident_cov / residents, 0.0),
-            "area_km2": area_m2 / 1e6, "covered_km2": covered_m2 / 1e6, "area_share": np.clip(covered_m2 / area_m2, 0, 1),
+            "population_share": share(resident_cov, residents),
+            "area_km2": area_m2 / 1e6, "covered_km2": covered_m2 / 1e6, "area_share": share(covered_m2, area_m2),
             "median_distance_m": _weighted_median(nearest, grid.residents, grid.district_idx, n_d),
         })
     total_res = residents.sum()
@@ -249,9 +249,9 @@ def population_coverage(stations: gpd.GeoDataFrame, grid: PopulationGrid, distri
         "population": int(population.sum()), "residents": float(total_res), "stations": int(len(stations)),
         "residents_per_station": float(population.sum() / len(stations)) if len(stations) else None,
         "residents_covered": float(resident_cov.sum()), "residents_uncovered": float(total_res - resident_cov.sum()),
-        "population_share": float(resident_cov.sum() / total_res) if total_res > 0 else 0.0,
+        "population_share": share(resident_cov.sum(), total_res),
         "area_km2": float(area_m2.sum() / 1e6), "covered_km2": float(covered_m2.sum() / 1e6),
-        "area_share": float(covered_m2.sum() / area_m2.sum()),
+        "area_share": share(covered_m2.sum(), area_m2.sum()),
         "median_distance_m": float(_weighted_median(nearest, grid.residents, np.zeros(len(grid), int), 1)[0]),
     }
     names = dict(zip(frame["adcode"], frame["name_zh"], strict=True))

@@ -123,7 +123,7 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     table["per_10k_residents"] = table["stations"] / population * 1e4
     table["per_100km2"] = table["stations"] / table["area_km2"] * 100
     table["covered_km2"] = covered_m2 / 1e6
-    table["covered_share"] = np.clip(covered_m2 / area_m2, 0.0, 1.0)
+    table["covered_share"] = share(covered_m2, area_m2)
     totals = {
         "adcode": "500000", "district": "重庆市", "district_en": "Chongqing Municipality",
         "population": int(population.sum()), "area_km2": float(area_m2.sum() / 1e6),
@@ -133,8 +133,24 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     totals["per_10k_residents"] = totals["stations"] / totals["population"] * 1e4
     totals["per_100km2"] = totals["stations"] / totals["area_km2"] * 100
     totals["covered_km2"] = float(covered_m2.sum() / 1e6)
-    totals["covered_share"] = float(covered_m2.sum() / area_m2.sum())
+    totals["covered_share"] = share(covered_m2.sum(), area_m2.sum())
     return CoverageResult(radius_m, table, totals, coverage_gaps(districts, covered))
+
+
+def share(part, whole):
+    """``part / whole`` clamped to [0, 1] (0 where ``whole`` is 0), scalars or arrays.
+
+    Shares are reported with a schema maximum of 1, but a covered area summed from
+    buffers intersected with each district can exceed the district's area in the last
+    bits (1.0000000000000004); clamping here, where shares are made, keeps every
+    figure downstream inside its range.
+    """
+    part = np.asarray(part, dtype=float)
+    whole = np.asarray(whole, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(whole > 0, part / np.where(whole > 0, whole, 1.0), 0.0)
+    ratio = np.clip(np.nan_to_num(ratio, nan=0.0), 0.0, 1.0)
+    return float(ratio) if ratio.ndim == 0 else ratio
 
 
 def coverage_gaps(districts: Districts, covered) -> gpd.GeoDataFrame:

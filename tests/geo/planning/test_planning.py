@@ -12,6 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 
 from geo.errors import ValidationError
@@ -358,3 +360,24 @@ def test_charts_render(store):
     assert charts.plan_before_after_chart(snapshot_plan(snap, 2, 1200), lang="en").startswith(b"\x89PNG")
     with pytest.raises(ValidationError):
         charts.coverage_by_district_chart(cov, fmt="gif")
+
+
+@settings(max_examples=15, deadline=None)
+@given(points=st.lists(st.tuples(st.floats(-12_000, 12_000), st.floats(-12_000, 12_000)), min_size=1, max_size=6),
+       radius_m=st.floats(50, 50_000), method=st.sampled_from(["exact", "grid"]))
+def test_shares_never_leave_the_unit_interval(square, uniform_grid, points, radius_m, method):
+    # Radii up to 50 km cover the whole 20 km square: the summed covered area then equals the
+    # area up to rounding, which once reported area_share 1.0000000000000004.
+    cov = population_coverage(stations_at(points), uniform_grid, square, radius_m, area_method=method)
+    for key in ("area_share", "population_share"):
+        assert 0.0 <= cov.totals[key] <= 1.0
+        assert ((cov.table[key] >= 0) & (cov.table[key] <= 1)).all()
+
+
+@given(part=st.floats(0, 1e12), whole=st.floats(0, 1e12), jitter=st.floats(0, 1e-9))
+def test_share_is_clamped_at_the_source(part, whole, jitter):
+    from geo.queries.coverage import share
+
+    value = share(part * (1 + jitter), whole)
+    assert 0.0 <= value <= 1.0
+    assert share(whole * (1 + 4e-16), whole) <= 1.0
