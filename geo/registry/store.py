@@ -19,7 +19,7 @@ from geo.errors import NotFoundError, ValidationError
 from geo.hours import CHONGQING_TZ
 from geo.messages import Text
 from geo.registry.snapshot import Snapshot
-from geo.registry.validate import check_locations, check_point, check_properties
+from geo.registry.validate import check_locations, check_point, check_properties, formula_problems
 
 
 def now_iso() -> str:
@@ -92,6 +92,7 @@ def check_features(features: list[dict], label: str, districts: Districts) -> No
         geometry_problems, lonlat = check_point(f.get("geometry"), where)
         problems += geometry_problems
         problems += check_properties(f.get("properties"), where, districts)
+        problems += formula_problems(f.get("properties"), where)
         if lonlat is not None:
             points.append((where, *lonlat, f["properties"].get("district_adcode")))
     problems += check_locations(points, districts)

@@ -222,6 +222,27 @@ def _check_value(name, value, here, props, districts) -> list[Problem]:
     return []
 
 
+# A text value beginning with "=" is what a spreadsheet runs as a formula: nobody types a
+# station's name or address that way, and stored it would run in every export opened in
+# Excel. One rule for every write (uploads, edits, the CLI), applied by the store itself.
+FORMULA_START = "="
+
+
+def formula_problems(props, where: str) -> list[Problem]:
+    """Text properties (and list items) that begin with ``=``, each a problem at ``where.properties.<name>``."""
+    if not isinstance(props, dict):
+        return []
+    problems = []
+    for name, value in props.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and item.lstrip().startswith(FORMULA_START):
+                problems.append(Problem(f"{where}.properties.{name}", Text("row.formula", value=item[:40]),
+                                        Text("row.formula_hint")))
+                break
+    return problems
+
+
 def one_of(vocab) -> Text:
     """"one of rest, toilet, …": the codes, which is what a file or the API carries (Chinese adds the labels)."""
     choices = [Label(zh=f"{code}（{vocab[code].zh}）", en=code) if isinstance(vocab, dict) else code for code in vocab]

@@ -29,7 +29,7 @@ from geo.errors import ValidationError
 from geo.messages import Join, Label, Text, crs_choice, crs_short, field_label, place
 from geo.projection import geodesic_distance_m
 from geo.registry import now_iso, prepare_new_features
-from geo.registry.validate import check_point, check_properties
+from geo.registry.validate import check_point, check_properties, formula_problems
 from geo.uploads.matching import station_changes, upload_id
 from geo.uploads.report import UploadIssue, UploadReport, UploadRow
 
@@ -309,9 +309,8 @@ class UploadChecker:
                     self.problem(i, "coordinates", p.message_text, p.hint_text)
             props = {"phone": "", "honours": [], **row.feature["properties"], "id": "500000-OS-0000",
                      "status": "active", "created_at": stamp, "updated_at": stamp, "source": source}
-            for fld, value in row.feature["properties"].items():
-                if isinstance(value, str) and value.startswith("="):
-                    self.problem(i, fld, Text("row.formula", value=value[:40]), Text("row.formula_hint"), code="formula")
+            for p in formula_problems(row.feature["properties"], tag):
+                self.problem(i, p.where.rsplit(".", 1)[1], p.message_text, p.hint_text, code="formula")
             unreadable_fields = {fld for fld, _, _ in self.parsed.rows[i].problems}
             for p in check_properties(props, tag, self.districts):
                 fld = p.where.split(".properties", 1)[1].lstrip(".") if ".properties" in p.where else None

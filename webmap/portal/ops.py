@@ -21,7 +21,7 @@ from geo.coords import to_wgs84
 from geo.errors import Problem, ValidationError
 from geo.hours import CHONGQING_TZ, normalise_opening_hours
 from geo.messages import Join, Text, field_label, localise, message_of, shown, type_label
-from geo.registry.validate import check_properties, one_of
+from geo.registry.validate import check_properties, formula_problems, one_of
 
 # What an edit may change. The id encodes district and kind, so those stay; status has its
 # own actions (retire/restore); timestamps and source are the server's.
@@ -86,7 +86,7 @@ def station_changes(body, feature: dict, actor: Actor, districts) -> tuple[dict,
             changes[key] = normalise_opening_hours(value)  # the same parser as uploads: Chinese forms become OSM
         else:
             changes[key] = value
-    for p in check_properties(changes, "", districts, partial=True):
+    for p in check_properties(changes, "", districts, partial=True) + formula_problems(changes, ""):
         problems.append(Problem(p.where.removeprefix(".properties."), p.message_text, p.hint_text))
     coordinates, location_problems = _new_location(body)
     problems += location_problems

@@ -613,7 +613,8 @@ def test_retire_needs_confirmation_page_then_post(signed_in, registry_path):
 
 
 def test_audit_filters_and_exports(anon, tokens, signed_in, registry_path):
-    anon.patch(f"/api/stations/{OWN}", json={"name": "=HYPERLINK(\"http://evil\",\"x\")"}, headers=bearer(tokens["yuzhong"]))
+    # "=" is refused by every write (test_formula_rule); "@" and "+" are legal text that the export must still neutralise.
+    anon.patch(f"/api/stations/{OWN}", json={"name": "@HYPERLINK(\"http://evil\",\"x\")"}, headers=bearer(tokens["yuzhong"]))
     anon.patch("/api/stations/500105-OS-0001", json={"phone": "-023-1234"}, headers=bearer(tokens["jiangbei"]))
     anon.delete("/api/stations/500105-OS-0001", headers=bearer(tokens["admin"]))
     api = anon.get("/api/audit?district=500105", headers=bearer(tokens["admin"])).get_json()
@@ -636,7 +637,7 @@ def test_audit_filters_and_exports(anon, tokens, signed_in, registry_path):
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     names = {r["station_id"]: r["station_name"] for r in rows}
-    assert names[OWN].startswith("'=HYPERLINK")
+    assert names[OWN].startswith("'@HYPERLINK")
     assert all(not r["changes"].startswith(("=", "+", "-", "@")) for r in rows)
     assert any("-023-1234" in r["changes"] for r in rows)
     for row in rows:
