@@ -27,9 +27,7 @@ import io
 import itertools
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_web import _load, free_port, table  # noqa: E402
+from bench_web import Gunicorn, _load, table  # noqa: E402
 
 FAR_POINTS = [(-0.13, 51.51), (-73.43, -29.56), (0.0, 90.0), (0.0, -90.0), (180.0, 0.0), (151.21, -33.87),
               (-72.3, -30.1), (-180.0, -45.0)]
@@ -192,45 +190,20 @@ class PlanningRadii(Attack):
             self.request(port, i, "GET", f"/api/plan?new=5&radius_m={radius}&district=500112", timeout=120)
 
 
-class Server:
-    def __init__(self, workdir: Path, workers: int = 2):
-        self.port = free_port()
-        registry = workdir / "stations.geojson"
-        shutil.copy(ROOT / "data" / "stations.geojson", registry)
-        accounts_path = workdir / "accounts.json"
-        from geo.access.accounts import AccountStore
+def start_server(workdir: Path) -> tuple[Gunicorn, str]:
+    """``stationmap serve --workers 2`` over a copy of the sample registry, with one district account; its token."""
+    registry = workdir / "stations.geojson"
+    shutil.copy(ROOT / "data" / "stations.geojson", registry)
+    accounts_path = workdir / "accounts.json"
+    from geo.access.accounts import AccountStore
 
-        accounts = AccountStore(accounts_path)
-        accounts.add("yuzhong", "district", "500103")
-        self.token = accounts.issue_token("yuzhong", label="load test")
-        env = dict(os.environ, STATIONMAP_TILES="none", STATIONMAP_SECRET_KEY="load-test-only",  # noqa: S106
-                   STATIONMAP_ACCOUNTS=str(accounts_path))
-        self.log = workdir / "server.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", "from stationmap.cli import main; main()", "serve", "--port", str(self.port),
-                 "--workers", str(workers), "--registry", str(registry)],
-                env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"server exited:\n{self.log.read_text()[-2000:]}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/api/nearest?lon=106.55&lat=29.56")
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise SystemExit("server did not answer within 120 s")
-
-    def stop(self):
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+    accounts = AccountStore(accounts_path)
+    accounts.add("yuzhong", "district", "500103")
+    token = accounts.issue_token("yuzhong", label="load test")
+    os.environ["STATIONMAP_ACCOUNTS"] = str(accounts_path)  # the server inherits this process's environment
+    server = Gunicorn(registry)
+    server.wait_ready(timeout=120)
+    return server, token
 
 
 def main(argv=None) -> int:
@@ -244,15 +217,15 @@ def main(argv=None) -> int:
     bomb = shared_strings_bomb(args.bomb_strings)
     with tempfile.TemporaryDirectory() as tmp:
         print("starting stationmap serve (2 workers) …", file=sys.stderr)
-        server = Server(Path(tmp))
-        base = f"http://127.0.0.1:{server.port}"
+        server, token = start_server(Path(tmp))
+        base = server.url
         phases = [
             ("no attack (baseline)", None),
             ("nearest from far away (2 connections)", FarNearest("far", 2, 2)),
             ("made-up bearer tokens (8 connections)", MadeUpTokens("tokens", 8, 10)),
             ("~480 connections trickling headers", SlowHeaders("slow", 8, 20)),
             (f"4 XLSX bombs at once ({len(bomb) / 1e6:.1f} MB, {args.bomb_strings / 1e6:g} M strings)",
-             XlsxBombs("xlsx", 4, 30, server.token, bomb)),
+             XlsxBombs("xlsx", 4, 30, token, bomb)),
             ("6 planners, a new radius each time", PlanningRadii("plan", 6, 40)),
         ]
         rows, baseline = [], None

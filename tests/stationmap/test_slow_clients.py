@@ -56,13 +56,29 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_deadline(serve):  
     assert server.request(QUERY)[0] == 200
 
 
+def hold_connections(port: int, n: int, tries: int = 10) -> list[socket.socket]:
+    """``n`` kept-alive connections, each answered once (so surely accepted and counted). The
+    server's own readiness checks may still be counted for a moment after they close: retry."""
+    for _ in range(tries):
+        held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(n)]
+        answers = []
+        for sock in held:
+            sock.sendall(f"GET {QUERY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            answers.append(sock.recv(1 << 16))
+        if all(a.startswith(b"HTTP/1.1 200") for a in answers):
+            return held
+        for sock in held:
+            sock.close()
+        time.sleep(0.5)
+    raise AssertionError("could not hold the connections under the cap")
+
+
 def test_connections_beyond_the_cap_per_address_get_429_and_others_still_work(serve):  # noqa: F811
     start, _ = serve
     server = start(1, "--max-connections-per-address", "3")
-    held = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
+    held = hold_connections(server.port, 3)
     try:
-        time.sleep(0.3)  # let the worker accept them
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as extra:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as extra:
             answer = _read_all(extra)
         assert answer.startswith(b"HTTP/1.1 429") and b"Retry-After: 10" in answer
         assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == 429
