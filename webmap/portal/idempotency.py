@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
-import sqlite3
-import threading
 import time
 from functools import wraps
 from pathlib import Path
@@ -35,6 +32,7 @@ from flask import Flask, Response, current_app, request
 from geo.messages import Text
 from webmap.core.errors import error_response, wants_json
 from webmap.core.i18n import message_lang
+from webmap.signin.attempts import SharedSQLite
 
 EXTENSION = "stationmap.idempotency"
 HEADER = "Idempotency-Key"
@@ -47,22 +45,16 @@ KEPT_HEADERS = ("Content-Type", "Location")
 
 
 class IdempotencyStore:
-    """Keys and first answers in one SQLite file; one connection per process and thread."""
+    """Keys and first answers in one SQLite file (one connection per process: ``SharedSQLite``)."""
 
     def __init__(self, path: str | Path, ttl_s: float, stale_s: float):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ttl_s, self.stale_s = ttl_s, stale_s
-        self._local = threading.local()
+        self._shared = SharedSQLite(self.path, SCHEMA)
 
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():  # never share a connection across a fork
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
-            self._local.db, self._local.pid = db, os.getpid()
-        return db
+    def _db(self) -> SharedSQLite:
+        return self._shared
 
     def begin(self, scope: str, key: str, fingerprint: str):
         """``("new", None)`` if this request may run (now marked pending), else

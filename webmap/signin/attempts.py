@@ -29,8 +29,48 @@ def _now() -> float:
     return time.time()
 
 
+class _Result:
+    """A statement's rows and row count, fetched while the connection was held."""
+
+    def __init__(self, cursor: sqlite3.Cursor):
+        self.rows = cursor.fetchall()
+        self.rowcount = cursor.rowcount
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+
+class SharedSQLite:
+    """One SQLite connection per process, shared by its threads and greenlets under a lock.
+
+    A connection per thread (``threading.local``) is a connection per *greenlet* under the
+    gevent worker, where ``threading.local`` is greenlet-local: every request opened the file,
+    set WAL and read the schema again, and an attacker's bad tokens cost riders most of the
+    worker. Statements here are a few microseconds, so holding a lock around each costs
+    nothing; WAL with ``synchronous=NORMAL`` skips the fsync per commit (counters and replay
+    records need not survive a power cut). A connection never crosses a fork: gunicorn forks
+    workers after the app is built.
+    """
+
+    def __init__(self, path: Path, schema: str):
+        self.path, self.schema = path, schema
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def execute(self, sql: str, params=()) -> _Result:
+        with self._lock:
+            if self._db is None or self._pid != os.getpid():
+                self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(self.schema)
+                self._pid = os.getpid()
+            return _Result(self._db.execute(sql, params))
+
+
 class SQLiteStorage(Storage):
-    """Fixed-window counters in one SQLite file; one connection per process and thread."""
+    """Fixed-window counters in one SQLite file (one connection per process: ``SharedSQLite``)."""
 
     STORAGE_SCHEME = ["sqlite"]
 
@@ -41,22 +81,15 @@ class SQLiteStorage(Storage):
             raise ValueError(f"{uri!r}: give a file, e.g. sqlite:///var/lib/stationmap/logins.sqlite")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._shared = SharedSQLite(self.path, SCHEMA)
         self._pruned_at = 0.0
 
     @property
     def base_exceptions(self) -> type[Exception]:
         return sqlite3.Error
 
-    def _db(self) -> sqlite3.Connection:
-        # A connection must not cross a fork (gunicorn forks workers after the app is built).
-        db = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(SCHEMA)
-            self._local.db, self._local.pid = db, os.getpid()
-        return db
+    def _db(self) -> SharedSQLite:
+        return self._shared
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = _now()
