@@ -123,7 +123,17 @@ def test_uploaded_candidate_names_are_text(page, tmp_path):
     page.wait_for_timeout(300)  # any injected handler would fire now (the fixture fails on dialogs)
 
 
-def test_exact_method_compares_with_greedy(page):
+def test_exact_method_compares_with_greedy(page, live_server):
+    # Exact solves are for signed-in planners.
+    accounts = live_server.server.app.extensions["stationmap_accounts"]
+    if "browser-planner" not in {u.name for u in accounts.list()}:
+        accounts.add("browser-planner", "planner")
+        accounts.set_password("browser-planner", "browser planner password")
+    page.goto("/login")
+    page.fill("#username", "browser-planner")
+    page.fill("#password", "browser planner password")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
     page.goto("/planner")
     wait_for_coverage(page)
     page.check('input[name="method"][value="both"]', force=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from flask import Blueprint, current_app, request, url_for
 from werkzeug.datastructures import CombinedMultiDict
 
-from geo.errors import Problem, ValidationError
+from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.messages import Text, localise, message_of
 from geo.planning import charts
 from geo.planning import export as planexport
@@ -282,8 +282,20 @@ def compute_plan(snapshot, args: dict, candidate_bytes: bytes | None = None):
         return snapshot_plan(snapshot, key.n_new, key.radius_m, key.district, candidates=data, method=key.method,
                              time_limit_s=key.time_limit_s, cell_m=key.cell_m, kinds=key.kinds or None, at=key.at)
 
-    return state.plans.get_or_compute((snapshot_fingerprint(snapshot), key), lambda: expensive(solve),
-                                      exact=key.method != "greedy")
+    cache_key = (snapshot_fingerprint(snapshot), key)
+    if key.method != "greedy" and state.plans.get(cache_key) is None:
+        _require_planner_for_exact()
+    return state.plans.get_or_compute(cache_key, lambda: expensive(solve), exact=key.method != "greedy")
+
+
+def _require_planner_for_exact() -> None:
+    """Exact (CBC) solves take seconds to minutes of a core: signed-in planners and administrators
+    only. Anyone may read an exact plan already solved, and greedy plans stay open to all."""
+    from webmap.signin.auth import current_user
+
+    user = current_user()
+    if user is None or user.role not in ("planner", "admin"):
+        raise PermissionDeniedError(Text("plan.exact_signed_in"))
 
 
 def plan_is_ready(snapshot, args: dict) -> bool:

@@ -41,6 +41,14 @@ def client(app):
 
 
 @pytest.fixture(scope="module")
+def planner_auth(app) -> dict:
+    """Bearer headers of a planner account: exact solves are for signed-in planners."""
+    accounts = app.extensions["stationmap_accounts"]
+    accounts.add("plan-office", "planner")
+    return {"Authorization": "Bearer " + accounts.issue_token("plan-office")}
+
+
+@pytest.fixture(scope="module")
 def snapshot(app):
     from webmap.core.state import get_snapshot
 
@@ -172,8 +180,8 @@ def test_greedy_plan_equals_the_domain(client, snapshot):
         assert client.get(url).status_code == 200, url
 
 
-def test_both_methods_report_both_objectives(client, snapshot):
-    body = strict_json(client.get(f"/api/plan?new=2&district={YUZHONG}&method=both&time_limit_s=20"))
+def test_both_methods_report_both_objectives(client, snapshot, planner_auth):
+    body = strict_json(client.get(f"/api/plan?new=2&district={YUZHONG}&method=both&time_limit_s=20", headers=planner_auth))
     assert body["method"] == "exact" and body["alternative"]["method"] == "greedy"
     comparison = body["comparison"]
     assert set(comparison) >= {"exact", "greedy"}
@@ -343,13 +351,21 @@ def test_bad_candidates_file_is_refused_with_every_problem_and_not_kept(app, cli
     assert set(app.extensions["stationmap.planner"].candidates.directory.glob("*.csv")) == before
 
 
-def test_busy_exact_solver_answers_503_and_greedy_still_works(app, client):
+def test_exact_solves_are_for_signed_in_planners(client, planner_auth):
+    url = f"/api/plan?new=2&district={YUZHONG}&method=exact&time_limit_s=9"
+    body = assert_envelope(client.get(url), 403)
+    assert "method=greedy" in body["errors"][0]["message"]
+    assert client.get(url, headers=planner_auth).status_code == 200
+    assert client.get(url).status_code == 200  # solved once, anyone may read it
+
+
+def test_busy_exact_solver_answers_503_and_greedy_still_works(app, client, planner_auth):
     plans = app.extensions["stationmap.planner"].plans
     wait = plans.slot_wait_s
     plans.slot_wait_s = 0.01
     assert plans.slots.acquire(timeout=5)
     try:
-        response = client.get(f"/api/plan?new=3&district={YUZHONG}&method=exact&time_limit_s=7")
+        response = client.get(f"/api/plan?new=3&district={YUZHONG}&method=exact&time_limit_s=7", headers=planner_auth)
         body = assert_envelope(response, 503, "method")
         assert response.headers["Retry-After"] == "30" and "greedy" in body["errors"][0]["hint"]
         assert client.get(f"/api/plan?new=3&district={YUZHONG}").status_code == 200
