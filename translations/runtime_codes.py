@@ -313,3 +313,13 @@ CODES_TYPE = (
     N_("type.list"),
     N_("type.str"),
 )
+# abuse: gates name their kind at run time (webmap.core.gates), idempotency refusals pass the code on
+CODES_ABUSE = (
+    N_("busy.password"),
+    N_("busy.plan"),
+    N_("busy.upload"),
+    N_("idem.bad_key"),
+    N_("idem.mismatch"),
+    N_("idem.pending"),
+    N_("idem.stale"),
+)

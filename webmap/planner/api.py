@@ -284,11 +284,11 @@ def compute_plan(snapshot, args: dict, candidate_bytes: bytes | None = None):
 
     cache_key = (snapshot_fingerprint(snapshot), key)
     if key.method != "greedy" and state.plans.get(cache_key) is None:
-        _require_planner_for_exact()
+        require_planner_for_exact()
     return state.plans.get_or_compute(cache_key, lambda: expensive(solve), exact=key.method != "greedy")
 
 
-def _require_planner_for_exact() -> None:
+def require_planner_for_exact() -> None:
     """Exact (CBC) solves take seconds to minutes of a core: signed-in planners and administrators
     only. Anyone may read an exact plan already solved, and greedy plans stay open to all."""
     from webmap.signin.auth import current_user

@@ -162,6 +162,7 @@ def report(code: str):
     plan_args = {**args, "district": district}
     if args["method"] == "greedy" or api_planning.plan_is_ready(get_snapshot(), plan_args):
         return render_template("planner/report.html", **_report_context(store, code, args))
+    api_planning.require_planner_for_exact()  # before the stream starts: a clear 403, not a failed page
 
     def stream():
         yield render_template("planner/report_progress.html")

@@ -486,10 +486,12 @@ def test_city_report_and_errors(client):
     assert bad.status_code == 400 and "new" in bad.get_data(as_text=True)
 
 
-def test_exact_report_streams_progress_then_the_report(app):
+def test_exact_report_streams_progress_then_the_report(app, planner_auth):
     """An exact plan not yet solved: the progress line comes first, the report after it, with provenance."""
     client = app.test_client()
-    response = client.get(f"/planner/report/{YUZHONG}?new=40&method=exact&time_limit_s=30&grid_m=1000", buffered=False)
+    url = f"/planner/report/{YUZHONG}?new=40&method=exact&time_limit_s=30&grid_m=1000"
+    assert client.get(url).status_code == 403  # not signed in: no solve, no stream
+    response = client.get(url, headers=planner_auth, buffered=False)
     assert response.status_code == 200
     chunks = list(response.response)
     first = chunks[0].decode() if isinstance(chunks[0], bytes) else chunks[0]
