@@ -74,8 +74,22 @@ def test_plan_a_district_and_download_the_csv(page, live_server):
     assert [row[1] for row in rows[1:]] == [s["name"] for s in plan["sites"]]
 
 
+def sign_in_as_planner(page, live_server) -> None:
+    """Exact solves are for signed-in planners (an exact plan already solved is open to all)."""
+    accounts = live_server.server.app.extensions["stationmap_accounts"]
+    if "browser-planner" not in {u.name for u in accounts.list()}:  # the server lives for the session
+        accounts.add("browser-planner", "planner")
+        accounts.set_password("browser-planner", "browser planner password")
+    page.goto("/login")
+    page.fill("#username", "browser-planner")
+    page.fill("#password", "browser planner password")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
 def test_reload_and_shared_link_reproduce_the_plan(page, live_server, browser):
     """Issue 13: the URL holds the settings; reloading it, or opening it in a new tab, shows the same plan."""
+    sign_in_as_planner(page, live_server)
     page.goto("/planner")
     wait_for_coverage(page)
     page.check('input[name="method"][value="exact"]')
@@ -124,16 +138,7 @@ def test_uploaded_candidate_names_are_text(page, tmp_path):
 
 
 def test_exact_method_compares_with_greedy(page, live_server):
-    # Exact solves are for signed-in planners.
-    accounts = live_server.server.app.extensions["stationmap_accounts"]
-    if "browser-planner" not in {u.name for u in accounts.list()}:
-        accounts.add("browser-planner", "planner")
-        accounts.set_password("browser-planner", "browser planner password")
-    page.goto("/login")
-    page.fill("#username", "browser-planner")
-    page.fill("#password", "browser planner password")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    sign_in_as_planner(page, live_server)
     page.goto("/planner")
     wait_for_coverage(page)
     page.check('input[name="method"][value="both"]', force=True)
