@@ -71,6 +71,7 @@ def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, regi
     """
     from geo.hours import describe_hours
     from geo.messages import Text
+    from geo.queries.distance import NOTE_MESSAGES
     from geo.queries.finder import find_for_rider
 
     snap = open_store(registry, districts).snapshot()
@@ -82,7 +83,7 @@ def nearest(lon, lat, k, kind, amenities, open_now, at, crs, as_json, lang, regi
                                "features": features}, ensure_ascii=False, indent=1))
         return
     if answer.note:  # outside Chongqing, or nothing within 50 km: no list of absurd minutes
-        click.echo(Text("finder.outside" if answer.note == "outside_chongqing" else "finder.too_far").render(lang))
+        click.echo(Text(NOTE_MESSAGES[answer.note]).render(lang))
         return
     if not features:
         click.echo(translate("cli.no_match", lang))

@@ -67,15 +67,18 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
 
 def warm_up(app) -> None:
     """Build now what the first requests would build in every worker: the nearest index,
-    coverage at 1 km and each language's station JSON for the finder."""
+    coverage at 1 km, the place-search gazetteer (pinyin for every name, about a second) and each
+    language's station JSON for the finder."""
     from geo.queries.coverage import snapshot_coverage
     from geo.queries.nearest import index_for
+    from geo.queries.search import gazetteer_for
     from webmap.core.i18n import LANGS
     from webmap.core.state import get_snapshot
 
     with app.app_context():
         snapshot = get_snapshot()
         index_for(snapshot)
+        gazetteer_for(snapshot)
         snapshot_coverage(snapshot, 1000.0)
     client = app.test_client()
     for lang in LANGS:

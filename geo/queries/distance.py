@@ -132,6 +132,10 @@ def use_trip_estimator(districts: Districts, estimator: TripEstimator) -> None:
     vars(districts).setdefault("derived", {})["trip_estimator"] = estimator
 
 
+# What the finder says instead of a list, per note (message codes; see translations/runtime_codes.py).
+NOTE_MESSAGES = {"outside_chongqing": "finder.outside", "too_far": "finder.too_far"}
+
+
 @dataclass(frozen=True)
 class Whereabouts:
     """Where the rider is: ``inside`` Chongqing or not; ``note`` says why the finder gives no list."""

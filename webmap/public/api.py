@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, request
 from geo import schema
 from geo.hours import describe_hours, hours_status, to_local_naive
 from geo.messages import Text
+from geo.queries.distance import NOTE_MESSAGES
 from geo.queries.finder import crs_hint, local_minute, opening_state, query_point_wgs84, rider_hits, with_live_fields
 from geo.queries.grouping import cell_size_deg, group_points, zoom_for_bbox
 from geo.queries.selection import KIND_CODES, StationColumns
@@ -68,8 +69,6 @@ SHOW_REPORTED = p.Flag("show_reported", "Include stations that riders reported c
 TYPED = p.Flag("typed", "The point was typed by a person: check whether it reads better as GCJ-02 or BD-09 "
                         "(then `crs_hint` names that system).")
 NEAREST_PARAMS = (p.LON, p.LAT, p.K, p.KIND, p.AMENITIES, p.OPEN_NOW, p.AT, p.CRS, SHOW_REPORTED, TYPED, p.LANG)
-# What the finder says instead of a list (see geo.queries.distance.rider_whereabouts).
-NOTES = {"outside_chongqing": "finder.outside", "too_far": "finder.too_far"}
 DISTRICT_PARAMS = (p.RADIUS, p.Flag("geometry", "Send a GeoJSON FeatureCollection with each district's outline."))
 COVERAGE_PARAMS = (p.RADIUS,)
 COVERAGE_CSV_PARAMS = (p.RADIUS, p.LANG)
@@ -226,7 +225,7 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
     hint = crs_hint(snapshot, args["lon"], args["lat"], args["crs"]) if args["typed"] and note is None else None
     extra = ""
     if note:
-        extra += f'"note":{encode_basestring(note)},"message":{encode_basestring(Text(NOTES[note]).render(lang))},'
+        extra += f'"note":{encode_basestring(note)},"message":{encode_basestring(Text(NOTE_MESSAGES[note]).render(lang))},'
     if hint:
         extra += f'"crs_hint":{encode_basestring(hint)},'
     head = (f'{{"type":"FeatureCollection","count":{len(parts)},"registry_version":{int(snapshot.version)},'

@@ -20,6 +20,7 @@ from geo.errors import ValidationError
 from geo.hours import chongqing_now, describe_hours, hours_status
 from geo.messages import Text
 from geo.queries.coverage import check_radius
+from geo.queries.distance import NOTE_MESSAGES
 from geo.queries.finder import find_for_rider, with_live_fields
 from geo.queries.search import search_places
 from geo.reports.freshness import freshness
@@ -188,7 +189,7 @@ def nearest():
             )
             origin = (answer.lon, answer.lat)
             results = [station_view(f, lang, origin) for f in answer.features]
-            note = Text(f"finder.{'outside' if answer.note == 'outside_chongqing' else 'too_far'}").render(lang) if answer.note else None
+            note = Text(NOTE_MESSAGES[answer.note]).render(lang) if answer.note else None
             if answer.crs_hint:
                 hint = translate("crs_hint", lang, crs=schema.INPUT_CRS[answer.crs_hint].label(lang))
         except ValidationError as exc:

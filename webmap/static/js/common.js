@@ -368,6 +368,9 @@
 
   /* ---- place search (finder and map): /api/search, offline, a list of buttons ---------------- */
 
+  var PLACE_KINDS = { landmark: "place_kind_landmark", district: "place_kind_district", subdistrict: "place_kind_subdistrict",
+                      street: "place_kind_street", station: "place_kind_station" };
+
   /** Wire a search form: typing asks /api/search; choosing a place calls onPick(place) with WGS-84 lon/lat. */
   SM.placeSearch = function (form, onPick) {
     if (!form) return;
@@ -376,7 +379,7 @@
     function show(places) {
       SM.clear(list);
       places.forEach(function (place) {
-        var kind = SM.t("place_kind_" + place.kind);
+        var kind = Object.prototype.hasOwnProperty.call(PLACE_KINDS, place.kind) ? SM.t(PLACE_KINDS[place.kind]) : "";
         list.appendChild(SM.el("li", null, [SM.el("button", {
           type: "button", className: "place-option", dataset: { kind: place.kind },
           onclick: function () { list.hidden = true; input.value = place.name; onPick(place); },
