@@ -211,18 +211,21 @@ def coverage_json(cov: PopulationCoverage, gaps: int = 50, lang: str = "en", pro
     return out
 
 
-# The per-district table as on the planner page (and in ``stationmap coverage --population``).
-COVERAGE_TABLE_COLUMNS = ("district", "adcode", "population", "stations", "residents_per_station", "residents_covered",
-                          "population_share", "area_share", "median_distance_m")
+# The per-district table with the planner page's columns, in its order (worst served first, ranked),
+# then the district code for joining with other tables.
+COVERAGE_TABLE_COLUMNS = ("rank", "district", "population", "stations", "residents_per_station", "population_share",
+                          "area_share", "median_distance_m", "residents_uncovered", "adcode")
 
 
 def coverage_table(cov: PopulationCoverage, lang: str = "zh") -> pd.DataFrame:
-    """The page's district table, best covered first, with the city total as the last row."""
+    """The page's district table: lowest population share first, ranked, the city total as the last (unranked) row."""
     name = "district" if lang == "zh" else "district_en"
-    table = cov.table.sort_values("population_share", ascending=False)
-    total = {**cov.totals, "adcode": "500000", name: template("export.city_total", lang)}
+    table = cov.worst_served(None).copy()
+    table["rank"] = np.arange(1, len(table) + 1)
+    total = {**cov.totals, "adcode": "500000", name: template("export.city_total", lang), "rank": None}
     frame = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     frame["district"] = frame[name]
+    frame["rank"] = frame["rank"].astype("Int64")
     return frame[list(COVERAGE_TABLE_COLUMNS)].reset_index(drop=True)
 
 

@@ -281,7 +281,7 @@ def test_population_coverage_table_downloads(client, snapshot):
     text = response.get_data().decode("utf-8-sig")
     assert "2026-12-07（周一）22:00" in text
     rows = [line for line in text.splitlines() if not line.startswith("#")]
-    assert rows[0].split(",")[:3] == ["区县", "区划代码", "2020年常住人口(人)"] and len(rows) == 1 + 38 + 1
+    assert rows[0].split(",")[:3] == ["序号", "区县", "2020年常住人口(人)"] and len(rows) == 1 + 38 + 1
     book = load_workbook(io.BytesIO(client.get("/api/population-coverage.xlsx?lang=en").get_data()))
     assert book.sheetnames[0] == "Coverage by district" and book.sheetnames[-1] == "About these figures"
     assert book.active.freeze_panes == "A2"
