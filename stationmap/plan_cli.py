@@ -80,7 +80,7 @@ def population_coverage_output(radius_m, at=None, *, as_csv=False, as_json=False
         sys.stdout.flush()
         return
     if as_json:
-        click.echo(planexport.dumps({**planexport.coverage_json(cov, provenance=provenance),
+        click.echo(planexport.dumps({**planexport.coverage_json(cov, lang=lang, provenance=provenance),
                                      "table": planexport.frame_records(planexport.coverage_table(cov, lang))}))
         return
     table = planexport.coverage_table(cov, lang)
@@ -233,7 +233,7 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
     if xlsx_file:
         _write(xlsx_file, planexport.plan_xlsx(result, lang, provenance))
     if as_json:
-        click.echo(planexport.dumps(planexport.plan_json(result, provenance)))
+        click.echo(planexport.dumps(planexport.plan_json(result, lang, provenance)))
         return
     _print_plan(result, lang)
 

@@ -78,7 +78,8 @@ def test_population_coverage_equals_the_domain(client, snapshot):
     body = strict_json(response)
     cov = snapshot_population_coverage(snapshot, 1200.0, None, cell_m=500.0)
     expected = plain(planexport.coverage_json(cov, gaps=20))
-    assert {k: v for k, v in body.items() if k != "registry_version"} == expected
+    assert {k: v for k, v in body.items() if k not in ("registry_version", "provenance")} == expected
+    assert body["provenance"]["registry_version"] == snapshot.version and body["provenance"]["cell_m"] == 500
     assert body["registry_version"] == snapshot.version
     assert len(body["districts"]) == 38 and body["totals"]["adcode"] == "500000"
     # Population share sits next to area share, per district; residents per station is census / stations.
