@@ -3,7 +3,7 @@
 Prints, for each cell size, the time to build the grid and compute coverage (first run,
 then cached-grid run), the city share, and the largest per-district difference against
 the finest grid (250 m, the baseline measured in the same run). The note in
-``geo.planning.provenance.DISCRETISATION_NOTE`` quotes these figures.
+The catalogue message ``prov.discretisation_note`` (and planner.discretisation_note) quotes these figures.
 
     python scripts/bench_discretisation.py [--radius 1200]
 """

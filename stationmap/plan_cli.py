@@ -80,21 +80,32 @@ def population_coverage_output(radius_m, at=None, *, as_csv=False, as_json=False
         sys.stdout.flush()
         return
     if as_json:
-        click.echo(planexport.dumps({**planexport.coverage_json(cov, provenance=provenance),
+        click.echo(planexport.dumps({**planexport.coverage_json(cov, lang=lang, provenance=provenance),
                                      "table": planexport.frame_records(planexport.coverage_table(cov, lang))}))
         return
     table = planexport.coverage_table(cov, lang)
     headers = [planexport.header(c, lang) for c in table.columns]
-    rows = []
-    for r in table.to_dict("records"):
-        per_station = r["residents_per_station"]
-        rows.append([r["district"], r["adcode"], f"{r['population']:,.0f}", r["stations"],
-                     "—" if per_station is None or per_station != per_station else f"{per_station:,.0f}",
-                     f"{r['residents_covered']:,.0f}", f"{r['population_share']:.1%}", f"{r['area_share']:.1%}",
-                     f"{r['median_distance_m']:,.0f}"])
-    click.echo(format_table(headers, rows, right_align={2, 3, 4, 5, 6, 7, 8}))
+    rows = [[_cell(column, r[column]) for column in table.columns] for r in table.to_dict("records")]
+    numeric = {i for i, c in enumerate(table.columns) if planexport.COLUMN_KINDS.get(c, "text") != "text"}
+    click.echo(format_table(headers, rows, right_align=numeric))
     when = translate("cli.open_at", lang, at=format_moment(cov.at, lang)) if cov.at else ""
     click.echo("\n" + translate("cli.population", lang, source=cov.grid.source, when=when), err=True)
+
+
+def _cell(column: str, value) -> str:
+    """A table cell as the page shows it: whole people with separators, shares as %, "—" for none."""
+    import pandas as pd
+
+    from geo.planning.export import COLUMN_KINDS
+
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "—"
+    kind = COLUMN_KINDS.get(column, "text")
+    if kind == "share":
+        return f"{value:.1%}"
+    if kind in ("people", "metres", "count"):
+        return f"{value:,.0f}"
+    return str(value)
 
 
 # -- plan ------------------------------------------------------------------------------------
@@ -222,7 +233,7 @@ def plan(n_new, radius, district, candidates_file, method, time_limit, cell_m, p
     if xlsx_file:
         _write(xlsx_file, planexport.plan_xlsx(result, lang, provenance))
     if as_json:
-        click.echo(planexport.dumps(planexport.plan_json(result, provenance)))
+        click.echo(planexport.dumps(planexport.plan_json(result, lang, provenance)))
         return
     _print_plan(result, lang)
 

@@ -14,55 +14,37 @@ import math
 import numpy as np
 import pandas as pd
 
-from geo.messages import Text
+from geo.messages import Text, has_message, template
 from geo.planning.popcoverage import PopulationCoverage
 from geo.planning.siting import SitingPlan
 from geo.projection import metric_to_lonlat
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-# code -> (Chinese header with unit, English header with unit, format kind)
+# Column code -> how its values are formatted; the headers (with units) are the catalogue's
+# ``export.col.<code>``, the sheet names ``export.sheet.<code>``.
 # kinds: people (whole people), share (0–1, shown as %), coord (6 decimals), metres, km2, count, text
-COLUMNS: dict[str, tuple[str, str, str]] = {
-    "adcode": ("区划代码", "adcode", "text"), "district": ("区县", "district", "text"),
-    "district_en": ("区县(英文)", "district (English)", "text"), "population": ("2020年常住人口(人)", "population 2020 (people)", "people"),
-    "residents": ("模型人口(人)", "residents (people)", "people"), "stations": ("站点数(个)", "stations", "count"),
-    "residents_per_station": ("每站服务人口(人)", "residents per station (people)", "people"),
-    "residents_covered": ("覆盖人口(人)", "residents covered (people)", "people"),
-    "residents_uncovered": ("未覆盖人口(人)", "residents not covered (people)", "people"),
-    "population_share": ("人口覆盖率(%)", "population covered (%)", "share"), "area_km2": ("面积(km²)", "area (km²)", "km2"),
-    "covered_km2": ("覆盖面积(km²)", "area covered (km²)", "km2"), "area_share": ("面积覆盖率(%)", "area covered (%)", "share"),
-    "median_distance_m": ("到最近站点距离中位数(米)", "median distance to nearest station (m)", "metres"),
-    "rank": ("序号", "rank", "count"), "name": ("名称", "name", "text"), "name_en": ("名称(英文)", "name (English)", "text"),
-    "street": ("附近街道/镇", "nearest street/town", "text"),
-    "lon": ("经度(WGS-84)", "longitude (WGS-84)", "coord"), "lat": ("纬度(WGS-84)", "latitude (WGS-84)", "coord"),
-    "lon_gcj02": ("经度(GCJ-02 高德/腾讯)", "longitude (GCJ-02 Amap/Tencent)", "coord"),
-    "lat_gcj02": ("纬度(GCJ-02 高德/腾讯)", "latitude (GCJ-02 Amap/Tencent)", "coord"),
-    "residents_added": ("新增覆盖人口(人)", "residents added (people)", "people"),
-    "cumulative_added": ("累计新增覆盖人口(人)", "cumulative residents added (people)", "people"),
-    "x": ("x(米)", "x (m)", "metres"), "y": ("y(米)", "y (m)", "metres"),
-    "covered_before": ("现状覆盖人口(人)", "covered now (people)", "people"),
-    "covered_after": ("规划后覆盖人口(人)", "covered with new sites (people)", "people"),
-    "added": ("新增覆盖人口(人)", "residents added (people)", "people"),
-    "share_before": ("现状覆盖率(%)", "covered now (%)", "share"), "share_after": ("规划后覆盖率(%)", "covered with new sites (%)", "share"),
-    "new_sites": ("新增站点(个)", "new sites", "count"), "nearest_m": ("到最近站点(米)", "distance to nearest station (m)", "metres"),
-    "distance_m": ("距离(米)", "distance (m)", "metres"), "share": ("占比(%)", "share (%)", "share"),
-    "item": ("项目", "item", "text"), "value": ("值", "value", "text"),
-}
-LABELS_ZH = {code: spec[0] for code, spec in COLUMNS.items()}
-SHEETS = {  # sheet code -> (Chinese name, English name); Excel allows 31 characters
-    "sites": ("新增站点", "New sites"), "sites_greedy": ("新增站点(贪心)", "New sites (greedy)"),
-    "sites_exact": ("新增站点(精确)", "New sites (exact)"), "districts": ("各区县", "Districts"),
-    "districts_greedy": ("各区县(贪心)", "Districts (greedy)"), "districts_exact": ("各区县(精确)", "Districts (exact)"),
-    "coverage": ("各区县人口覆盖", "Coverage by district"), "gap_cells": ("未覆盖网格", "Gap cells"),
-    "distance_cdf": ("距离分布", "Distance distribution"), "summary": ("汇总", "Summary"), "provenance": ("说明", "About these figures"),
+COLUMN_KINDS: dict[str, str] = {
+    "adcode": "text", "district": "text", "district_en": "text", "population": "people", "residents": "people",
+    "stations": "count", "residents_per_station": "people", "residents_covered": "people", "residents_uncovered": "people",
+    "population_share": "share", "area_km2": "km2", "covered_km2": "km2", "area_share": "share", "median_distance_m": "metres",
+    "rank": "count", "name": "text", "name_en": "text", "street": "text", "lon": "coord", "lat": "coord", "lon_gcj02": "coord",
+    "lat_gcj02": "coord", "residents_added": "people", "cumulative_added": "people", "x": "metres", "y": "metres",
+    "covered_before": "people", "covered_after": "people", "added": "people", "share_before": "share", "share_after": "share",
+    "new_sites": "count", "nearest_m": "metres", "distance_m": "metres", "share": "share", "item": "text", "value": "text",
 }
 PEOPLE_FORMAT, SHARE_FORMAT, COORD_FORMAT = "#,##0", "0.0%", "0.000000"
 
 
 def header(code: str, lang: str) -> str:
-    spec = COLUMNS.get(code)
-    return code if spec is None else spec[0 if lang == "zh" else 1]
+    """A column's header with its unit in ``lang`` (the catalogue's ``export.col.<code>``), else the code."""
+    key = f"export.col.{code}"
+    return template(key, lang) if has_message(key) else code
+
+
+def sheet_name(code: str, lang: str) -> str:
+    key = f"export.sheet.{code}"
+    return (template(key, lang) if has_message(key) else code)[:31]   # Excel allows 31 characters
 
 
 def labelled(frame: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
@@ -89,7 +71,7 @@ def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
     """Whole people, percentages with one decimal, coordinates to 6 decimals, metres whole."""
     out = frame.copy()
     for column in out.columns:
-        kind = COLUMNS.get(column, ("", "", "text"))[2]
+        kind = COLUMN_KINDS.get(column, "text")
         values = pd.to_numeric(out[column], errors="coerce") if kind != "text" else None
         if kind in ("people", "metres"):
             out[column] = values.round(0).astype("Int64")
@@ -130,7 +112,7 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame], lang: str = "en", provenance=Non
     if provenance is not None:
         items.append(("provenance", pd.DataFrame(provenance.rows(lang), columns=["item", "value"])))
     for code, frame in items:
-        title = SHEETS.get(code, (code, code))[0 if lang == "zh" else 1][:31]
+        title = sheet_name(code, lang)
         sheet = book.create_sheet(title)
         columns = list(frame.columns)
         sheet.append([header(c, lang) for c in columns])
@@ -138,7 +120,7 @@ def xlsx_bytes(sheets: dict[str, pd.DataFrame], lang: str = "en", provenance=Non
         for row in safe.itertuples(index=False):
             sheet.append([_cell(v) for v in row])
         for j, column in enumerate(columns, start=1):
-            kind = COLUMNS.get(column, ("", "", "text"))[2]
+            kind = COLUMN_KINDS.get(column, "text")
             fmt = {"people": PEOPLE_FORMAT, "metres": PEOPLE_FORMAT, "count": "0", "share": SHARE_FORMAT,
                    "coord": COORD_FORMAT, "km2": "#,##0.00"}.get(kind)
             letter = get_column_letter(j)
@@ -229,18 +211,21 @@ def coverage_json(cov: PopulationCoverage, gaps: int = 50, lang: str = "en", pro
     return out
 
 
-# The per-district table as on the planner page (and in ``stationmap coverage --population``).
-COVERAGE_TABLE_COLUMNS = ("district", "adcode", "population", "stations", "residents_per_station", "residents_covered",
-                          "population_share", "area_share", "median_distance_m")
+# The per-district table with the planner page's columns, in its order (worst served first, ranked),
+# then the district code for joining with other tables.
+COVERAGE_TABLE_COLUMNS = ("rank", "district", "population", "stations", "residents_per_station", "population_share",
+                          "area_share", "median_distance_m", "residents_uncovered", "adcode")
 
 
 def coverage_table(cov: PopulationCoverage, lang: str = "zh") -> pd.DataFrame:
-    """The page's district table, best covered first, with the city total as the last row."""
+    """The page's district table: lowest population share first, ranked, the city total as the last (unranked) row."""
     name = "district" if lang == "zh" else "district_en"
-    table = cov.table.sort_values("population_share", ascending=False)
-    total = {**cov.totals, "adcode": "500000", "district": "全市合计", "district_en": "Chongqing (total)"}
+    table = cov.worst_served(None).copy()
+    table["rank"] = np.arange(1, len(table) + 1)
+    total = {**cov.totals, "adcode": "500000", name: template("export.city_total", lang), "rank": None}
     frame = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     frame["district"] = frame[name]
+    frame["rank"] = frame["rank"].astype("Int64")
     return frame[list(COVERAGE_TABLE_COLUMNS)].reset_index(drop=True)
 
 
@@ -290,31 +275,22 @@ def site_table(plan: SitingPlan, lang: str = "zh") -> pd.DataFrame:
 
 
 def plan_summary_table(plan: SitingPlan, lang: str = "zh") -> pd.DataFrame:
-    """Plain (item, value) rows: no JSON in cells."""
-    zh = lang == "zh"
+    """Plain (item, value) rows: no JSON in cells. Items are the catalogue's ``export.summary.*``."""
     t = plan.totals
-    rows = [
-        ("要求新增站点" if zh else "Sites asked for", plan.n_new),
-        ("有效新增站点" if zh else "Useful sites found", len(plan.sites)),
-    ]
+    rows = [("asked", plan.n_new), ("useful", len(plan.sites))]
     if plan.fewer_sites:
-        rows.append(("说明" if zh else "Note", plan.shortfall().render(lang)))
-    rows += [
-        ("范围内人口(人)" if zh else "Residents in scope (people)", int(round(t["residents"]))),
-        ("现状覆盖人口(人)" if zh else "Covered now (people)", int(round(t["covered_before"]))),
-        ("规划后覆盖人口(人)" if zh else "Covered with new sites (people)", int(round(t["covered_after"]))),
-        ("新增覆盖人口(人)" if zh else "Residents added (people)", int(round(t["added"]))),
-        ("现状覆盖率" if zh else "Share covered now", f"{t['share_before']:.1%}"),
-        ("规划后覆盖率" if zh else "Share covered with new sites", f"{t['share_after']:.1%}"),
-    ]
+        rows.append(("note", plan.shortfall().render(lang)))
+    rows += [("residents", int(round(t["residents"]))), ("covered_before", int(round(t["covered_before"]))),
+             ("covered_after", int(round(t["covered_after"]))), ("added", int(round(t["added"]))),
+             ("share_before", f"{t['share_before']:.1%}"), ("share_after", f"{t['share_after']:.1%}")]
     if plan.best_bound is not None:
-        rows.append(("目标值上界(人)" if zh else "Upper bound on residents covered", int(round(plan.best_bound))))
+        rows.append(("bound", int(round(plan.best_bound))))
         if plan.gap is not None:
-            rows.append(("与最优的差距上限" if zh else "Gap from optimal, at most", f"{plan.gap:.2%}"))
+            rows.append(("gap", f"{plan.gap:.2%}"))
     if plan.alternative is not None:
-        rows.append(("贪心算法覆盖人口(人)" if zh else "Greedy plan covers (people)", int(round(plan.alternative.objective))))
-    rows.append(("计算用时(秒)" if zh else "Runtime (s)", round(plan.runtime_s, 1)))
-    return pd.DataFrame(rows, columns=["item", "value"])
+        rows.append(("greedy", int(round(plan.alternative.objective))))
+    rows.append(("runtime", round(plan.runtime_s, 1)))
+    return pd.DataFrame([(template(f"export.summary.{item}", lang), value) for item, value in rows], columns=["item", "value"])
 
 
 def plan_sheets(plan: SitingPlan, lang: str = "zh") -> dict[str, pd.DataFrame]:
@@ -331,7 +307,7 @@ def plan_csv(plan: SitingPlan, lang: str = "zh", provenance=None) -> bytes:
     """The sites as CSV; when fewer useful sites exist than asked, the preamble says so."""
     extra = []
     if plan.fewer_sites:
-        extra = [("说明" if lang == "zh" else "Note", plan.shortfall().render(lang))]
+        extra = [(template("export.summary.note", lang), plan.shortfall().render(lang))]
     return csv_bytes(site_table(plan, lang), lang, _with_rows(provenance, extra))
 
 

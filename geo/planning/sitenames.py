@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from geo.messages import translate
 from geo.projection import lonlat_to_metric
 
 # The sub-district after the county-level name: 街道 (urban), 镇 (town), 乡 (township).
@@ -73,10 +74,7 @@ def site_names(lon, lat, adcodes, district_names_zh: dict, district_names_en: di
         seen[(code, street)] += 1
         k = seen[(code, street)]
         dz, de = district_names_zh.get(code, code), district_names_en.get(code, code)
-        if street:
-            zh.append(f"{dz} {street}附近 ({k})")
-            en.append(f"{de}, near {street} ({k})")
-        else:
-            zh.append(f"{dz} 新址 ({k})")
-            en.append(f"{de}, new site ({k})")
+        key = "site.name_near" if street else "site.name_new"
+        zh.append(translate(key, "zh", district=dz, street=street, k=k))
+        en.append(translate(key, "en", district=de, street=street, k=k))
     return zh, en, streets

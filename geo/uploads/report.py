@@ -13,7 +13,7 @@ import numpy as np
 
 from geo.access.permissions import Actor
 from geo.errors import Problem, ValidationError
-from geo.messages import Place, Text, field_label, keep_texts, localise, place
+from geo.messages import Place, Text, field_label, keep_texts, localise, place, translate
 
 if TYPE_CHECKING:
     from geo.uploads.formats import ParsedUpload
@@ -117,17 +117,17 @@ def display_value(value, lang: str) -> str:
     from geo import schema
 
     if value is None or value == "" or value == [] or value == {}:
-        return "（空）" if lang == "zh" else "(empty)"
+        return translate("upload.empty_value", lang)
     if isinstance(value, dict):   # the 上图 status per platform
         parts = []
         for platform, entry in value.items():
             name = schema.LISTING_PLATFORMS[platform].label(lang) if platform in schema.LISTING_PLATFORMS else platform
             status = (entry or {}).get("status")
             label = schema.LISTING_STATUSES[status].label(lang) if status in schema.LISTING_STATUSES else str(status)
+            part = translate("upload.listing_entry", lang, platform=name, status=label)
             note = (entry or {}).get("note")
-            parts.append(f"{name}：{label}" + (f"（{note}）" if note else "") if lang == "zh" else
-                         f"{name}: {label}" + (f" ({note})" if note else ""))
-        return "；".join(parts) if lang == "zh" else "; ".join(parts)
+            parts.append(translate("upload.listing_note", lang, entry=part, note=note) if note else part)
+        return ("；" if lang == "zh" else "; ").join(parts)
     if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
         return ", ".join(f"{v:.6f}" for v in value[:2])
     if isinstance(value, list):

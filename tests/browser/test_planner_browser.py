@@ -211,3 +211,23 @@ def test_report_prints_on_a4(page):
     (ARTIFACTS / "planner-report.pdf").write_bytes(pdf)
     page.emulate_media(media="screen")
     page.screenshot(path=str(ARTIFACTS / "planner-report.png"), full_page=True)
+
+
+def test_exact_solve_shows_elapsed_time_and_can_be_cancelled(page):
+    """The plan request is held (as a long CBC solve would be): the status counts seconds; 取消求解 stops waiting."""
+    held = []
+    page.route(re.compile(r".*/api/plan\?.*"), lambda route: held.append(route))
+    page.goto("/planner")
+    wait_for_coverage(page)
+    page.select_option("#district-select", YUZHONG)
+    wait_for_coverage(page)
+    page.check('input[name="method"][value="exact"]')
+    page.fill("#time-limit-input", "60")
+    page.click("#run-plan")
+    page.wait_for_function("() => document.getElementById('planner-status').textContent.indexOf('已用 1 秒') >= 0", timeout=10_000)
+    assert page.locator("#cancel-plan").is_visible() and held
+    page.click("#cancel-plan")
+    page.wait_for_function("() => document.documentElement.dataset.plan === 'cancelled'")
+    assert page.locator("#planner-status").inner_text() == "已取消求解。"
+    assert page.locator("#cancel-plan").is_hidden() and page.locator("#run-plan").is_enabled()
+    page.unroute(re.compile(r".*/api/plan\?.*"))

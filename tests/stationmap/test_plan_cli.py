@@ -43,8 +43,8 @@ def test_population_coverage_csv_and_gap_file(run, tmp_path):
     assert any(line.startswith("# Cell size: 2000 m") for line in lines)
     assert any(line.startswith("# Stations counted: open at Mon ") and line.endswith("22:00") for line in lines)
     table = [line for line in lines if not line.startswith("#")]
-    assert table[0].startswith("district,adcode,population 2020 (people),stations,residents per station (people)")
-    assert table[-1].startswith("Chongqing (total),500000,")
+    assert table[0].startswith("rank,district,population 2020 (people),stations,residents per station (people)")
+    assert table[1].startswith("1,") and table[-1].startswith(",Chongqing (total),") and table[-1].endswith(",500000")
     data = json.loads(gaps.read_text(encoding="utf-8"))
     assert data["type"] == "FeatureCollection" and data["features"][0]["geometry"]["type"] == "Polygon"
 

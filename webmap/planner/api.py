@@ -66,7 +66,9 @@ def population_coverage():
 
     def build():
         cov = _coverage(snapshot, args)
-        return json_body({**planexport.coverage_json(cov, gaps=args["gaps"], lang=lang), "registry_version": snapshot.version})
+        provenance = Provenance.of(snapshot, cov.grid, cov.radius_m, cov.at)
+        return json_body({**planexport.coverage_json(cov, gaps=args["gaps"], lang=lang, provenance=provenance),
+                          "registry_version": snapshot.version})
 
     lang = message_lang()  # the population note is a message: ?lang=, else Accept-Language (the page sends its own)
     return _vary(_cached(snapshot, args, build, extra=(lang,)))

@@ -194,14 +194,14 @@ def test_coverage_table_exports_have_the_page_columns(towns):
     lines = planexport.coverage_csv(cov, "zh", prov).decode("utf-8-sig").splitlines()
     rows = list(csv.DictReader([line for line in lines if not line.startswith("#")]))
     assert list(rows[0]) == [planexport.header(c, "zh") for c in planexport.COVERAGE_TABLE_COLUMNS]
-    assert rows[-1]["区县"] == "全市合计" and rows[0]["覆盖人口(人)"].isdigit()
+    assert rows[-1]["区县"] == "全市合计" and rows[0]["未覆盖人口(人)"].isdigit() and rows[0]["序号"] == "1" and rows[-1]["序号"] == ""
     assert float(rows[0]["人口覆盖率(%)"]) == pytest.approx(50.0, abs=0.1)
     assert any("2026-12-07（周一）22:00" in line for line in lines if line.startswith("#"))
     book = load_workbook(io.BytesIO(planexport.coverage_xlsx(cov, "zh", prov)))
     assert book.sheetnames[0] == "各区县人口覆盖" and book.sheetnames[-1] == "说明"
     sheet = book["各区县人口覆盖"]
     assert [c.value for c in sheet[1]] == list(rows[0]) and sheet.freeze_panes == "A2"
-    assert sheet["G2"].number_format == "0.0%" and isinstance(sheet["F2"].value, int)
+    assert sheet["F2"].number_format == "0.0%" and isinstance(sheet["I2"].value, int) and sheet["A2"].value == 1
 
 
 def test_uploaded_population_is_named_in_the_provenance():

@@ -86,7 +86,8 @@ def test_population_coverage_equals_the_domain(client, snapshot):
     body = strict_json(response)
     cov = snapshot_population_coverage(snapshot, 1200.0, None, cell_m=500.0)
     expected = plain(planexport.coverage_json(cov, gaps=20))
-    assert {k: v for k, v in body.items() if k != "registry_version"} == expected
+    assert {k: v for k, v in body.items() if k not in ("registry_version", "provenance")} == expected
+    assert body["provenance"]["registry_version"] == snapshot.version and body["provenance"]["cell_m"] == 500
     assert body["registry_version"] == snapshot.version
     assert len(body["districts"]) == 38 and body["totals"]["adcode"] == "500000"
     # Population share sits next to area share, per district; residents per station is census / stations.
@@ -289,7 +290,7 @@ def test_population_coverage_table_downloads(client, snapshot):
     text = response.get_data().decode("utf-8-sig")
     assert "2026-12-07（周一）22:00" in text
     rows = [line for line in text.splitlines() if not line.startswith("#")]
-    assert rows[0].split(",")[:3] == ["区县", "区划代码", "2020年常住人口(人)"] and len(rows) == 1 + 38 + 1
+    assert rows[0].split(",")[:3] == ["序号", "区县", "2020年常住人口(人)"] and len(rows) == 1 + 38 + 1
     book = load_workbook(io.BytesIO(client.get("/api/population-coverage.xlsx?lang=en").get_data()))
     assert book.sheetnames[0] == "Coverage by district" and book.sheetnames[-1] == "About these figures"
     assert book.active.freeze_panes == "A2"
