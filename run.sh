@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine.
 #   ./run.sh          install everything, then serve the map on http://127.0.0.1:8000/
-#   ./run.sh test     install everything (incl. Debian's Chromium), then run the whole test suite
+#   ./run.sh test     install everything (incl. Debian's Chromium and PostgreSQL/PostGIS), then run the whole test suite
 #   ./run.sh install  install only
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
@@ -57,6 +57,21 @@ install_browser() {
   fi
 }
 
+install_postgres() {
+  # The PostGIS store's tests run on a real PostgreSQL: tests/pg.py starts a throwaway cluster
+  # (as the postgres user: initdb refuses root) and stops it at the end; here we only install it.
+  if [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -f /usr/share/postgresql/15/extension/postgis.control ]; then return; fi
+  say "installing Debian's PostgreSQL 15 + PostGIS 3 for the database tests"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-15-postgis-3 >/dev/null
+  if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+    echo "PostgreSQL is still missing after apt-get install; the database tests cannot run" >&2
+    exit 1
+  fi
+}
+
 case "${1:-serve}" in
   install)
     install_python
@@ -75,6 +90,7 @@ case "${1:-serve}" in
     install_web_assets
     compile_translations
     install_browser
+    install_postgres
     shift || true
     exec "$PY" -m pytest "$@"
     ;;

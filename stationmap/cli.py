@@ -251,3 +251,7 @@ main.add_command(users)
 from stationmap.plan_cli import plan  # noqa: E402
 
 main.add_command(plan)
+
+from stationmap.db_cli import db  # noqa: E402
+
+main.add_command(db)

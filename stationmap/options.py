@@ -10,8 +10,8 @@ import click
 from geo.errors import StationMapError, ValidationError
 
 registry_option = click.option(
-    "--registry", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_REGISTRY",
-    help="Station registry GeoJSON [default: data/stations.geojson].",
+    "--store", "--registry", "registry", default=None, envvar=["STATIONMAP_STORE", "STATIONMAP_REGISTRY"],
+    help="The registry: a GeoJSON file or a postgresql://… URL [default: data/stations.geojson].",
 )
 districts_option = click.option(
     "--districts", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="STATIONMAP_DISTRICTS",

@@ -30,12 +30,16 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
 
     from stationmap.worker import FairHandler
     from webmap import create_app
+    from webmap.core.state import get_store
 
     # Build and warm the app once, before forking: a missing or corrupt registry fails
     # here with one line instead of a worker boot loop, and the workers inherit the loaded
     # registry and its indexes (a 200,000-station registry takes tens of seconds to load).
     app = create_app(config)
     warm_up(app)
+    # Each worker follows other servers' writes with a watcher of its own; the parent only supervises.
+    with app.app_context():
+        get_store().stop_watching()
     click.echo(f"驿站图 serving on http://{host}:{port}/  ({workers} workers; Ctrl-C to stop)", err=True)
     # Everything built so far lives as long as the server. Frozen, the workers' garbage
     # collector skips it: a full collection no longer walks the whole registry (it paused
@@ -100,8 +104,9 @@ def warm_up(app) -> None:
               help="Seconds a request's line and headers may take to arrive in all (slowly trickled headers get 408).")
 @click.option("--body-timeout", type=click.FloatRange(1, 3600), default=60.0, show_default=True,
               help="Seconds a request's body may take to arrive in all (a stalled upload is refused).")
-@click.option("--registry", type=click.Path(dir_okay=False), default=None, envvar="STATIONMAP_REGISTRY",
-              help="Station registry GeoJSON [default: data/stations.geojson].")
+@click.option("--store", "--registry", "registry", default=None, envvar=["STATIONMAP_STORE", "STATIONMAP_REGISTRY"],
+              help="The registry: a GeoJSON file, or postgresql://… shared by several servers "
+                   "(see `stationmap db`) [default: data/stations.geojson].")
 @click.option("--tiles", type=click.Choice(["osm", "tianditu", "amap", "none"]), default=None, envvar="STATIONMAP_TILES",
               help="Base map: osm (default), tianditu (needs STATIONMAP_TIANDITU_KEY), amap (GCJ-02), none.")
 def serve(host, port, workers, idle_timeout, max_connections_per_address, header_timeout, body_timeout, registry, tiles):
@@ -113,13 +118,15 @@ def serve(host, port, workers, idle_timeout, max_connections_per_address, header
     then open http://127.0.0.1:8000/ in a browser.
     """
     from geo.errors import StationMapError
+    from geo.registry.postgis import redacted
 
-    config = {}
+    # Follow other processes' writes in the background, indexes built before a version is served.
+    config = {"REGISTRY_FOLLOW": True}
     if registry:
-        config["REGISTRY_PATH"] = registry
+        config["STORE_URL"] = registry
     if tiles:
         config["TILE_PROVIDER"] = tiles
-    click.echo(f"驿站图: loading {registry or 'data/stations.geojson'} …", err=True)
+    click.echo(f"驿站图: loading {redacted(str(registry)) if registry else 'data/stations.geojson'} …", err=True)
     try:
         run_gunicorn(host, port, workers, idle_timeout, config, max_connections_per_address, header_timeout, body_timeout)
     except StationMapError as exc:

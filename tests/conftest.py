@@ -91,3 +91,7 @@ def app(registry_path, tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+# A real PostgreSQL/PostGIS for the PostGIS store's tests (session cluster, a database per test).
+from tests.pg import pg_empty_url, pg_server, pg_url  # noqa: E402, F401

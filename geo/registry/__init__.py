@@ -1,11 +1,13 @@
 """The station registry: immutable snapshots behind one store contract.
 
 - ``snapshot``: one version of the registry and what is derived from it;
-- ``store``: the contract every backend implements, and the rules of writing;
+- ``store``: the contract the CLI and the web app use, and the rules of writing;
+- ``backend``: what a storage backend does (store and fetch, atomically);
 - ``filestore``: the GeoJSON file backend (the embedded default);
+- ``postgis``: the PostgreSQL/PostGIS backend (several app servers, one database);
 - ``audit``: the append-only log of every write; ``validate``: what a station must be.
 
-``open_store`` chooses the backend; nothing outside a store opens the registry.
+``open_store(url)`` chooses the backend; nothing outside a store opens the registry.
 """
 
 from __future__ import annotations
@@ -17,12 +19,30 @@ from geo.registry.filestore import GeoJSONFileStore, dump_feature_collection
 from geo.registry.snapshot import Snapshot, cached_on, stations_frame
 from geo.registry.store import StationStore, now_iso, prepare_new_features
 
-__all__ = ["GeoJSONFileStore", "Snapshot", "StationStore", "cached_on", "dump_feature_collection", "now_iso",
-           "open_store", "prepare_new_features", "stations_frame"]
+__all__ = ["GeoJSONFileStore", "Snapshot", "StationStore", "cached_on", "dump_feature_collection", "is_database_url",
+           "now_iso", "open_store", "prepare_new_features", "stations_frame"]
+
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
-def open_store(registry_path: str | Path | None = None, districts_path: str | Path | None = None) -> GeoJSONFileStore:
-    """The file store for ``registry_path`` (default ``data/stations.geojson``)."""
+def is_database_url(url: str | Path | None) -> bool:
+    return isinstance(url, str) and url.startswith(DATABASE_SCHEMES)
+
+
+def open_store(url: str | Path | None = None, districts: str | Path | Districts | None = None) -> StationStore:
+    """The store at ``url``: a path or ``file:`` URL of a GeoJSON registry (default ``data/stations.geojson``),
+    or ``postgresql://user@host/db`` for the PostGIS store (schema made by ``stationmap db upgrade``).
+
+    ``districts`` is a Districts map or the path of its GeoJSON (default ``data/districts.geojson``).
+    """
     from geo.paths import default_districts_path, default_registry_path
 
-    return GeoJSONFileStore(registry_path or default_registry_path(), Districts.load(districts_path or default_districts_path()))
+    if not isinstance(districts, Districts):
+        districts = Districts.load(districts or default_districts_path())
+    if is_database_url(url):
+        from geo.registry.postgis import PostGISBackend
+
+        return StationStore(PostGISBackend(str(url)), districts)
+    if isinstance(url, str) and url.startswith("file:"):
+        url = url.removeprefix("file://") if url.startswith("file://") else url.removeprefix("file:")
+    return GeoJSONFileStore(url or default_registry_path(), districts)

@@ -3,7 +3,7 @@
 Entries are written (and fsynced) before the registry file is replaced. Nothing is ever
 removed but a torn last line (a crash mid-append). When the log holds versions the registry
 file does not (an older file restored from a backup, or a crash between the append and the
-file replace), the entries stay: the store reports the mismatch (``GeoJSONFileStore.audit_status``)
+file replace), the entries stay: the store reports the mismatch (``StationStore.audit_status``)
 and records it in the log with its next write (action ``registry_mismatch``).
 """
 
@@ -16,33 +16,57 @@ from pathlib import Path
 
 from geo.access.permissions import Actor
 from geo.hours import CHONGQING_TZ
+from geo.registry.backend import AuditReader
 
 TAIL_BLOCK = 1 << 16
 
 
-class AuditLog:
+def make_entry(version: int, actor: Actor, changes: list[tuple[str, dict | None, dict]], reason: str | None = None) -> dict:
+    """The audit entry of one write: ``changes`` are (action, feature before or None, feature after);
+    ``reason`` e.g. why a station was retired."""
+    entry = {
+        "version": version,
+        "at": datetime.now(CHONGQING_TZ).isoformat(timespec="seconds"),
+        "actor": actor.name,
+        "role": actor.role,
+        "district": actor.district_adcode,
+        "actions": sorted({action for action, _, _ in changes}),
+        "ids": [after["properties"]["id"] for _, _, after in changes],
+        "changes": [
+            {"action": action, "id": after["properties"]["id"], "before": before, "after": after}
+            for action, before, after in changes
+        ],
+    }
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def entry_matches(entry: dict, station_id=None, actor=None, district=None, action=None, since=None, until=None) -> bool:
+    """Whether one entry passes the audit filters (see ``AuditReader.entries``)."""
+    if station_id and station_id not in entry["ids"]:
+        return False
+    if actor and entry["actor"] != actor:
+        return False
+    if district and entry.get("district") != district and not any(
+        (c["after"] or {}).get("properties", {}).get("district_adcode") == district for c in entry["changes"]
+    ):
+        return False
+    if action and action not in entry["actions"]:
+        return False
+    if since and entry["at"] < since:
+        return False
+    return not (until and entry["at"] > until)
+
+
+class AuditLog(AuditReader):
     """The JSON-lines log beside a file registry. Callers hold the registry's lock when writing."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    def append(self, version: int, actor: Actor, changes: list[tuple[str, dict | None, dict]], reason: str | None = None) -> dict:
-        """Record one write: ``changes`` are (action, feature before or None, feature after); ``reason`` e.g. why retired."""
-        entry = {
-            "version": version,
-            "at": datetime.now(CHONGQING_TZ).isoformat(timespec="seconds"),
-            "actor": actor.name,
-            "role": actor.role,
-            "district": actor.district_adcode,
-            "actions": sorted({action for action, _, _ in changes}),
-            "ids": [after["properties"]["id"] for _, _, after in changes],
-            "changes": [
-                {"action": action, "id": after["properties"]["id"], "before": before, "after": after}
-                for action, before, after in changes
-            ],
-        }
-        if reason:
-            entry["reason"] = reason
+    def append(self, entry: dict) -> dict:
+        """Append one entry (see ``make_entry``), durably."""
         self._append_line(entry)
         return entry
 
@@ -107,21 +131,8 @@ class AuditLog:
                     entry = json.loads(raw)
                 except ValueError:
                     continue  # a torn line from a crash; the next write removes it
-                if station_id and station_id not in entry["ids"]:
-                    continue
-                if actor and entry["actor"] != actor:
-                    continue
-                if district and entry.get("district") != district and not any(
-                    (c["after"] or {}).get("properties", {}).get("district_adcode") == district for c in entry["changes"]
-                ):
-                    continue
-                if action and action not in entry["actions"]:
-                    continue
-                if since and entry["at"] < since:
-                    continue
-                if until and entry["at"] > until:
-                    continue
-                result.append(entry)
+                if entry_matches(entry, station_id, actor, district, action, since, until):
+                    result.append(entry)
         return result
 
 

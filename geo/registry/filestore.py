@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import gc
 import hashlib
 import json
@@ -10,51 +9,47 @@ import os
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from threading import Lock
 
 import shapely
 
 from geo import schema
-from geo.access.permissions import Actor, require_honours_unchanged, require_write
 from geo.districts import Districts
-from geo.errors import Problem, RegistryUnavailableError, ValidationError
+from geo.errors import RegistryUnavailableError, ValidationError
 from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_files
-from geo.messages import Label, Text
+from geo.messages import Text
 from geo.registry import validate as validate_module
 from geo.registry.audit import AuditLog
-from geo.registry.snapshot import Snapshot
-from geo.registry.store import StationStore, check_features, find_feature, now_iso, prepare_new_features
+from geo.registry.backend import Backend, WriteTransaction, native_sleep
+from geo.registry.store import StationStore, highest_serials_in
 from geo.registry.validate import parse_json_strict, validate_feature_collection
 
 VERSION_MEMBER = "registry_version"
 
 
-class GeoJSONFileStore(StationStore):
+class FileBackend(Backend):
     """The registry as one RFC 7946 file, written atomically under an inter-process lock.
 
-    Every write: take the lock, re-read the file, apply the change, validate it, append the
+    Every write: take the lock, re-read the file, let the rules apply the change, append the
     audit entry (tagged with the new version), then atomically replace the file.
 
     The audit log is append-only (issue 13): opening an older registry file, as after
-    restoring a backup, never truncates it. ``audit_status()`` reports a log that is ahead
-    of the file; the next write records the mismatch in the log and numbers itself after
-    the log's last version, so versions in the log only ever increase.
+    restoring a backup, never truncates it. ``StationStore.audit_status()`` reports a log that
+    is ahead of the file; the next write records the mismatch in the log and numbers itself
+    after the log's last version, so versions in the log only ever increase.
 
     Parameters
     ----------
     path : path of ``stations.geojson``
-    districts : Districts
+    districts : Districts (validation of a file written by hand)
     audit_path : JSON-lines audit log; default ``<path stem>.audit.jsonl`` beside it.
     """
 
     def __init__(self, path: str | Path, districts: Districts, audit_path: str | Path | None = None):
         self.path = Path(path)
+        self.label = str(self.path)
         self.districts = districts
         self.audit = AuditLog(audit_path or self.path.with_name(self.path.stem + ".audit.jsonl"))
         self.lock = ProcessFileLock(str(self.path) + ".lock", timeout=60)
-        self._snapshot: Snapshot | None = None
-        self._stamp = None
-        self._read_lock = Lock()
         # (blake2b of the file, its version, its features, {id(feature): its line} if we wrote it)
         self._validated: tuple[bytes, int, list[dict], dict | None] | None = None
         if not self.path.exists():
@@ -67,9 +62,29 @@ class GeoJSONFileStore(StationStore):
 
     # -- reading ----------------------------------------------------------------
 
-    def _file_stamp(self):
-        st = os.stat(self.path)
+    def stamp(self):
+        """(inode, mtime, size): one ``stat``; the atomic rename gives every write a new inode."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise RegistryUnavailableError(Text("registry.unreadable", path=str(self.path), detail=exc.strerror)) from exc
         return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def load(self) -> tuple[int, list[dict]]:
+        return self._read_file()
+
+    def _watch(self, callback, stopped, interval_s: float = 0.2) -> None:
+        """Poll the file's stamp (one stat every ``interval_s``)."""
+        seen = None  # catch up first: a forked worker starts watching after its parent's last look
+        while not stopped():
+            try:
+                now = self.stamp()
+                if now != seen:
+                    callback()
+                    seen = now
+            except Exception:  # noqa: S110 - a corrupt or missing file: keep serving the last good version
+                pass
+            native_sleep(interval_s)
 
     def _read_file(self) -> tuple[int, list[dict]]:
         try:
@@ -128,111 +143,10 @@ class GeoJSONFileStore(StationStore):
         except OSError:
             pass  # a read-only data directory only costs re-validation next time
 
-    def snapshot(self) -> Snapshot:
-        """Current snapshot; re-reads only when the file's inode/mtime/size changed (one stat)."""
-        stamp = self._file_stamp()
-        if self._snapshot is not None and stamp == self._stamp:
-            return self._snapshot
-        with self._read_lock:
-            stamp = self._file_stamp()
-            if self._snapshot is None or stamp != self._stamp:
-                version, features = self._read_file()
-                self._snapshot = Snapshot(version, features, self.districts)
-                self._stamp = stamp
-        return self._snapshot
-
-    def history(self, station_id: str | None = None) -> list[dict]:
-        return self.audit.entries(station_id=station_id)
-
-    def audit_entries(self, station_id: str | None = None, actor: str | None = None, district: str | None = None,
-                      action: str | None = None) -> list[dict]:
-        return self.audit.entries(station_id=station_id, actor=actor, district=district, action=action)
-
-    def audit_status(self) -> dict:
-        """``{"file_version", "log_version", "consistent"}``: the log is ahead of the file after a restore or a crash."""
-        file_version, log_version = self.snapshot().version, self.audit.last_version()
-        return {"file_version": file_version, "log_version": log_version, "consistent": log_version <= file_version}
-
     # -- writing ----------------------------------------------------------------
 
-    def add(self, features: list[dict], actor: Actor) -> list[str]:
-        if not features:
-            raise ValidationError(Problem("features", Text("registry.nothing_to_add")))
-        for f in features:
-            adcode = (f.get("properties") or {}).get("district_adcode") if isinstance(f, dict) else None
-            require_write(actor, adcode)
-
-        def change(current: list[dict]):
-            new = prepare_new_features(features, current, actor, self.districts)
-            return current + new, [("add", None, f) for f in new]
-
-        return [after["properties"]["id"] for _, _, after in self._write(change, actor)]
-
-    def update(self, station_id: str, changes: dict, actor: Actor, coordinates=None) -> dict:
-        _check_protected(changes)
-
-        def change(current: list[dict]):
-            i, before, after = self._updated(current, station_id, changes, actor, coordinates)
-            return current[:i] + [after] + current[i + 1 :], [("update", before, after)]
-
-        return self._write(change, actor)[0][2]
-
-    def _updated(self, current, station_id, changes, actor, coordinates):
-        i, before = find_feature(current, station_id)
-        require_write(actor, before["properties"]["district_adcode"])
-        after = copy.deepcopy(before)
-        after["properties"].update(changes)
-        require_honours_unchanged(actor, before["properties"].get("honours"), after["properties"].get("honours"))
-        if "district_adcode" in changes:
-            require_write(actor, changes["district_adcode"])
-        if coordinates is not None:
-            after["geometry"] = {"type": "Point", "coordinates": list(coordinates)}
-        after["properties"]["updated_at"] = now_iso()
-        check_features([after], f"station {station_id}", self.districts)
-        return i, before, after
-
-    def apply_upload(self, new_features: list[dict], updates: list[tuple[str, dict, list | None]], actor: Actor) -> dict:
-        """New stations and updates from one upload in a single audited write: all or nothing."""
-        for _, changes, _ in updates:
-            _check_protected(changes)
-        for f in new_features:
-            require_write(actor, (f.get("properties") or {}).get("district_adcode") if isinstance(f, dict) else None)
-        if not new_features and not updates:
-            raise ValidationError(Problem("features", Text("registry.nothing_to_add")))
-
-        def change(current: list[dict]):
-            current = list(current)
-            log = []
-            for station_id, changes, coordinates in updates:
-                i, before, after = self._updated(current, station_id, changes, actor, coordinates)
-                current[i] = after
-                log.append(("update", before, after))
-            new = prepare_new_features(new_features, current, actor, self.districts) if new_features else []
-            return current + new, log + [("add", None, f) for f in new]
-
-        log = self._write(change, actor)
-        return {"added": [a["properties"]["id"] for action, _, a in log if action == "add"],
-                "updated": [a["properties"]["id"] for action, _, a in log if action == "update"]}
-
-    def set_status(self, station_id: str, status: str, actor: Actor, reason: str | None = None) -> dict:
-        if status not in schema.STATUSES:
-            raise ValidationError(Problem("status", f"unknown status {status!r}"))
-
-        def change(current: list[dict]):
-            i, before = find_feature(current, station_id)
-            require_write(actor, before["properties"]["district_adcode"], restore=status == "active")
-            if before["properties"]["status"] == status:
-                shown = Label(zh=schema.STATUSES[status].zh, en=status)
-                raise ValidationError(Problem(station_id, Text("registry.already", status=shown)))
-            after = copy.deepcopy(before)
-            after["properties"]["status"] = status
-            after["properties"]["updated_at"] = now_iso()
-            action = "retire" if status == "retired" else "restore"
-            return current[:i] + [after] + current[i + 1 :], [(action, before, after)]
-
-        return self._write(change, actor, reason=reason)[0][2]
-
-    def _write(self, change, actor: Actor, reason: str | None = None):
+    @contextmanager
+    def writing(self):
         with self.lock:
             version, current = self._read_file()
             self.audit.drop_torn_tail()
@@ -240,26 +154,64 @@ class GeoJSONFileStore(StationStore):
             validated = self._validated
             # Serialised lines of the features in `current` (alive, so their id()s are unique).
             memo = (validated[3] if validated is not None and validated[2] is current else None) or {}
-            new_features, changes = change(current)
-            if logged > version:   # restored older file, or a crash after the append: say so, keep everything
-                logged += 1
-                self.audit.append_note(logged, "registry_mismatch", file_version=version, log_version=logged - 1)
-            new_version = max(version, logged) + 1
-            self.audit.append(new_version, actor, changes, reason=reason)
-            lines = [memo.get(id(f)) or _encode_feature(f) for f in new_features]
-            data = _assemble_collection(lines, new_version)
-            atomic_write_bytes(self.path, data)
-            digest = hashlib.blake2b(data, digest_size=32).digest()
-            self._validated = (digest, new_version, new_features,
-                               {id(f): line for f, line in zip(new_features, lines, strict=True)})
-            self._write_receipt(f"{digest.hex()} {self._fingerprint}")
-        return changes
+            tx = _FileTransaction(self, version, current, memo)
+            if logged > version:
+                # An older file restored from a backup, or a crash after the append: the log keeps every entry;
+                # this write records the mismatch and numbers itself after the log, so versions only increase.
+                tx.mismatch = (version, logged)
+                tx.version = logged + 1
+            yield tx
+
+    def _commit(self, tx: _FileTransaction, changes, entry) -> list[dict]:
+        position = {f["properties"]["id"]: i for i, f in enumerate(tx.current)} if changes else {}
+        new_features = list(tx.current)
+        for _, _, after in changes:
+            i = position.get(after["properties"]["id"])
+            if i is None:
+                new_features.append(after)
+            else:
+                new_features[i] = after
+        new_version = tx.version + 1
+        if tx.mismatch is not None:
+            file_version, logged = tx.mismatch
+            self.audit.append_note(logged + 1, "registry_mismatch", file_version=file_version, log_version=logged)
+        self.audit.append(entry)
+        lines = [tx.memo.get(id(f)) or _encode_feature(f) for f in new_features]
+        data = _assemble_collection(lines, new_version)
+        atomic_write_bytes(self.path, data)
+        digest = hashlib.blake2b(data, digest_size=32).digest()
+        self._validated = (digest, new_version, new_features,
+                           {id(f): line for f, line in zip(new_features, lines, strict=True)})
+        self._write_receipt(f"{digest.hex()} {self._fingerprint}")
+        tx.stamp_after = self.stamp()
+        return new_features
 
 
-def _check_protected(changes: dict) -> None:
-    protected = {"id", "created_at", "updated_at", "source", "status"} & set(changes)
-    if protected:
-        raise ValidationError(Problem(", ".join(sorted(protected)), Text("edit.fixed")))
+class _FileTransaction(WriteTransaction):
+    def __init__(self, backend: FileBackend, version: int, current: list[dict], memo: dict):
+        self.backend, self.version, self.current, self.memo = backend, version, current, memo
+        self.mismatch: tuple[int, int] | None = None  # (file version, log version) when the log is ahead
+        self._by_id: dict[str, dict] | None = None
+
+    def get(self, station_ids: list[str]) -> dict[str, dict]:
+        if self._by_id is None:
+            self._by_id = {f["properties"]["id"]: f for f in self.current}
+        return {i: self._by_id[i] for i in station_ids if i in self._by_id}
+
+    def highest_serials(self, prefixes: set[str]) -> dict[str, int]:
+        return highest_serials_in(self.current, prefixes)
+
+    def commit(self, changes, entry) -> list[dict]:
+        return self.backend._commit(self, changes, entry)
+
+
+class GeoJSONFileStore(StationStore):
+    """The store over one GeoJSON file (``FileBackend``): ``GeoJSONFileStore(path, districts)``."""
+
+    def __init__(self, path: str | Path, districts: Districts, audit_path: str | Path | None = None):
+        super().__init__(FileBackend(path, districts, audit_path), districts)
+        self.path = self.backend.path
+        self.lock = self.backend.lock
 
 
 @contextmanager

@@ -46,11 +46,36 @@ class Snapshot:
         Rows with ``status == "active"``: what maps, nearest and coverage use.
     """
 
-    def __init__(self, version: int, features: list[dict], districts: Districts):
+    def __init__(self, version: int, features: list[dict], districts: Districts, by_id: dict[str, int] | None = None):
         self.version = version
         self.features = features
         self.districts = districts
-        self.by_id = {f["properties"]["id"]: i for i, f in enumerate(features)}
+        self.by_id = by_id if by_id is not None else {f["properties"]["id"]: i for i, f in enumerate(features)}
+
+    def with_changes(self, version: int, changed: list[dict], features: list[dict] | None = None) -> Snapshot:
+        """The next version: these Features replace those with their ids, new ids are appended in order.
+
+        ``features``: the resulting list, if the caller already has it (it is then used as is)."""
+        given = features is not None
+        features = features if given else list(self.features)
+        by_id = dict(self.by_id)
+        touched = []  # registry positions written, in the order of `changed`
+        for f in changed:
+            i = by_id.get(f["properties"]["id"])
+            if i is None:
+                i = by_id[f["properties"]["id"]] = len(by_id)
+                if not given:
+                    features.append(f)
+            elif not given:
+                features[i] = f
+            touched.append(i)
+        if given and (len(features) != len(by_id) or any(features[i] is not f for i, f in zip(touched, changed, strict=True))):
+            return Snapshot(version, features, self.districts)  # not this version plus these changes: start afresh
+        new = Snapshot(version, features, self.districts, by_id=by_id)
+        old_frame = vars(self).get("frame")  # patch the previous table rather than rebuild 200k rows
+        if old_frame is not None and touched:
+            vars(new)["frame"] = _patched_frame(old_frame, features, touched)
+        return new
 
     @cached_property
     def frame(self) -> gpd.GeoDataFrame:
@@ -84,3 +109,15 @@ def stations_frame(features: list[dict]) -> gpd.GeoDataFrame:
     for column in ("amenities", "honours"):
         props[column] = [v if isinstance(v, list) else [] for v in props[column]]
     return gpd.GeoDataFrame(props, geometry=shapely.points(coords), crs="EPSG:4326")
+
+
+def _patched_frame(old: gpd.GeoDataFrame, features: list[dict], touched: list[int]) -> gpd.GeoDataFrame:
+    """``stations_frame(features)`` from the previous version's frame plus the rows at ``touched`` (a few
+    hundred milliseconds at 200,000 stations instead of seconds)."""
+    rows = sorted(set(touched))
+    patch = stations_frame([features[i] for i in rows])
+    positions = np.arange(len(features))
+    positions[rows] = len(old) + np.arange(len(rows))
+    combined = pd.concat([old, patch], ignore_index=True)
+    frame = combined.iloc[positions].reset_index(drop=True)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=old.crs)

@@ -1,19 +1,34 @@
-"""The app's registry: one store per app, one snapshot (with its indexes) per registry version."""
+"""The app's registry: one store per app, one snapshot (with its indexes) per registry version.
+
+The store is chosen by configuration (``STORE_URL``: a GeoJSON path or ``postgresql://…``;
+default ``REGISTRY_PATH``); nothing in the web app knows which backend it has. With
+``REGISTRY_FOLLOW`` (what ``stationmap serve`` sets) the store follows other processes' writes
+in a background thread and builds each new version's nearest index before swapping it in,
+so a write never makes a rider's request wait for a reload.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, current_app
 
 from geo.districts import Districts
-from geo.registry import GeoJSONFileStore, Snapshot, StationStore
+from geo.registry import Snapshot, StationStore, open_store
 
 EXTENSION = "stationmap"
 
 
 def init_app(app: Flask) -> None:
-    """Open the store now, so a missing or corrupt registry stops start-up with a clear error."""
-    districts = Districts.load(app.config["DISTRICTS_PATH"])
-    store = app.config.get("STORE") or GeoJSONFileStore(app.config["REGISTRY_PATH"], districts)
+    """Open the store now, so a missing or corrupt registry (or an unreachable database) stops start-up
+    with a clear error."""
+    store = app.config.get("STORE")
+    if store is None:
+        districts = Districts.load(app.config["DISTRICTS_PATH"])
+        store = open_store(app.config.get("STORE_URL") or app.config["REGISTRY_PATH"], districts)
+    if app.config.get("REGISTRY_FOLLOW"):
+        from geo.queries.nearest import index_for
+
+        store.warm_with(index_for)
+        store.keep_current()
     store.snapshot()
     app.extensions[EXTENSION] = store
 
@@ -23,5 +38,6 @@ def get_store() -> StationStore:
 
 
 def get_snapshot() -> Snapshot:
-    """The current registry version; a new version written by any process shows on the next request."""
+    """The current registry version; a new version written by any process shows on the next request
+    (with ``REGISTRY_FOLLOW``, as soon as the background thread has built it)."""
     return get_store().snapshot()

@@ -179,7 +179,8 @@ def update_station(station_id: str):
     changes, coordinates = portal_ops.station_changes(body, feature, current_actor(), store.districts)
     if not changes and coordinates is None:
         return _station_result(feature)
-    return _station_result(store.update(station_id, changes, current_actor(), coordinates=coordinates))
+    # base: the version this edit was made on; if another server changed it meanwhile → 409, not overwritten.
+    return _station_result(store.update(station_id, changes, current_actor(), coordinates=coordinates, base=feature))
 
 
 @bp.delete("/stations/<station_id>")

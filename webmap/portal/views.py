@@ -339,7 +339,7 @@ def edit_station(station_id: str):
     if not changes and coordinates is None:
         flash(t("portal.no_change"), "info")
     else:
-        store.update(station_id, changes, actor, coordinates=coordinates)
+        store.update(station_id, changes, actor, coordinates=coordinates, base=feature)
         flash(t("portal.saved", id=station_id), "success")
     return redirect(url_for("portal.stations", **_list_args()))
 

@@ -196,7 +196,7 @@ def test_write_after_write_in_one_process_reuses_validated_content(registry_path
     assert calls == []
     fresh = GeoJSONFileStore(registry_path, districts)  # another process: trusts the writer's receipt
     assert calls == []
-    fresh._receipt_path.unlink()
+    fresh.backend._receipt_path.unlink()
     fresh = GeoJSONFileStore(registry_path, districts)  # no receipt: validates what it reads
     assert calls == [1]
     assert len(fresh.snapshot()) == len(SMALL_REGISTRY) + 2

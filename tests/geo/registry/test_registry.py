@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from geo.access.permissions import CLI_ACTOR, Actor
+from geo.access.permissions import Actor
 from geo.errors import NotFoundError, PermissionDeniedError, RegistryUnavailableError, ValidationError
 from geo.registry import GeoJSONFileStore
+from geo.registry.audit import make_entry
 from tests.conftest import make_station
 
 YUZHONG = Actor("渝中区总工会", "district", "500103")
@@ -23,83 +24,14 @@ def new_station(lon=106.5800, lat=29.5600, **kw):
     return feature
 
 
-def test_snapshot_reads_all_and_filters_active(store):
-    snap = store.snapshot()
-    assert len(snap) == 12 and len(snap.active) == 11
-    assert snap.get("500103-OS-0001")["properties"]["honours"] == ["national_most_beautiful"]
-    assert snap.frame.crs.to_epsg() == 4326
-    with pytest.raises(NotFoundError):
-        snap.get("500103-OS-7777")
-
-
-def test_snapshot_is_reused_until_the_file_changes(store):
-    first = store.snapshot()
-    assert store.snapshot() is first
-    store.add([new_station()], YUZHONG)
-    second = store.snapshot()
-    assert second is not first and second.version == first.version + 1
-
-
-def test_add_assigns_next_id_and_audits(store):
-    ids = store.add([new_station(), new_station(lon=106.5820)], YUZHONG)
-    assert ids == ["500103-OS-0005", "500103-OS-0006"]  # after 0001-0004, retired 0004 included
-    snap = store.snapshot()
-    added = snap.get("500103-OS-0005")["properties"]
-    assert added["status"] == "active" and added["source"] == "district_upload"
-    (entry,) = store.history("500103-OS-0005")
-    assert entry["actor"] == "渝中区总工会" and entry["district"] == "500103" and entry["actions"] == ["add"]
-    assert entry["version"] == snap.version
-    assert entry["changes"][0]["before"] is None
-
-
-def test_update_retire_restore_history(store):
-    store.update("500103-OS-0001", {"name": "解放碑驿站"}, YUZHONG, coordinates=[106.5772, 29.5575])
-    store.retire("500103-OS-0001", YUZHONG)
-    assert store.get("500103-OS-0001")["properties"]["status"] == "retired"
-    assert "500103-OS-0001" not in set(store.snapshot().active["id"])
-    with pytest.raises(PermissionDeniedError, match="only an administrator"):
-        store.restore("500103-OS-0001", YUZHONG)
-    store.restore("500103-OS-0001", CLI_ACTOR)
-    actions = [e["actions"][0] for e in store.history("500103-OS-0001")]
-    assert actions == ["update", "retire", "restore"]
-    update = store.history("500103-OS-0001")[0]["changes"][0]
-    assert update["before"]["properties"]["name"] != update["after"]["properties"]["name"]
-
-
-@pytest.mark.parametrize("actor,call", [
-    (JIANGBEI, lambda s, a: s.update("500103-OS-0001", {"name": "x"}, a)),
-    (JIANGBEI, lambda s, a: s.retire("500103-OS-0001", a)),
-    (JIANGBEI, lambda s, a: s.add([new_station()], a)),
-    (PLANNER, lambda s, a: s.add([new_station()], a)),
-    (PLANNER, lambda s, a: s.retire("500103-OS-0001", a)),
-])
-def test_writes_outside_ones_rights_change_nothing(store, registry_path, actor, call):
+def test_a_refused_write_leaves_the_file_byte_identical(store, registry_path):
+    """The contract suite compares what the backend holds; here the bytes themselves."""
     before = registry_path.read_bytes()
     with pytest.raises(PermissionDeniedError):
-        call(store, actor)
-    assert registry_path.read_bytes() == before
-    assert store.history() == []
-
-
-@pytest.mark.parametrize("feature,message", [
-    (new_station(lon=106.4560, lat=29.5410), "lies in 沙坪坝区"),
-    (new_station(kind="cafe"), "unknown kind"),
-    (new_station(hours="whenever"), "opening_hours"),
-    (new_station(lon=float("nan")), "finite"),
-])
-def test_invalid_additions_change_nothing(store, registry_path, feature, message):
-    before = registry_path.read_bytes()
-    with pytest.raises(ValidationError, match=message):
-        store.add([new_station(), feature], YUZHONG)
-    assert registry_path.read_bytes() == before
-    assert store.history() == []
-
-
-def test_update_cannot_touch_server_fields(store, registry_path):
-    before = registry_path.read_bytes()
-    with pytest.raises(ValidationError, match="cannot be changed"):
-        store.update("500103-OS-0001", {"id": "500103-OS-0100"}, YUZHONG)
-    assert registry_path.read_bytes() == before
+        store.update("500103-OS-0001", {"name": "x"}, JIANGBEI)
+    with pytest.raises(ValidationError):
+        store.add([new_station(), new_station(kind="cafe")], YUZHONG)
+    assert registry_path.read_bytes() == before and store.history() == []
 
 
 def test_no_temp_files_left_and_file_stays_valid_geojson(store, registry_path):
@@ -121,7 +53,7 @@ def test_audit_log_ahead_of_the_file_is_kept_and_reported(store, registry_path):
     """Issue 13: opening an older registry file never truncates the log; the mismatch is reported and recorded."""
     store.add([new_station()], YUZHONG)
     # A crash after the audit append but before the file replace (or a restored older file) …
-    store.audit.append(99, YUZHONG, [("add", None, make_station("500103-OS-0050", 106.58, 29.56))])
+    store.audit.append(make_entry(99, YUZHONG, [("add", None, make_station("500103-OS-0050", 106.58, 29.56))]))
     with open(store.audit.path, "ab") as handle:
         handle.write(b'{"version": 100, "torn')   # … and a line torn by the crash
     reopened = GeoJSONFileStore(registry_path, store.districts)
@@ -161,23 +93,6 @@ def test_hand_edited_file_is_validated_despite_an_old_receipt(registry_path, dis
     registry_path.write_text(text)
     with pytest.raises(RegistryUnavailableError, match="unknown kind 'cafe'"):
         GeoJSONFileStore(registry_path, districts)
-
-
-def test_only_an_admin_records_honours(store, registry_path):
-    before = registry_path.read_bytes()
-    with pytest.raises(PermissionDeniedError, match="honours"):
-        store.add([new_station(honours=("national_most_beautiful",))], YUZHONG)
-    own = "500103-OS-0002"
-    with pytest.raises(PermissionDeniedError, match="honours"):
-        store.update(own, {"honours": ["national_most_beautiful"]}, YUZHONG)
-    assert registry_path.read_bytes() == before
-    # Other edits keep the honours as they are; an admin may set and clear them.
-    store.update("500103-OS-0001", {"name": "解放碑驿站"}, YUZHONG)
-    assert store.get("500103-OS-0001")["properties"]["honours"] == ["national_most_beautiful"]
-    new_id, = store.add([new_station(honours=("national_most_beautiful",))], CLI_ACTOR)
-    assert store.get(new_id)["properties"]["honours"] == ["national_most_beautiful"]
-    store.update(new_id, {"honours": []}, CLI_ACTOR)
-    assert store.get(new_id)["properties"]["honours"] == []
 
 
 def test_writes_keep_the_registry_files_permissions(store, registry_path):

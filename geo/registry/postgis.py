@@ -1,0 +1,299 @@
+"""The registry in PostgreSQL/PostGIS: several app servers share one database (psycopg 3).
+
+Each app server still answers from its in-memory snapshot (the same exact nearest index as
+the file store); the database is the shared truth behind it:
+
+- ``load()`` reads every station with one binary ``COPY`` (no row-by-row fetch);
+- every write is one transaction: the ``registry_meta`` row is locked (writers queue, readers
+  never wait), the rules read the touched rows, then the rows, the audit entry and the version
+  bump commit together and ``pg_notify`` tells every server the new version;
+- ``watch()`` LISTENs on a connection of its own and applies ``changes_since(v)`` (the rows
+  whose ``version > v``) as a delta; after a lost connection it reconnects and catches up;
+- a write while the database is unreachable raises ``RegistryUnavailableError`` (HTTP 503)
+  with a clear message, and reads go on from the snapshot.
+
+The schema comes from ``stationmap db upgrade`` (``postgis_schema``); opening a database whose
+schema is missing, older or newer than this code, or lacks PostGIS, fails with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from geo import schema
+from geo.errors import RegistryUnavailableError
+from geo.messages import Text
+from geo.registry.audit import entry_matches
+from geo.registry.backend import AuditReader, Backend, WriteTransaction, native_sleep
+from geo.registry.postgis_schema import latest_version, schema_version
+
+CHANNEL = "stationmap_registry"
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 30_000
+_ORDER = {name: i for i, name in enumerate(schema.PROPERTY_NAMES)}
+_LOAD_SQL = ("COPY (SELECT props::text, ST_X(geom), ST_Y(geom) FROM stations {where} ORDER BY ord) "
+             "TO STDOUT (FORMAT BINARY)")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """A connection, or ``RegistryUnavailableError`` saying in one line why not."""
+    try:
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, **kwargs)
+    except psycopg.Error as exc:
+        raise RegistryUnavailableError(f"{redacted(url)}: cannot connect to PostgreSQL ({first_line(exc)})") from None
+
+
+def check_schema(conn, url: str) -> None:
+    """Refuse a database without PostGIS or with a schema this code does not match."""
+    has_postgis = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone()
+    found, wanted = schema_version(conn), latest_version()
+    conn.rollback()
+    where = redacted(url)
+    if found == 0:
+        raise RegistryUnavailableError(f"{where}: no station registry schema here; run `stationmap db upgrade --store URL` first")
+    if not has_postgis:
+        raise RegistryUnavailableError(f"{where}: the PostGIS extension is missing (CREATE EXTENSION postgis, as a superuser)")
+    if found < wanted:
+        raise RegistryUnavailableError(f"{where}: schema version {found} is older than this program's {wanted}; "
+                                       "run `stationmap db upgrade`")
+    if found > wanted:
+        raise RegistryUnavailableError(f"{where}: schema version {found} is newer than this program's {wanted}; "
+                                       "upgrade stationmap on this server")
+
+
+def feature_of(props_json: str, lon: float, lat: float) -> dict:
+    """A GeoJSON Feature from a row; properties back in the schema's order (jsonb sorts keys)."""
+    props = json.loads(props_json)
+    props = dict(sorted(props.items(), key=lambda kv: _ORDER.get(kv[0], len(_ORDER))))
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": props}
+
+
+class PostGISBackend(Backend):
+    """Stations, audit and version in PostgreSQL. ``url``: ``postgresql://user[:password]@host[:port]/db``
+    (or ``postgresql:///db?host=/socket/dir``)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.label = redacted(url)
+        self.audit = _PostGISAudit(self)
+        self._lock = threading.Lock()  # one connection per process, one user at a time
+        self._conn: psycopg.Connection | None = None
+        self._pid = os.getpid()
+        self._inherited: list = []  # a parent's connections: never used or closed in a child
+        self._opened = False
+        with self._connection() as conn:
+            check_schema(conn, url)
+        self._opened = True
+
+    # -- connections ------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self):
+        """The process's connection under its lock; a lost connection becomes ``RegistryUnavailableError``
+        and is dropped, so the next call reconnects."""
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's socket is not ours to use (or close)
+                self._inherited.append(self._conn)
+                self._conn, self._pid = None, os.getpid()
+            if self._conn is None or self._conn.closed:
+                try:
+                    # A stalled database must not hold a worker for ever: statements and lock waits are bounded.
+                    self._conn = connect(self.url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+                                                           f" -c lock_timeout={STATEMENT_TIMEOUT_MS}")
+                except RegistryUnavailableError as exc:
+                    if not self._opened:
+                        raise  # at start: say exactly why (which server, what failed)
+                    raise RegistryUnavailableError(Text("registry.writes_unavailable")) from exc
+            try:
+                yield self._conn
+            except psycopg.OperationalError as exc:
+                broken, self._conn = self._conn, None
+                try:
+                    broken.close()
+                except psycopg.Error:
+                    pass
+                raise RegistryUnavailableError(Text("registry.writes_unavailable")) from exc
+
+    # -- reading ----------------------------------------------------------------
+
+    def stamp(self) -> int:
+        with self._connection() as conn:
+            version = conn.execute("SELECT version FROM registry_meta").fetchone()[0]
+            conn.rollback()
+        return version
+
+    def _read(self, where: str = "", params=()) -> tuple[int, list[dict]]:
+        with self._connection() as conn:
+            # One consistent view: the version and the rows it made.
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                version = conn.execute("SELECT version FROM registry_meta").fetchone()[0]
+                features = []
+                with conn.cursor().copy(_LOAD_SQL.format(where=where), params) as copy:
+                    copy.set_types(["text", "float8", "float8"])
+                    for props, lon, lat in copy.rows():
+                        features.append(feature_of(props, lon, lat))
+            conn.rollback()
+        return version, features
+
+    def load(self) -> tuple[int, list[dict]]:
+        return self._read()
+
+    def changes_since(self, version: int) -> tuple[int, list[dict]]:
+        return self._read("WHERE version > %s", (version,))
+
+    def _watch(self, callback, stopped) -> None:
+        """LISTEN on a connection of its own; ``callback()`` on notifications and after every (re)connect."""
+        delay = 0.2
+        while not stopped():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    callback()  # catch up on whatever was written while we were not listening
+                    delay = 0.2
+                    while not stopped():
+                        if any(True for _ in conn.notifies(timeout=1.0, stop_after=1)):
+                            # Coalesce a burst: one delta covers every version up to now.
+                            for _ in conn.notifies(timeout=0.01):
+                                pass
+                            callback()
+                        else:
+                            conn.execute("SELECT 1")  # notice a dead connection even when nobody writes
+            except Exception:  # noqa: BLE001 - any failure: reconnect and catch up, reads go on from the snapshot
+                native_sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- writing ----------------------------------------------------------------
+
+    @contextmanager
+    def writing(self):
+        with self._connection() as conn:
+            with conn.transaction():
+                version = conn.execute("SELECT version FROM registry_meta FOR UPDATE").fetchone()[0]
+                yield _PostGISTransaction(conn, version)
+            conn.rollback()
+
+    def close(self) -> None:
+        self.stop_watching()
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+
+class _PostGISTransaction(WriteTransaction):
+    def __init__(self, conn, version: int):
+        self.conn, self.version = conn, version
+
+    def get(self, station_ids: list[str]) -> dict[str, dict]:
+        rows = self.conn.execute("SELECT props::text, ST_X(geom), ST_Y(geom) FROM stations WHERE id = ANY(%s) FOR UPDATE",
+                                 (list(station_ids),)).fetchall()
+        features = [feature_of(*row) for row in rows]
+        return {f["properties"]["id"]: f for f in features}
+
+    def highest_serials(self, prefixes: set[str]) -> dict[str, int]:
+        highest = {}
+        for prefix in sorted(prefixes):  # a few per upload; a constant LIKE prefix uses the text_pattern_ops index
+            (n,) = self.conn.execute("SELECT max(substring(id FROM %s)::int) FROM stations WHERE id LIKE %s",
+                                     (len(prefix) + 1, prefix + "%")).fetchone()
+            if n is not None:
+                highest[prefix] = n
+        return highest
+
+    def commit(self, changes, entry) -> None:
+        version = self.version + 1
+        added = [after for _, before, after in changes if before is None]
+        edited = [after for _, before, after in changes if before is not None]
+        with self.conn.cursor() as cur:
+            if added:
+                cur.executemany(
+                    "INSERT INTO stations (id, geom, props, version) VALUES (%s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s)",
+                    [(f["properties"]["id"], *f["geometry"]["coordinates"][:2], Jsonb(f["properties"]), version) for f in added])
+            if edited:
+                cur.executemany(
+                    "UPDATE stations SET geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326), props = %s, version = %s WHERE id = %s",
+                    [(*f["geometry"]["coordinates"][:2], Jsonb(f["properties"]), version, f["properties"]["id"]) for f in edited])
+            insert_audit(cur, entry)
+            cur.execute("UPDATE registry_meta SET version = %s", (version,))
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(version)))
+        self.stamp_after = version
+
+
+def insert_audit(cur, entry: dict) -> None:
+    districts = {entry.get("district")} | {
+        (c["after"] or {}).get("properties", {}).get("district_adcode") for c in entry["changes"]}
+    cur.execute(
+        "INSERT INTO audit (version, at, actor, role, district, actions, ids, districts, entry)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (entry["version"], entry["at"], entry["actor"], entry["role"], entry.get("district"), entry["actions"],
+         entry["ids"], sorted(d for d in districts if d), Jsonb(entry)))
+
+
+class _PostGISAudit(AuditReader):
+    def __init__(self, backend: PostGISBackend):
+        self.backend = backend
+
+    def last_version(self) -> int:
+        with self.backend._connection() as conn:
+            (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM audit").fetchone()
+            conn.rollback()
+        return version
+
+    def entries(self, station_id=None, actor=None, district=None, action=None, since=None, until=None) -> list[dict]:
+        clauses, params = [], []
+        for value, clause in ((station_id, "%s = ANY(ids)"), (actor, "actor = %s"), (district, "%s = ANY(districts)"),
+                              (action, "%s = ANY(actions)")):
+            if value:
+                clauses.append(clause)
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.backend._connection() as conn:
+            rows = conn.execute(f"SELECT entry::text FROM audit {where} ORDER BY version", params).fetchall()  # noqa: S608
+            conn.rollback()
+        entries = [json.loads(text) for (text,) in rows]
+        # since/until compare the ISO text exactly as the file log does.
+        return [e for e in entries if entry_matches(e, since=since, until=until)] if since or until else entries
+
+
+def import_registry(url: str, features: list[dict], version: int, entries: list[dict]) -> None:
+    """Fill an empty PostGIS registry with validated ``features`` at ``version`` and their audit ``entries``,
+    in one transaction (binary COPY). Refuses a database that already holds stations or audit entries."""
+    with connect(url) as conn:
+        check_schema(conn, url)
+        with conn.transaction():
+            conn.execute("LOCK TABLE registry_meta, stations, audit IN EXCLUSIVE MODE")
+            held = conn.execute("SELECT (SELECT count(*) FROM stations), (SELECT count(*) FROM audit)").fetchone()
+            if any(held):
+                raise RegistryUnavailableError(f"{redacted(url)}: the registry is not empty ({held[0]} stations, "
+                                               f"{held[1]} audit entries); import only into a new database")
+            with conn.cursor().copy("COPY stations (id, geom, props, version) FROM STDIN") as copy:
+                for f in features:
+                    lon, lat = f["geometry"]["coordinates"][:2]
+                    copy.write_row((f["properties"]["id"], f"SRID=4326;POINT({lon!r} {lat!r})", Jsonb(f["properties"]), version))
+            with conn.cursor() as cur:
+                for entry in entries:
+                    insert_audit(cur, entry)
+            conn.execute("UPDATE registry_meta SET version = %s", (version,))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(version)))
+        conn.execute("ANALYZE stations")
+        conn.commit()

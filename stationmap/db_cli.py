@@ -1,0 +1,155 @@
+"""`stationmap db`: the PostGIS store's schema (migrations), and moving a file registry in and out of it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from stationmap.options import districts_option, domain_errors
+
+store_option = click.option(
+    "--store", "url", envvar="STATIONMAP_STORE", required=True, metavar="URL",
+    help="The database, postgresql://user[:password]@host[:port]/dbname (or $STATIONMAP_STORE).")
+
+
+def _database_url(url: str) -> str:
+    from geo.registry import is_database_url
+
+    if not is_database_url(url):
+        raise click.BadParameter("expected a postgresql://… URL", param_hint="--store")
+    return url
+
+
+def _psycopg_errors(action: str):
+    """psycopg failures as one line (the server's message), never a traceback."""
+    import psycopg
+
+    from geo.registry.postgis import first_line
+
+    class Guard:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, kind, exc, tb):
+            if isinstance(exc, psycopg.Error):
+                raise click.ClickException(f"{action}: {first_line(exc)}") from None
+            return False
+
+    return Guard()
+
+
+@click.group()
+def db():
+    """The PostgreSQL/PostGIS store: create or upgrade its schema, import a file registry, export it.
+
+    \b
+    Example (an empty database to a serving registry):
+      createdb stations
+      stationmap db upgrade --store postgresql:///stations
+      stationmap db import data/stations.geojson --store postgresql:///stations
+      stationmap serve --store postgresql:///stations
+    """
+
+
+@db.command()
+@store_option
+@domain_errors
+def upgrade(url):
+    """Create the schema, or bring it up to this program's version (numbered SQL migrations, each once).
+
+    Needs a role that may CREATE EXTENSION postgis (or PostGIS already installed in the database).
+
+    \b
+    Example:
+      stationmap db upgrade --store postgresql://stationmap@db.internal/stations
+    """
+    from geo.registry.postgis import connect
+    from geo.registry.postgis_schema import latest_version
+    from geo.registry.postgis_schema import upgrade as run_upgrade
+
+    with connect(_database_url(url)) as conn, _psycopg_errors("upgrade failed"):
+        applied = run_upgrade(conn, log=lambda line: click.echo(line, err=True))
+    click.echo(f"schema is at version {latest_version()}" + ("" if applied else " (nothing to do)"))
+
+
+@db.command()
+@store_option
+@domain_errors
+def status(url):
+    """The schema version, the registry version and how many stations and audit entries the database holds.
+
+    \b
+    Example:
+      stationmap db status --store postgresql:///stations
+    """
+    from geo.registry.postgis import check_schema, connect
+
+    with connect(_database_url(url)) as conn, _psycopg_errors("status failed"):
+        check_schema(conn, url)
+        version, stations, entries = conn.execute(
+            "SELECT (SELECT version FROM registry_meta), (SELECT count(*) FROM stations), (SELECT count(*) FROM audit)"
+        ).fetchone()
+    click.echo(f"registry version {version}: {stations} stations, {entries} audit entries")
+
+
+@db.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--audit", "audit_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The file registry's audit log [default: <file stem>.audit.jsonl beside it, if present].")
+@store_option
+@districts_option
+@domain_errors
+def import_(file, audit_file, url, districts):
+    """Move a GeoJSON file registry (and its audit log) into an empty PostGIS store, in one transaction.
+
+    The file is validated first (schema, districts); its registry version carries over.
+
+    \b
+    Example:
+      stationmap db import data/stations.geojson --store postgresql:///stations
+    """
+    from geo.districts import Districts
+    from geo.paths import default_districts_path
+    from geo.registry.audit import AuditLog
+    from geo.registry.postgis import import_registry
+    from geo.registry.validate import validate_file_bytes
+
+    url = _database_url(url)
+    data = validate_file_bytes(file.read_bytes(), Districts.load(districts or default_districts_path()), source=str(file))
+    audit_file = audit_file or file.with_name(file.stem + ".audit.jsonl")
+    entries = AuditLog(audit_file).entries() if audit_file.exists() else []
+    version = data.get("registry_version", 0)
+    version = version if isinstance(version, int) else 0
+    with _psycopg_errors("import failed"):
+        import_registry(url, data["features"], version, entries)
+    click.echo(f"imported {len(data['features'])} stations and {len(entries)} audit entries (registry version {version})")
+
+
+@db.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead of standard output.")
+@store_option
+@districts_option
+@domain_errors
+def export(output, url, districts):
+    """Write the registry as an RFC 7946 GeoJSON file (the format the file store serves and imports).
+
+    \b
+    Example:
+      stationmap db export --store postgresql:///stations -o stations.geojson
+    """
+    from geo.fileio import atomic_write_bytes
+    from geo.registry import dump_feature_collection, open_store
+
+    store = open_store(_database_url(url), districts)
+    with _psycopg_errors("export failed"):
+        version, features = store.backend.load()
+    data = dump_feature_collection(features, version)
+    store.close()
+    if output is None:
+        sys.stdout.buffer.write(data)
+        return
+    atomic_write_bytes(output, data)
+    click.echo(f"wrote {len(features)} stations (registry version {version}) to {output}", err=True)

@@ -1,0 +1,116 @@
+"""`stationmap db` on a real PostgreSQL: schema by migrations, import and export round trip, and bad
+configuration stopping the server at start with one clear line."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from geo.access.permissions import CLI_ACTOR
+from geo.registry import GeoJSONFileStore, open_store
+from geo.registry.postgis_schema import latest_version
+from geo.registry.validate import validate_file_bytes
+from stationmap.cli import main
+from tests.conftest import make_station
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_upgrade_makes_the_schema_once_and_status_reports_it(pg_empty_url):
+    first = run("db", "upgrade", "--store", pg_empty_url)
+    assert first.exit_code == 0, first.output
+    assert "applied migration 0001_registry" in first.output and f"version {latest_version()}" in first.output
+    again = run("db", "upgrade", "--store", pg_empty_url)
+    assert again.exit_code == 0 and "nothing to do" in again.output
+    status = run("db", "status", "--store", pg_empty_url)
+    assert status.output.strip() == "registry version 0: 0 stations, 0 audit entries"
+
+
+def test_import_then_export_round_trips_stations_versions_and_audit(pg_url, registry_path, districts, tmp_path):
+    file_store = GeoJSONFileStore(registry_path, districts)
+    file_store.add([make_station("500103-OS-0099", 106.5716, 29.5539)], CLI_ACTOR)
+    file_store.retire("500105-OS-0001", CLI_ACTOR)
+    result = run("db", "import", str(registry_path), "--store", pg_url)
+    assert result.exit_code == 0, result.output
+    assert "imported 13 stations and 2 audit entries (registry version 2)" in result.output
+
+    exported = tmp_path / "exported.geojson"
+    result = run("db", "export", "--store", pg_url, "-o", str(exported))
+    assert result.exit_code == 0, result.output
+    data = validate_file_bytes(exported.read_bytes(), districts)  # RFC 7946 and our schema
+    assert data["features"] == file_store.snapshot().features and data["registry_version"] == 2
+    db_store = open_store(pg_url, districts)
+    assert db_store.history() == file_store.history()
+    # The database continues the file's versions and ids.
+    assert db_store.add([make_station("500103-OS-0001", 106.5720, 29.5540)], CLI_ACTOR) == ["500103-OS-0006"]
+    assert db_store.snapshot().version == 3
+    db_store.close()
+
+
+def test_import_refuses_a_database_that_already_holds_a_registry(pg_url, registry_path):
+    assert run("db", "import", str(registry_path), "--store", pg_url).exit_code == 0
+    again = run("db", "import", str(registry_path), "--store", pg_url)
+    assert again.exit_code == 1 and "not empty (12 stations" in again.output
+
+
+def test_the_audit_log_cannot_be_rewritten(pg_url, registry_path, districts):
+    store = open_store(pg_url, districts)
+    store.add([make_station("500103-OS-0099", 106.5716, 29.5539)], CLI_ACTOR)
+    with psycopg.connect(pg_url) as conn:
+        for statement in ("UPDATE audit SET actor = 'someone else'", "DELETE FROM audit", "TRUNCATE audit"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                conn.execute(statement)
+            conn.rollback()
+    assert [e["actor"] for e in store.history()] == ["cli"]
+    store.close()
+
+
+def _newer_schema(url):
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, 'future')", (latest_version() + 1,))
+
+
+def _no_postgis(url):
+    with psycopg.connect(url) as conn:
+        conn.execute("DROP EXTENSION postgis CASCADE")
+
+
+@pytest.mark.parametrize("breakage,message", [
+    ("unreachable", "cannot connect to PostgreSQL"),
+    ("empty", "no station registry schema here; run `stationmap db upgrade"),
+    ("newer", f"schema version {latest_version() + 1} is newer than this program's {latest_version()}"),
+    ("older", "is older than this program's"),
+    ("no-postgis", "the PostGIS extension is missing"),
+])
+def test_bad_configuration_stops_the_server_at_start_with_one_line(breakage, message, pg_url, pg_empty_url, monkeypatch,
+                                                                   tmp_path):
+    url = {"unreachable": f"postgresql://postgres@/nowhere?host={tmp_path}&port=5999", "empty": pg_empty_url}.get(breakage, pg_url)
+    if breakage == "newer":
+        _newer_schema(url)
+    elif breakage == "no-postgis":
+        _no_postgis(url)
+    elif breakage == "older":
+        monkeypatch.setattr("geo.registry.postgis.latest_version", lambda: latest_version() + 1)
+    monkeypatch.setenv("STATIONMAP_TILES", "none")
+    result = CliRunner().invoke(main, ["serve", "--store", url, "--port", "1"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_export_writes_geojson_to_standard_output(pg_url):
+    result = run("db", "export", "--store", pg_url)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"type": "FeatureCollection", "registry_version": 0, "features": []}
+
+
+def test_db_commands_refuse_a_file_path(registry_path):
+    result = run("db", "status", "--store", str(registry_path))
+    assert result.exit_code == 2 and "postgresql://" in result.output
+
