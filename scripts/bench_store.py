@@ -205,6 +205,8 @@ def main(argv=None) -> int:
     parser.add_argument("--large", type=int, default=200_000, help="outdoor stations in the large registry (0: skip)")
     parser.add_argument("--sample", type=Path, default=ROOT / "data" / "stations.geojson")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--file-large", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the file store at national scale (tens of minutes on 2 busy cores)")
     parser.add_argument("--pg", default=None, help="superuser URL of a PostgreSQL server [default: a throwaway cluster]")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the throwaway cluster on kill, too
@@ -218,8 +220,9 @@ def main(argv=None) -> int:
                 tmp = Path(tmp_name)
                 path = tmp / "stations.geojson"
                 shutil.copyfile(source, path)
-                log(f"{label}: file store")
-                file_figures = measure(str(path), districts, tmp)
+                skip_file = n > 0 and not args.file_large
+                log(f"{label}: file store" + (" skipped (--no-file-large)" if skip_file else ""))
+                file_figures = {} if skip_file else measure(str(path), districts, tmp)
                 log(f"{label}: PostGIS store")
                 url = database(server_url, f"bench_{n}")
                 data = parse_json_strict(source.read_bytes(), str(source))
