@@ -90,7 +90,9 @@ def new_stations(districts: Districts, n: int, seed: int) -> list[dict]:
 
 
 def cold_start(url: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", COLD, url], cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", COLD, url], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"cold start failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
