@@ -84,6 +84,6 @@ class PermissionDeniedError(StationMapError, PermissionError):
 
 
 class ConflictError(StationMapError):
-    """The write conflicts with what is already stored (an account of that name exists; a district
-    already has its one active account). HTTP 409. Concurrent writes are not refused as stale: the
-    stores serialise them (a file lock around load → modify → save), and each applies to the latest data."""
+    """The write conflicts with what is already stored: an account of that name exists, a district
+    already has its one active account, or an edit was made on an older version of a station than the
+    stored one (the store refuses it instead of overwriting the other change). HTTP 409."""

@@ -62,7 +62,8 @@ def test_nearest_filters(run):
     (("--lon", "106.5", "--lat", "29.5", "--kind", "cafe"), "Invalid value for '--kind'"),
     (("--lon", "abc", "--lat", "29.5"), "Invalid value for '--lon'"),
 ])
-def test_nearest_bad_input_is_one_line_and_nonzero(run, args, message):
+def test_nearest_bad_input_is_one_line_and_nonzero(run, args, message, monkeypatch):
+    monkeypatch.setenv("LANG", "en_US.UTF-8")  # the English wording; Chinese below
     result = run("nearest", *args)
     assert result.exit_code != 0
     assert message in result.output
@@ -86,7 +87,8 @@ def test_coverage_bad_radius(run):
     assert result.exit_code == 1 and "radius_m" in result.output
 
 
-def test_missing_registry_is_one_line(tmp_path):
+def test_missing_registry_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
     result = CliRunner().invoke(main, ["nearest", "--lon", "106.5", "--lat", "29.5", "--registry", str(tmp_path / "none.geojson")])
     assert result.exit_code == 1 and "registry file not found" in result.output
 
@@ -115,3 +117,14 @@ def test_the_language_follows_the_locale_unless_lang_is_given(run, monkeypatch):
     english = run(*args).output
     assert "straight m" in english and "直线" not in english
     assert "直线(m)" in run(*args, "--lang", "zh").output
+
+
+def test_errors_follow_the_locale_and_lang(run, monkeypatch):
+    """A Chinese locale gets the error, its place and its fix in Chinese; --lang overrides the locale."""
+    zh = run("nearest", "--lon", "29.55", "--lat", "106.5")
+    assert zh.exit_code == 1 and zh.output.startswith("错误：纬度") and "经纬度似乎填反了" in zh.output
+    assert "outside" not in zh.output and "Error" not in zh.output
+    en = run("nearest", "--lon", "29.55", "--lat", "106.5", "--lang", "en")
+    assert en.exit_code == 1 and en.output.startswith("Error: lat: 106.5 is outside [-90, 90]")
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    assert run("history", "NOPE").output.startswith("Error: ")

@@ -54,7 +54,8 @@ def test_at_without_population_is_a_usage_error(run):
     assert result.exit_code == 2 and "--at, --cell and --xlsx need --population" in result.output
 
 
-def test_bad_time_is_one_line(run):
+def test_bad_time_is_one_line(run, monkeypatch):
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
     result = run("coverage", "--population", "--at", "late")
     assert result.exit_code == 1 and "is not a time" in result.output and "Traceback" not in result.output
 
@@ -99,14 +100,16 @@ def test_plan_with_candidates_file(run, tmp_path):
     assert "朝天门" in result.output or "解放碑加油站" in result.output
 
 
-def test_plan_rejects_bad_candidates_in_one_line(run, tmp_path):
+def test_plan_rejects_bad_candidates_in_one_line(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
     hosts = tmp_path / "hosts.csv"
     hosts.write_text("name,lon,lat\nBeijing,116.4,39.9\n", encoding="utf-8")
     result = run("plan", "--new", "1", "--candidates", str(hosts))
     assert result.exit_code == 1 and "row 2, columns lon/lat" in result.output and "Traceback" not in result.output
 
 
-def test_plan_unknown_district(run):
+def test_plan_unknown_district(run, monkeypatch):
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
     result = run("plan", "--new", "1", "--district", "123456")
     assert result.exit_code == 1 and "unknown district" in result.output
 
