@@ -153,7 +153,7 @@ def plan_before_after_chart(plan: SitingPlan, lang: str = "zh", fmt: str = "png"
     if plan.at is not None:
         title += words["at"].format(t=format_moment(plan.at, lang))
     if plan.fewer_sites:
-        title += words["fewer"].format(n=len(plan.sites), asked=plan.n_new)
+        title += words["fewer"].format(n=len(plan.sites), m=plan.n_new)
     ax.set_title(title, **font)
     ax.legend(loc="lower right", prop=font or None)
     ax.grid(axis="x", alpha=0.3)

@@ -53,9 +53,10 @@ class Provenance:
 
     @classmethod
     def of(cls, snapshot, grid, radius_m: float, at=None, plan=None) -> Provenance:
-        source = str(grid.source)
-        uploaded = source.startswith(("raster ", "points "))
-        file_name = source.split(" ", 1)[1].split(";")[0].split(",")[0].strip() if uploaded else None
+        source = grid.source   # kept as given (a Text renders in each reader's language)
+        english = str(source)
+        uploaded = english.startswith(("raster ", "points "))
+        file_name = english.split(" ", 1)[1].split(";")[0].split(",")[0].strip() if uploaded else None
         return cls("uploaded" if uploaded else "modelled", file_name, source, float(grid.cell_m), float(radius_m), at,
                    int(snapshot.version), registry_time(snapshot), plan.method if plan else None, plan.status if plan else None,
                    chongqing_now().strftime("%Y-%m-%d %H:%M"))
