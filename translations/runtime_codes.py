@@ -178,6 +178,26 @@ CODES_FIELD = (
     N_("field.until"),
     N_("field.updated_at"),
 )
+# hours
+CODES_HOURS = (
+    N_("hours.always"),
+    N_("hours.closed_indefinitely"),
+    N_("hours.closes_on"),
+    N_("hours.closes_today"),
+    N_("hours.closes_tomorrow"),
+    N_("hours.daily"),
+    N_("hours.date"),
+    N_("hours.days_off"),
+    N_("hours.holidays"),
+    N_("hours.list_sep"),
+    N_("hours.open_always"),
+    N_("hours.open_end"),
+    N_("hours.opens_on"),
+    N_("hours.opens_today"),
+    N_("hours.opens_tomorrow"),
+    N_("hours.range"),
+    N_("hours.rules_sep"),
+)
 # http
 CODES_HTTP = (
     N_("http.400"),
@@ -209,6 +229,21 @@ CODES_JSON = (
 CODES_METHOD = (
     N_("method.exact"),
     N_("method.greedy"),
+)
+# month
+CODES_MONTH = (
+    N_("month.1"),
+    N_("month.10"),
+    N_("month.11"),
+    N_("month.12"),
+    N_("month.2"),
+    N_("month.3"),
+    N_("month.4"),
+    N_("month.5"),
+    N_("month.6"),
+    N_("month.7"),
+    N_("month.8"),
+    N_("month.9"),
 )
 # param
 CODES_PARAM = (
@@ -414,7 +449,7 @@ CODES_EXPORT = (
     N_("export.summary.useful"),
     N_("export.city_total"),
 )
-# planners: the provenance rows of geo/planning/provenance.py (``f"prov.{item}"``, ``f"prov.method.{m}"``, ``f"prov.status.{s}"``, ``f"prov.weekday.{d}"``, ``template("prov.discretisation_note")``)
+# planners: the provenance rows of geo/planning/provenance.py (``f"prov.{item}"``, ``f"prov.method.{m}"``, ``f"prov.status.{s}"``, ``f"prov.weekday.{d}"`` also in geo/hours.py, ``template("prov.discretisation_note")``)
 CODES_PROVENANCE = (
     N_("prov.cell"),
     N_("prov.discretisation"),
