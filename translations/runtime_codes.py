@@ -478,12 +478,27 @@ CODES_PROVENANCE = (
     N_("prov.weekday.5"),
     N_("prov.weekday.6"),
 )
-# planners: chart words (``ChartWords[key]`` reads ``f"chart.{key}"``), proposed-site names (``template("site.name_*")`` in geo/planning/sitenames.py), the planner script's exact-solve message (``PLANNER_JS_KEYS``), the audit action and the 上图 field named at run time
+# planners: chart words (``ChartWords[key]`` reads ``f"chart.{key}"``), the planner script's exact-solve message (``PLANNER_JS_KEYS``), the audit action and the 上图 field named at run time
 CODES_PLANNERS_MISC = (
     N_("chart.fewer"),
-    N_("site.name_near"),
-    N_("site.name_new"),
     N_("planner.planning_exact"),
     N_("portal.action_registry_mismatch"),
     N_("field.listing"),
+)
+# reports: the words of the report vocabularies (``_terms(area, *codes)`` in geo/reports/model.py reads ``f"report.{area}.{code}"``)
+CODES_REPORT_TERMS = (
+    N_("report.category.closed"),
+    N_("report.category.facility_broken"),
+    N_("report.category.hours_wrong"),
+    N_("report.category.not_here"),
+    N_("report.category.other"),
+    N_("report.outcome.dismissed"),
+    N_("report.outcome.facility_removed"),
+    N_("report.outcome.fixed"),
+    N_("report.outcome.hours_fixed"),
+    N_("report.outcome.moved"),
+    N_("report.outcome.retired"),
+    N_("report.status.confirmed"),
+    N_("report.status.dismissed"),
+    N_("report.status.open"),
 )
