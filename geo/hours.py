@@ -17,7 +17,7 @@ import numpy as np
 from opening_hours import OpeningHours
 
 from geo.errors import Problem, ValidationError
-from geo.messages import Text
+from geo.messages import Text, translate
 
 # Stations keep local (China Standard Time) hours; "now" means now in Chongqing.
 CHONGQING_TZ = ZoneInfo("Asia/Shanghai")
@@ -152,8 +152,6 @@ def parse_hours_input(value) -> str:
 # -- showing hours to people ----------------------------------------------------------------
 
 _DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
-_DAY_ZH = dict(zip(_DAYS, "一二三四五六日", strict=True))
-_DAY_EN = dict(zip(_DAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True))
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SPAN = r"\d\d:\d\d(?:-\d\d:\d\d)?\+?"
 _RULE = re.compile(
@@ -161,26 +159,15 @@ _RULE = re.compile(
     rf"(?:(?P<days>(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)(?:-(?:Mo|Tu|We|Th|Fr|Sa|Su))?(?:,(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)(?:-(?:Mo|Tu|We|Th|Fr|Sa|Su))?)*)\s*)?"
     rf"(?P<times>{_SPAN}(?:,{_SPAN})*|off|closed)?$"
 )
-WORDS = {
-    "always": ("24 小时营业", "Open 24 hours"),
-    "daily": ("每天", "Daily"),
-    "off": ("休息", "closed"),
-    "holidays": ("法定节假日", "public holidays"),
-    "rules_sep": ("，", "; "),
-    "closes_today": ("今天 {time} 打烊", "Closes {time} today"),
-    "closes_tomorrow": ("明天 {time} 打烊", "Closes {time} tomorrow"),
-    "closes_on": ("{day} {time} 打烊", "Closes {day} {time}"),
-    "opens_today": ("今天 {time} 营业", "Opens {time} today"),
-    "opens_tomorrow": ("明天 {time} 营业", "Opens {time} tomorrow"),
-    "opens_on": ("{day} {time} 营业", "Opens {day} {time}"),
-    "open_always": ("24 小时营业", "Open 24 hours"),
-    "closed_indefinitely": ("暂停开放", "Closed for now"),
-}
-
-
+# The renderer's words are the catalogue's ``hours.*``, ``prov.weekday.<0-6>`` and ``month.<1-12>`` codes (listed in
+# translations/runtime_codes.py); the parser above reads Chinese input forms, which are input, not our texts.
 def _word(key: str, lang: str, **values) -> str:
-    text = WORDS[key][1 if lang == "en" else 0]
-    return text.format(**values) if values else text
+    return translate(f"hours.{key}", lang, **values)
+
+
+def _day(day: str, lang: str) -> str:
+    """A weekday code (``Mo``) as people write it: 周一 / Mon."""
+    return translate(f"prov.weekday.{_DAYS.index(day)}", lang)
 
 
 def _expand_days(days: str) -> list[str]:
@@ -212,19 +199,21 @@ def _days_text(days: list[str], lang: str) -> str:
                 run = [d]
         if run:
             runs.append(run)
-        parts = []
+        parts, single = [], []
         for run in runs:
             if len(run) >= 3:
-                parts.append(f"周{_DAY_ZH[run[0]]}至周{_DAY_ZH[run[-1]]}" if lang != "en" else f"{_DAY_EN[run[0]]}–{_DAY_EN[run[-1]]}")
+                parts.append(_word("range", lang, first=_day(run[0], lang), last=_day(run[-1], lang)))
+                single.append(False)
             else:
-                parts += [("周" + _DAY_ZH[d]) if lang != "en" else _DAY_EN[d] for d in run]
+                parts += [_day(d, lang) for d in run]
+                single += [True] * len(run)
         if lang != "en" and parts:
-            # 周六、日: the second and later single days drop their 周
-            parts = [parts[0]] + [p[1:] if p.startswith("周") and "至" not in p and "至" not in parts[i] else p
+            # 周六、日: a single day after another single day drops its 周 (Chinese only)
+            parts = [parts[0]] + [p[1:] if single[i + 1] and single[i] and p.startswith("周") else p
                                   for i, p in enumerate(parts[1:])]
-        text = ("、" if lang != "en" else ", ").join(parts)
+        text = _word("list_sep", lang).join(parts)
     if holidays:
-        text = (text + ("、" if lang != "en" else ", ") if text else "") + _word("holidays", lang)
+        text = (text + _word("list_sep", lang) if text else "") + _word("holidays", lang)
     return text
 
 
@@ -232,17 +221,15 @@ def _months_text(months: str, lang: str) -> str:
     parts = []
     for part in months.split(","):
         start, _, end = part.partition("-")
-        if lang == "en":
-            parts.append(f"{start}–{end}" if end else start)
-        else:
-            a = _MONTHS.index(start) + 1
-            parts.append(f"{a}月至{_MONTHS.index(end) + 1}月" if end else f"{a}月")
-    return ("、" if lang != "en" else ", ").join(parts)
+        first = translate(f"month.{_MONTHS.index(start) + 1}", lang)
+        parts.append(_word("range", lang, first=first, last=translate(f"month.{_MONTHS.index(end) + 1}", lang)) if end else first)
+    return _word("list_sep", lang).join(parts)
 
 
 def _times_text(times: str, lang: str) -> str:
-    spans = [t.replace("-", "–").replace("+", "起" if lang != "en" else "+") for t in times.split(",")]
-    return ("、" if lang != "en" else ", ").join(spans)
+    spans = [t.replace("-", "–") for t in times.split(",")]
+    spans = [_word("open_end", lang, time=t[:-1]) if t.endswith("+") else t for t in spans]
+    return _word("list_sep", lang).join(spans)
 
 
 @lru_cache(maxsize=2048)
@@ -269,7 +256,7 @@ def describe_hours(text: str, lang: str = "zh") -> str:
         day_text = _days_text(days, lang)
         times = m["times"]
         if times in ("off", "closed"):
-            pieces.append(day_text + ("休息" if lang != "en" else " closed"))
+            pieces.append(_word("days_off", lang, days=day_text))
         else:
             if day_text:
                 pieces.append(day_text)
@@ -299,7 +286,7 @@ def hours_status(text: str, when: datetime | None = None, lang: str = "zh") -> s
         return _word(f"{verb}_today", lang, time=time)
     if days == 1:
         return _word(f"{verb}_tomorrow", lang, time=time)
-    day = ("周" + _DAY_ZH[_DAYS[change.weekday()]]) if lang != "en" else _DAY_EN[_DAYS[change.weekday()]]
+    day = translate(f"prov.weekday.{change.weekday()}", lang)
     if days >= 7:
-        day = change.strftime("%m-%d") if lang == "en" else f"{change.month}月{change.day}日"
+        day = _word("date", lang, month=change.month, day=change.day)
     return _word(f"{verb}_on", lang, day=day, time=time)

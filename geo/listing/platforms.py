@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from geo import schema
 from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
+from geo.messages import translate
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 COORD_DECIMALS = 6
@@ -30,6 +31,8 @@ class Platform:
     category: str
 
 
+# The platforms' bulk-upload templates, as each platform specifies them: their column names, category paths and the
+# Chinese they expect in cells are the platforms' data (always Chinese, whatever the clerk's language), not our texts.
 _COMMON = (("name", "名称"), ("address", "地址"), ("lon", "经度"), ("lat", "纬度"), ("phone", "电话"), ("category", "分类"),
            ("hours", "营业时间"), ("description", "简介"))
 PLATFORMS = {
@@ -111,7 +114,7 @@ def listing_xlsx(snapshot, platform: str, adcode: str | None = None) -> bytes:
     columns = _headers(platform)
     book = Workbook()
     sheet = book.active
-    sheet.title = f"{schema.LISTING_PLATFORMS[platform].zh}上图"[:31]
+    sheet.title = translate("listing.sheet", "zh", platform=schema.LISTING_PLATFORMS[platform].zh)[:31]  # for a Chinese platform
     sheet.append([h for _, h in columns])
     for row in listing_rows(snapshot, platform, adcode):
         sheet.append([_safe(row[f]) for f, _ in columns])

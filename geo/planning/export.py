@@ -276,13 +276,13 @@ def site_table(plan: SitingPlan, lang: str = "zh") -> pd.DataFrame:
 
 def plan_summary_table(plan: SitingPlan, lang: str = "zh") -> pd.DataFrame:
     """Plain (item, value) rows: no JSON in cells. Items are the catalogue's ``export.summary.*``."""
-    t = plan.totals
+    totals = plan.totals
     rows = [("asked", plan.n_new), ("useful", len(plan.sites))]
     if plan.fewer_sites:
         rows.append(("note", plan.shortfall().render(lang)))
-    rows += [("residents", int(round(t["residents"]))), ("covered_before", int(round(t["covered_before"]))),
-             ("covered_after", int(round(t["covered_after"]))), ("added", int(round(t["added"]))),
-             ("share_before", f"{t['share_before']:.1%}"), ("share_after", f"{t['share_after']:.1%}")]
+    rows += [("residents", int(round(totals["residents"]))), ("covered_before", int(round(totals["covered_before"]))),
+             ("covered_after", int(round(totals["covered_after"]))), ("added", int(round(totals["added"]))),
+             ("share_before", f"{totals['share_before']:.1%}"), ("share_after", f"{totals['share_after']:.1%}")]
     if plan.best_bound is not None:
         rows.append(("bound", int(round(plan.best_bound))))
         if plan.gap is not None:

@@ -74,7 +74,10 @@ def site_names(lon, lat, adcodes, district_names_zh: dict, district_names_en: di
         seen[(code, street)] += 1
         k = seen[(code, street)]
         dz, de = district_names_zh.get(code, code), district_names_en.get(code, code)
-        key = "site.name_near" if street else "site.name_new"
-        zh.append(translate(key, "zh", district=dz, street=street, k=k))
-        en.append(translate(key, "en", district=de, street=street, k=k))
+        if street:
+            zh.append(translate("site.name_near", "zh", district=dz, street=street, k=k))
+            en.append(translate("site.name_near", "en", district=de, street=street, k=k))
+        else:
+            zh.append(translate("site.name_new", "zh", district=dz, k=k))
+            en.append(translate("site.name_new", "en", district=de, k=k))
     return zh, en, streets

@@ -10,31 +10,21 @@ from dataclasses import dataclass, field
 
 from geo import schema
 from geo.errors import Problem, ValidationError
-from geo.messages import Text
+from geo.messages import Text, translate
 from geo.projection import geodesic_distance_m
 from geo.schema import Term
 
-CATEGORIES = {t.code: t for t in (
-    Term("closed", "已关闭 / 不开门", "Closed"),
-    Term("facility_broken", "设施坏了", "A facility is broken"),
-    Term("not_here", "不在这个位置", "Not at this place"),
-    Term("hours_wrong", "开放时间不对", "Opening hours are wrong"),
-    Term("other", "其他问题", "Something else"),
-)}
-REPORT_STATUSES = {t.code: t for t in (
-    Term("open", "待处理", "Waiting for the district"),
-    Term("confirmed", "已确认并处理", "Confirmed and dealt with"),
-    Term("dismissed", "未采纳", "Not accepted"),
-)}
+
+def _terms(area: str, *codes: str) -> dict[str, Term]:
+    """Terms whose words are the catalogue's ``report.<area>.<code>`` (listed in translations/runtime_codes.py)."""
+    return {code: Term(code, translate(f"report.{area}.{code}", "zh"), translate(f"report.{area}.{code}", "en"))
+            for code in codes}
+
+
+CATEGORIES = _terms("category", "closed", "facility_broken", "not_here", "hours_wrong", "other")
+REPORT_STATUSES = _terms("status", "open", "confirmed", "dismissed")
 # What a clerk did about a confirmed report (or "dismissed", with a reason).
-OUTCOMES = {t.code: t for t in (
-    Term("retired", "站点已撤销", "The station was retired"),
-    Term("moved", "站点位置已更正", "The station's location was corrected"),
-    Term("hours_fixed", "开放时间已更正", "The opening hours were corrected"),
-    Term("facility_removed", "已从服务内容中去掉该设施", "The facility was taken off the station's list"),
-    Term("fixed", "问题已在现场解决，站点仍在运营", "Fixed on site; the station is operating"),
-    Term("dismissed", "未采纳", "Not accepted"),
-)}
+OUTCOMES = _terms("outcome", "retired", "moved", "hours_fixed", "facility_removed", "fixed", "dismissed")
 
 MAX_NOTE_CHARS = 500
 MAX_NOTES_KEPT = 10

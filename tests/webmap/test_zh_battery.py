@@ -36,13 +36,14 @@ WORD = re.compile(r"[A-Za-z][A-Za-z_\-]{2,}")
 QUOTED = re.compile(r"'[^']*'|“[^”]*”|\"[^\"]*\"|`[^`]*`|<[^>]*>")
 URLISH = re.compile(r"(?:https?://|/)[\w./?=&%:{}<>-]*")
 STATION_ID = re.compile(r"\d{6}-[A-Z]{2}-\d{4}")
+REPORT_CODE = re.compile(r"\b(?=[A-Z2-9]*\d)[A-HJ-NP-Z2-9]{8}\b")  # a report's receipt code (geo.reports.model.CODE_ALPHABET)
 # Lists of codes a program may send: "可选：full, min", "可用参数：bbox, kind", "可用字段：name, address".
 CODE_LIST = re.compile(r"(?:可选|可用参数|可用字段|可用的列名)：[\w ,、./-]*")
 
 
 def english_in(text: str, allowed=()) -> list[str]:
     """Latin words that are neither a proper noun, a code, nor the user's own (quoted) input."""
-    text = CODE_LIST.sub(" ", URLISH.sub(" ", STATION_ID.sub(" ", QUOTED.sub(" ", text))))
+    text = CODE_LIST.sub(" ", URLISH.sub(" ", STATION_ID.sub(" ", REPORT_CODE.sub(" ", QUOTED.sub(" ", text)))))
     for term in sorted(PROPER | set(allowed), key=len, reverse=True):
         text = re.sub(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", " ", text)
     return [w for w in WORD.findall(text) if w not in CODES and "_" not in w]
@@ -173,3 +174,36 @@ def test_a_missing_registry_says_so_in_chinese(tmp_path, districts):
         GeoJSONFileStore(tmp_path / "missing.geojson", districts)
     assert "registry file not found" in str(caught.value)
     assert english_in(localise(message_of(caught.value), "zh"), [str(tmp_path)]) == []
+
+
+def test_report_pages_queue_and_listing_in_chinese(anon, signed_in):
+    """Issue 12/13 surfaces: the rider's report form and receipt, the clerk's queue, a report, the verify list and 上图."""
+    code = anon.post("/api/reports", json={"station_id": OWN, "category": "closed", "note": "下午没人"}).get_json()["code"]
+    leaks = {}
+    for url in (f"/stations/{OWN}/report", f"/reports/{code}"):
+        response = anon.get(url + "?lang=zh")
+        assert response.status_code == 200, url
+        leaks[url] = page_words(response.get_data(as_text=True))
+    clerk = signed_in("yuzhong")
+    for url in ("/portal/reports", f"/portal/reports/{code}", "/portal/verify", f"/portal/stations/{OWN}/listing"):
+        response = clerk.get(url + "?lang=zh")
+        assert response.status_code == 200, url
+        leaks[url] = page_words(response.get_data(as_text=True))
+    assert {url: words for url, words in leaks.items() if words} == {}
+
+
+def test_coverage_and_listing_exports_in_chinese(anon, signed_in):
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(anon.get("/api/population-coverage.xlsx?radius_m=1000&lang=zh").get_data()))
+    words = list(book.sheetnames)
+    for sheet in book.worksheets:
+        words += [str(c.value) for c in next(sheet.iter_rows(max_row=1))]
+    words += [str(row[0].value) for row in book.worksheets[-1].iter_rows(min_row=2)]  # the 说明 sheet's labels
+    coverage_csv = anon.get("/api/population-coverage.csv?radius_m=1000&lang=zh").get_data().decode("utf-8-sig")
+    words += [line for line in coverage_csv.splitlines() if line.startswith("#")] + coverage_csv.splitlines()[:1]
+    clerk = signed_in("yuzhong")
+    for platform in ("amap", "baidu"):
+        listing = load_workbook(io.BytesIO(clerk.get(f"/portal/listing/{platform}.xlsx").get_data()))
+        words += list(listing.sheetnames) + [str(c.value) for c in next(listing.active.iter_rows(max_row=1))]
+    assert english_in("\n".join(words)) == []

@@ -213,3 +213,16 @@ def test_uploaded_population_is_named_in_the_provenance():
     assert prov.population_kind == "uploaded" and prov.population_file == "街道人口.csv"
     assert dict(prov.rows("zh"))["人口数据"] == "上传文件 街道人口.csv"
     assert dict(prov.rows("en"))["Stations counted"].startswith("all day")
+
+
+def test_population_source_note_is_in_the_readers_language():
+    """The grid's source stays a coded Text in the provenance: the 说明 sheet says it in Chinese, the JSON in English."""
+    prov = Provenance.of(_Snap(), modelled_population(one_square(1000), 1000.0), 1000, None)
+    zh, en = dict(prov.rows("zh")), dict(prov.rows("en"))
+    assert "census" not in zh["人口数据详情"] and "cells" not in zh["人口数据详情"] and "2020" in zh["人口数据详情"]
+    assert "census" in en["Population detail"]
+    assert "census" in prov.as_dict()["population_detail"]
+    lon, lat = metric_to_lonlat(0.0, 0.0)
+    points = population_from_points_csv(f"lon,lat,weight\n{lon},{lat},10\n".encode(), one_square(1000), 1000, name="街道.csv")
+    uploaded = Provenance.of(_Snap(), points, 1000, None)
+    assert uploaded.population_kind == "uploaded" and uploaded.population_file == "街道.csv"
