@@ -237,6 +237,7 @@ def test_every_users_command_has_help_with_an_example(command):
 def test_cli_round_trip(tmp_path, monkeypatch):
     path = tmp_path / "accounts.json"
     monkeypatch.setenv("STATIONMAP_ACCOUNTS", str(path))
+    monkeypatch.setenv("LANG", "en_US.UTF-8")  # the English wording of the errors below
     runner = CliRunner()
     result = runner.invoke(main, ["users", "list"])
     assert result.exit_code == 0 and "no accounts yet" in result.output
