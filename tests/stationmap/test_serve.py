@@ -25,6 +25,9 @@ from geo.registry import GeoJSONFileStore, dump_feature_collection
 from tests.conftest import SMALL_REGISTRY, make_station
 from tests.portal_helpers import CHEAP_HASHER, YUZHONG_ROW, bearer, csv_bytes
 
+# Real `stationmap serve` processes on sockets: seconds each, so outside the quick suite (./run.sh test runs them).
+pytestmark = pytest.mark.slow
+
 # A fixed moment, so that answers do not change when the minute does.
 QUERY = "/api/nearest?lon=106.5716&lat=29.5538&k=3&at=2025-07-01T14:30"
 

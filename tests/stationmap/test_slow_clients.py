@@ -6,8 +6,13 @@ import json
 import socket
 import time
 
+import pytest
+
 from stationmap.serve import control_socket_path
 from tests.stationmap.test_serve import QUERY, serve  # noqa: F401 - the fixture
+
+# Real `stationmap serve` processes on sockets: seconds each, so outside the quick suite (./run.sh test runs them).
+pytestmark = pytest.mark.slow
 
 
 def _read_all(sock) -> bytes:

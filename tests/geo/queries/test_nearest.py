@@ -146,6 +146,7 @@ def test_no_station_passing_the_filters_answers_empty():
     assert [h.id for h in index.nearest(106.5, 29.5, k=5, open_at=sunday)] == ["500103-OS-0002"]
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 4))
 def test_batch_equals_single(seed, k):
