@@ -129,6 +129,7 @@ def test_round_trip_bd_in_china(point):
     _assert_round_trip(*point, wgs84_to_bd09, bd09_to_wgs84)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(points_in(CHONGQING))
 def test_round_trips_in_chongqing(point):

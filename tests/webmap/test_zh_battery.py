@@ -157,6 +157,7 @@ def test_plan_exports_and_notes_in_chinese(anon):
     assert english_in(body["population_source"]) == []  # the planner's population note
 
 
+@pytest.mark.slow
 def test_chart_words_in_chinese():
     from geo.messages import catalogue
     from geo.planning.charts import ChartWords
@@ -192,6 +193,7 @@ def test_report_pages_queue_and_listing_in_chinese(anon, signed_in):
     assert {url: words for url, words in leaks.items() if words} == {}
 
 
+@pytest.mark.slow
 def test_coverage_and_listing_exports_in_chinese(anon, signed_in):
     from openpyxl import load_workbook
 

@@ -60,6 +60,7 @@ def district_info() -> dict[str, dict]:
 # --- the generator ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_bytes(tmp_path):
     args = ("--seed", "7", "--outdoor", "150", "--bookshelves", "12", "--childcare", "4")
     first = generate(tmp_path / "a.geojson", *args)
@@ -74,6 +75,7 @@ def test_same_seed_gives_identical_bytes(tmp_path):
                 if f["properties"]["kind"] == "outdoor_station"}) == 38
 
 
+@pytest.mark.slow
 def test_other_seed_gives_other_stations(tmp_path):
     args = ("--outdoor", "60", "--bookshelves", "0", "--childcare", "0")
     assert generate(tmp_path / "a.geojson", "--seed", "1", *args) != generate(tmp_path / "b.geojson", "--seed", "2", *args)

@@ -194,6 +194,7 @@ def test_both_methods_report_both_objectives(client, snapshot, planner_auth):
         assert body["best_bound"] == pytest.approx(body["objective"])
 
 
+@pytest.mark.slow
 def test_plan_for_the_whole_city(client, snapshot):
     body = strict_json(client.get("/api/plan?new=3&radius_m=4000"))
     plan = snapshot_plan(snapshot, 3, 4000.0, None)
@@ -378,6 +379,7 @@ def test_busy_exact_solver_answers_503_and_greedy_still_works(app, client, plann
 # -- charts ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_charts(client, snapshot):
     svg = client.get("/api/charts/coverage.svg")
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
