@@ -36,6 +36,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_web import large_registry  # noqa: E402 - one generator of big registries, cached
 
 from geo.access.permissions import CLI_ACTOR  # noqa: E402
 from geo.districts import Districts  # noqa: E402
@@ -62,17 +65,6 @@ print(json.dumps({"ready_s": ready, "rss_mb": rss}))
 
 def log(message: str) -> None:
     print(f"-- {message}", file=sys.stderr, flush=True)
-
-
-def large_registry(outdoor: int, cache_dir: Path) -> Path:
-    path = cache_dir / f"stationmap-bench-{outdoor}.geojson"
-    if not path.exists():
-        log(f"generating {outdoor:,} outdoor stations -> {path}")
-        tmp = path.with_suffix(".tmp")
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sample_registry.py"), "--outdoor", str(outdoor),
-                        "--out", str(tmp), "-q"], check=True)
-        tmp.replace(path)
-    return path
 
 
 def new_stations(districts: Districts, n: int, seed: int) -> list[dict]:
