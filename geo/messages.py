@@ -297,7 +297,12 @@ def _place(row, column, field, feature, id, part, columns):  # noqa: A002 - pick
 
 
 def at(where, part: str):
-    """``where`` with ``part`` appended: a ``Place`` stays structured, a plain path gets ``.part``."""
+    """``where`` with ``part`` appended: a ``Place`` stays structured, a plain path gets ``.part``.
+
+    ``where`` may also be a function returning the place: validating 200,000 stations then builds
+    a place only for the few that have a problem."""
+    if callable(where):
+        where = where()
     return where.at(part) if isinstance(where, Place) else f"{where}.{part}"
 
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 import heapq
 import math
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from pykdtree.kdtree import KDTree
 from threadpoolctl import threadpool_limits
 
@@ -131,20 +133,26 @@ class NearestIndex:
     """
 
     def __init__(self, stations):
-        self.stations = stations
-        self.size = len(stations)
-        self.lon = np.ascontiguousarray(stations.geometry.x.to_numpy(dtype=float))
-        self.lat = np.ascontiguousarray(stations.geometry.y.to_numpy(dtype=float))
-        self.ids = stations["id"].to_numpy(dtype=object)
-        self.kinds = stations["kind"].to_numpy(dtype=object)
-        self.amenity_bits = np.fromiter(
-            (sum(AMENITY_BITS.get(a, 0) for a in amenities) for amenities in stations["amenities"]),
-            dtype=np.int64,
-            count=self.size,
-        )
-        self.hours_text, self.hours_code = np.unique(
-            stations["opening_hours"].to_numpy(dtype=object).astype(str), return_inverse=True
-        )
+        if isinstance(stations, StationArrays):
+            columns = stations
+        else:  # a GeoDataFrame
+            columns = StationArrays(stations.geometry.x.to_numpy(dtype=float), stations.geometry.y.to_numpy(dtype=float),
+                                    stations["id"].to_numpy(dtype=object), stations["kind"].to_numpy(dtype=object),
+                                    stations["amenities"].tolist(), stations["opening_hours"].tolist())
+        self.size = len(columns.lon)
+        self.lon = np.ascontiguousarray(columns.lon, dtype=float)
+        self.lat = np.ascontiguousarray(columns.lat, dtype=float)
+        self.ids = columns.ids
+        self.kinds = columns.kinds
+        # Stations share their amenity lists and hours texts (see geo.registry.snapshot): work out
+        # each distinct one once.
+        bits_of: dict[int, int] = {}
+        for amenities in columns.amenities:
+            if id(amenities) not in bits_of:
+                bits_of[id(amenities)] = sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
+        self.amenity_bits = np.fromiter((bits_of[id(a)] for a in columns.amenities), dtype=np.int64, count=self.size)
+        codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in columns.hours], dtype=object))
+        self.hours_text, self.hours_code = texts.tolist(), codes
         self._open_state_cache: dict[datetime, list[bool]] = {}
         self._eligible_cache: dict[tuple, tuple[np.ndarray, float]] = {}
         # Plain-Python copies for the single-query path: indexing a list is several times
@@ -153,18 +161,18 @@ class NearestIndex:
         self._id_list = self.ids.tolist()
         # One tree over everything plus one per kind, so a query for the 15 childcare
         # classes does not wade through 2,340 outdoor stations.
-        self._trees: dict[str | None, tuple[KDTree, np.ndarray, list[int]]] = {}
+        self._trees: dict[str | None, tuple[KDTree, np.ndarray]] = {}
         if self.size:
             xyz = ecef(self.lon, self.lat)
             groups = {None: np.arange(self.size)} | {k: np.flatnonzero(self.kinds == k) for k in np.unique(self.kinds)}
             for kind, positions in groups.items():
-                self._trees[kind] = (KDTree(np.ascontiguousarray(xyz[positions])), positions, positions.tolist())
+                self._trees[kind] = (KDTree(np.ascontiguousarray(xyz[positions])), positions)
         # Per kind: a sphere (centre, radius in ECEF metres) holding its stations, which tells a
         # far query before the KD-tree is asked (a KD-tree cannot prune when every station is
         # about equally far, e.g. from the antipode), and the geodesic ball tree that answers it.
         self._spheres: dict[str | None, tuple[tuple[float, float, float], float]] = {}
         self._ball_trees: dict[str | None, GeodesicBallTree] = {}
-        for kind, (_, positions, _) in self._trees.items():
+        for kind, (_, positions) in self._trees.items():
             pts = xyz[positions]
             centre = pts.mean(axis=0)
             self._spheres[kind] = (tuple(centre.tolist()), float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max()))
@@ -222,7 +230,7 @@ class NearestIndex:
             return []
         minute = None if open_at is False else to_local_naive(open_at).replace(second=0, microsecond=0)
         filtered = bool(bits) or minute is not None
-        tree, _, tree_positions = self._trees[kind]
+        tree, tree_positions = self._trees[kind]
         n = len(tree_positions)
         if filtered:
             eligible, share = self._eligible(kind, bits, minute)
@@ -248,7 +256,7 @@ class NearestIndex:
             if filtered:
                 keep = eligible[local]
                 chord, local = chord[keep], local[keep]
-            candidates = zip(chord.tolist(), [tree_positions[i] for i in local.tolist()], strict=True)
+            candidates = zip(chord.tolist(), tree_positions[local].tolist(), strict=True)
             hits = self._rank_exact(lon, lat, candidates, k)
             # Complete when every station not fetched (each at least as far as the last
             # chord, and its geodesic longer still) is farther than the k-th answer.
@@ -258,9 +266,9 @@ class NearestIndex:
 
     def _nearest_far(self, lon, lat, k, kind, eligible) -> list[NearestHit]:
         """Far from every station the chord certifies nothing: geodesic balls do."""
-        positions = self._trees[kind][2]
+        positions = self._trees[kind][1]
         found = self._ball_trees[kind].nearest(lon, lat, k, eligible)
-        return [NearestHit(positions[i], self._id_list[positions[i]], d) for d, i in found]
+        return [NearestHit(p, self._id_list[p], d) for d, p in ((d, int(positions[i])) for d, i in found)]
 
     def _eligible(self, kind: str | None, bits: int, minute: datetime | None) -> tuple[np.ndarray, float]:
         """Which stations of ``kind``'s tree pass the filters (by position in the tree), and their share.
@@ -310,7 +318,7 @@ class NearestIndex:
         if not self.size:
             raise ValidationError(Problem("registry", Text("q.no_stations")))
         k = min(k, self.size)
-        tree, _, _ = self._trees[None]
+        tree, _ = self._trees[None]
         fetch = min(self.size, k + 1)
         chord, pos = tree.query(ecef(lons, lats), k=fetch)
         chord, pos = chord.reshape(len(lons), fetch), pos.reshape(len(lons), fetch).astype(np.int64)
@@ -491,6 +499,27 @@ def _is_open(text: str, when: datetime) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class StationArrays:
+    """What a ``NearestIndex`` is built from: one item per station in each."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    ids: np.ndarray
+    kinds: np.ndarray
+    amenities: list
+    hours: list
+
+
+def active_arrays(snapshot) -> StationArrays:
+    """The active stations of a snapshot, straight from its columns (no GeoDataFrame)."""
+    active = np.flatnonzero(snapshot.column("status") == "active")
+    table = snapshot.table
+    return StationArrays(table.lon[active], table.lat[active], snapshot.column("id")[active],
+                         snapshot.column("kind")[active], snapshot.column("amenities")[active].tolist(),
+                         snapshot.column("opening_hours")[active].tolist())
+
+
 def index_for(snapshot) -> NearestIndex:
     """The nearest index of a registry snapshot's active stations, built once per version."""
-    return snapshot.cached("nearest_index", lambda: NearestIndex(snapshot.active))
+    return snapshot.cached("nearest_index", lambda: NearestIndex(active_arrays(snapshot)))

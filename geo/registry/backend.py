@@ -4,7 +4,8 @@ The rules of writing (rights, protected fields, honours, ids, timestamps, valida
 audit entry) live above, in ``geo.registry.store``; a backend never decides whether a
 change is allowed. It offers:
 
-- ``load()``: every station and the version they make, in registry order;
+- ``load()``: every station and the version they make, in registry order (``load_table()``: the
+  same as columns, where the backend can read them so);
 - ``changes_since(version)``: the stations written after ``version`` (a delta), or None when
   it cannot tell (the file backend), in which case the caller reloads everything;
 - ``stamp()``: a cheap token that changes whenever the stored registry does;
@@ -70,6 +71,11 @@ class Backend(ABC):
     @abstractmethod
     def load(self) -> tuple[int, list[dict]]:
         """(version, every station Feature in registry order)."""
+
+    def load_table(self):
+        """(version, ``StationTable``) straight from storage, or None to build it from ``load()``'s Features
+        (a backend that can read columns skips 200,000 dicts)."""
+        return None
 
     def changes_since(self, version: int) -> tuple[int, list[dict]] | None:
         """(current version, Features written after ``version``) or None if only a full load can tell."""

@@ -24,6 +24,8 @@ import threading
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
+import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -33,13 +35,21 @@ from geo.messages import Text
 from geo.registry.audit import entry_matches
 from geo.registry.backend import AuditReader, Backend, WriteTransaction, native_sleep
 from geo.registry.postgis_schema import latest_version, schema_version
+from geo.registry.snapshot import MISSING, StationTable
 
 CHANNEL = "stationmap_registry"
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 30_000
 _ORDER = {name: i for i, name in enumerate(schema.PROPERTY_NAMES)}
-_LOAD_SQL = ("COPY (SELECT props::text, ST_X(geom), ST_Y(geom) FROM stations {where} ORDER BY ord) "
-             "TO STDOUT (FORMAT BINARY)")
+#: properties held as JSON text in their column (lists, objects); every other one is text
+_JSON_COLUMNS = frozenset({"amenities", "honours", "listing"})
+#: every station as typed columns (migration 0002), read in two passes: the values nearly every
+#: station has its own (kept, so they lie together in memory), then those stations share (each
+#: read value dropped for the one shared object at once, which frees whole blocks of memory)
+_LOAD_SQL = "SELECT {columns} FROM stations {where} ORDER BY ord"
+_OWN = ("lon", "lat", "id", "name", "address", "phone", "created_at", "updated_at")
+_SHARED_COLUMNS = ("null_keys", *(name for name in schema.PROPERTY_NAMES if name not in _OWN))
+_CHUNK_ROWS = 5_000
 
 
 def redacted(url: str) -> str:
@@ -86,6 +96,59 @@ def feature_of(props_json: str, lon: float, lat: float) -> dict:
     props = json.loads(props_json)
     props = dict(sorted(props.items(), key=lambda kv: _ORDER.get(kv[0], len(_ORDER))))
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": props}
+
+
+def read_columns(fetch) -> StationTable:
+    """The stations as a ``StationTable`` in registry order; ``fetch(names)`` yields chunks of rows of
+    those columns (each call the same stations in the same order).
+
+    A value that repeats (a district, opening hours, an amenity list) becomes one shared object,
+    and JSON text is parsed once per distinct value. NULL is an absent property unless the
+    ``null_keys`` column names it."""
+    values = _columns_of(fetch(_OWN), _OWN, shared=False)
+    values.update(_columns_of(fetch(_SHARED_COLUMNS), _SHARED_COLUMNS, shared=True))
+    lon, lat = values.pop("lon").astype(float), values.pop("lat").astype(float)
+    null_keys = values.pop("null_keys")
+    columns = {}
+    for name in schema.PROPERTY_NAMES:
+        column = values[name]
+        absent = np.equal(column, None)
+        if name in _JSON_COLUMNS:
+            parsed = {text: json.loads(text) for text in set(column[~absent].tolist())}
+            for i in np.flatnonzero(~absent).tolist():
+                column[i] = parsed[column[i]]
+        column[absent] = MISSING
+        columns[name] = column
+    for i in np.flatnonzero(np.not_equal(null_keys, None)).tolist():
+        for key in json.loads(null_keys[i]):
+            if key in columns:
+                columns[key][i] = None
+    return StationTable(lon, lat, columns)
+
+
+def _columns_of(chunks, names, shared: bool) -> dict[str, np.ndarray]:
+    parts: list[list] = [[] for _ in names]
+    held: list[dict] = [{} for _ in names]
+    for chunk in chunks:
+        for j, values in enumerate(zip(*chunk, strict=True)):
+            if shared:  # one object per distinct value: factorize, then map the few uniques
+                codes, uniques = pd.factorize(np.array(values, dtype=object), use_na_sentinel=False)
+                uniques = [None if u is None or u != u else held[j].setdefault(u, u) for u in uniques.tolist()]  # NULL: NaN here
+                values = np.array(uniques + [None], dtype=object)[codes]
+            parts[j].append(values)
+        del chunk
+    n = sum(len(values) for values in parts[0]) if parts else 0
+    return {name: _object_column(part, n) for name, part in zip(names, parts, strict=True)}
+
+
+def _object_column(parts: list, n: int) -> np.ndarray:
+    """One object array from chunks of text values (None for NULL)."""
+    column = np.empty(n, dtype=object)
+    start = 0
+    for values in parts:
+        column[start: start + len(values)] = values
+        start += len(values)
+    return column
 
 
 class PostGISBackend(Backend):
@@ -142,7 +205,7 @@ class PostGISBackend(Backend):
             conn.rollback()
         return version
 
-    def _read(self, where: str = "", params=()) -> tuple[int, list[dict]]:
+    def _read(self, where: str = "", params=()) -> tuple[int, StationTable]:
         with self._connection() as conn:
             # One consistent view: the version and the rows it made.
             with conn.transaction():
@@ -150,19 +213,27 @@ class PostGISBackend(Backend):
                 # A full load streams 200k rows through Python: longer than the bound on ordinary statements.
                 conn.execute("SET LOCAL statement_timeout = 0")
                 version = conn.execute("SELECT version FROM registry_meta").fetchone()[0]
-                features = []
-                with conn.cursor().copy(_LOAD_SQL.format(where=where), params) as copy:
-                    copy.set_types(["text", "float8", "float8"])
-                    for props, lon, lat in copy.rows():
-                        features.append(feature_of(props, lon, lat))
-            conn.rollback()
-        return version, features
 
-    def load(self) -> tuple[int, list[dict]]:
+                def fetch(names):
+                    with conn.cursor("stationmap_load") as cursor:  # server-side: a chunk of rows at a time
+                        cursor.execute(_LOAD_SQL.format(columns=", ".join(names), where=where), params)
+                        while chunk := cursor.fetchmany(_CHUNK_ROWS):
+                            yield chunk
+
+                table = read_columns(fetch)
+            conn.rollback()
+        return version, table
+
+    def load_table(self) -> tuple[int, StationTable]:
         return self._read()
 
+    def load(self) -> tuple[int, list[dict]]:
+        version, table = self._read()
+        return version, [table.feature(i) for i in range(len(table))]
+
     def changes_since(self, version: int) -> tuple[int, list[dict]]:
-        return self._read("WHERE version > %s", (version,))
+        version, table = self._read("WHERE version > %s", (version,))
+        return version, [table.feature(i) for i in range(len(table))]
 
     def _watch(self, callback, stopped) -> None:
         """LISTEN on a connection of its own; ``callback()`` on notifications and after every (re)connect."""

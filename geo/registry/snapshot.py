@@ -1,11 +1,22 @@
-"""One version of the registry: immutable features, a GeoDataFrame view, and a cache for what is
-derived from it (indexes, coverage) so that each is built once per version.
+"""One version of the registry: immutable stations held as columns, a GeoDataFrame view, and a
+cache for what is derived from it (indexes, coverage) so that each is built once per version.
+
+Stations are kept as arrays, one per property, rather than as 200,000 GeoJSON dicts: a value
+that repeats (a district, an operator, opening hours, an amenity list) is one shared object,
+and a Feature dict is made only when somebody asks for that station. At 200,000 stations this
+is the difference between ~750 MB and ~150 MB per process (``scripts/bench_store.py``).
 
 The queries attach their own indexes through ``Snapshot.cached``; storage never imports them.
+Derived values that are one item per station (``Snapshot.per_station``) are carried to the
+next version and only the stations a write touched are recomputed.
 """
 
 from __future__ import annotations
 
+import copy
+import ctypes
+import gc
+from collections.abc import Sequence
 from functools import cached_property
 
 import geopandas as gpd
@@ -17,6 +28,46 @@ from geo import schema
 from geo.districts import Districts
 from geo.errors import NotFoundError
 from geo.messages import Text
+
+
+class _Missing:
+    """A property the station does not have (distinct from an explicit JSON ``null``)."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __reduce__(self):
+        return (_Missing, ())
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING = _Missing()
+
+#: properties whose values repeat across stations: each distinct value is held once
+SHARED = frozenset({"kind", "district_adcode", "district", "operator", "opening_hours", "amenities", "honours",
+                    "status", "source", "listing", "verified_at"})
+_LISTS = frozenset(name for name, (_, kind, _) in schema.PROPERTIES.items() if kind is list)
+
+
+def release_freed_memory() -> None:
+    """Hand the heap memory a bulk load freed back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Reading 200,000 stations allocates and drops far more than it keeps; without this the
+    process stays tens of megabytes larger than what it holds."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def cached_on(holder, name, build):
@@ -32,54 +83,210 @@ def cached_on(holder, name, build):
     return value
 
 
+def _object_array(values, n: int) -> np.ndarray:
+    array = np.empty(n, dtype=object)
+    for i, v in enumerate(values):  # element-wise: numpy would broadcast a list value into the slot
+        array[i] = v
+    return array
+
+
+class _Interner:
+    """One shared object per distinct value of a column (lists by their items)."""
+
+    def __init__(self):
+        self.seen: dict = {}
+
+    def __call__(self, value):
+        if isinstance(value, str):
+            return self.seen.setdefault(value, value)
+        if isinstance(value, list):
+            try:
+                key = ("list", *value)
+                return self.seen.setdefault(key, value)
+            except TypeError:  # unhashable items: keep as is
+                return value
+        return value
+
+
+class StationTable:
+    """Every station of one version as columns: ``lon``, ``lat`` (float64) and one object array per
+    schema property (``MISSING`` where a station lacks it). Immutable once built."""
+
+    __slots__ = ("lon", "lat", "columns", "tails")
+
+    def __init__(self, lon: np.ndarray, lat: np.ndarray, columns: dict[str, np.ndarray], tails: dict[int, list] | None = None):
+        self.lon, self.lat, self.columns = lon, lat, columns
+        #: extra coordinate members (an altitude) by position, for the rare station that has one
+        self.tails = tails or {}
+
+    def __len__(self) -> int:
+        return len(self.lon)
+
+    @classmethod
+    def from_features(cls, features: Sequence[dict]) -> StationTable:
+        n = len(features)
+        lon = np.fromiter((f["geometry"]["coordinates"][0] for f in features), dtype=float, count=n)
+        lat = np.fromiter((f["geometry"]["coordinates"][1] for f in features), dtype=float, count=n)
+        tails = {i: list(f["geometry"]["coordinates"][2:]) for i, f in enumerate(features)
+                 if len(f["geometry"]["coordinates"]) > 2}
+        props = [f["properties"] for f in features]
+        columns = {}
+        for name in schema.PROPERTY_NAMES:
+            values = (p.get(name, MISSING) for p in props)
+            if name in SHARED:
+                intern = _Interner()
+                values = (intern(v) for v in values)
+            columns[name] = _object_array(values, n)
+        return cls(lon, lat, columns, tails)
+
+    def feature(self, i: int) -> dict:
+        """Station ``i`` as a new GeoJSON Feature (properties in the schema's order; the caller may change it)."""
+        props = {}
+        for name, column in self.columns.items():
+            value = column[i]
+            if value is MISSING:
+                continue
+            if name in _LISTS and isinstance(value, list):
+                value = list(value)  # shared between stations: never hand out the shared one
+            elif isinstance(value, dict):
+                value = copy.deepcopy(value)
+            props[name] = value
+        coordinates = [float(self.lon[i]), float(self.lat[i])]
+        if i in self.tails:
+            coordinates += self.tails[i]
+        return {"type": "Feature", "geometry": {"type": "Point", "coordinates": coordinates}, "properties": props}
+
+    def with_rows(self, rows: dict[int, dict], appended: list[dict]) -> StationTable:
+        """A new table: the Features in ``rows`` (position → Feature) replace those rows, ``appended`` are added."""
+        extra = StationTable.from_features(appended) if appended else None
+        lon, lat = self.lon.copy(), self.lat.copy()
+        columns = {name: column.copy() for name, column in self.columns.items()}
+        tails = {i: t for i, t in self.tails.items() if i not in rows}
+        for i, f in rows.items():
+            coordinates = f["geometry"]["coordinates"]
+            lon[i], lat[i] = coordinates[0], coordinates[1]
+            if len(coordinates) > 2:
+                tails[i] = list(coordinates[2:])
+            props = f["properties"]
+            for name, column in columns.items():
+                column[i] = _shared(self.columns[name], props.get(name, MISSING)) if name in SHARED else props.get(name, MISSING)
+        if extra is not None:
+            n = len(lon)
+            lon, lat = np.concatenate([lon, extra.lon]), np.concatenate([lat, extra.lat])
+            columns = {name: np.concatenate([column, extra.columns[name]]) for name, column in columns.items()}
+            tails.update({n + i: t for i, t in extra.tails.items()})
+        return StationTable(lon, lat, columns, tails)
+
+
+def _shared(column: np.ndarray, value):
+    """``value`` itself, or an equal value already held in ``column`` (a few hundred distinct ones)."""
+    if isinstance(value, str | list):
+        for held in column[: min(len(column), 64)]:  # the usual values are near the start; a miss only costs memory
+            if type(held) is type(value) and held == value:
+                return held
+    return value
+
+
+class FeatureView(Sequence):
+    """The stations of a snapshot as GeoJSON Features, made on access (registry order)."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: StationTable):
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._table.feature(j) for j in range(*i.indices(len(self)))]
+        n = len(self._table)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return self._table.feature(i)
+
+    def __eq__(self, other):
+        if isinstance(other, FeatureView | list | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None
+
+    def __iter__(self):
+        feature = self._table.feature
+        for i in range(len(self._table)):
+            yield feature(i)
+
+
 class Snapshot:
     """One version of the registry, read-only, with indexes built lazily once.
 
     Attributes
     ----------
     version : int
-    features : list of dict
-        GeoJSON Features in registry order (all statuses).
+    features : sequence of dict
+        GeoJSON Features in registry order (all statuses), each made when read.
+    table : StationTable
+        The same stations as columns (what bulk readers use: ``column(name)``, ``lon``, ``lat``).
     frame : GeoDataFrame
         Same rows, EPSG:4326, one column per schema property.
     active : GeoDataFrame
         Rows with ``status == "active"``: what maps, nearest and coverage use.
     """
 
-    def __init__(self, version: int, features: list[dict], districts: Districts, by_id: dict[str, int] | None = None):
+    def __init__(self, version: int, features: Sequence[dict] | None, districts: Districts,
+                 by_id: dict[str, int] | None = None, table: StationTable | None = None):
         self.version = version
-        self.features = features
         self.districts = districts
-        self.by_id = by_id if by_id is not None else {f["properties"]["id"]: i for i, f in enumerate(features)}
+        self.table = table if table is not None else StationTable.from_features(features or [])
+        #: what the snapshot was built from, when a backend holds that list anyway (the file store)
+        self.source = features
+        self.by_id = by_id if by_id is not None else {fid: i for i, fid in enumerate(self.table.columns["id"].tolist())}
+        self.features = FeatureView(self.table)
+        #: positions written since the previous version (None: a fresh load)
+        self.touched: np.ndarray | None = None
+        #: lon/lat of the touched stations before and after the write, for derived data kept per area
+        self.touched_points: np.ndarray | None = None
+
+    def column(self, name: str) -> np.ndarray:
+        """One property for every station, registry order; ``MISSING`` where a station lacks it."""
+        return self.table.columns[name]
 
     def with_changes(self, version: int, changed: list[dict], features: list[dict] | None = None) -> Snapshot:
         """The next version: these Features replace those with their ids, new ids are appended in order.
 
-        ``features``: the resulting list, if the caller already has it (it is then used as is)."""
-        given = features is not None
-        features = features if given else list(self.features)
+        ``features``: the resulting list, if the backend holds it anyway (kept as ``source``)."""
         by_id = dict(self.by_id)
-        touched = []  # registry positions written, in the order of `changed`
+        rows: dict[int, dict] = {}
+        appended: list[dict] = []
         for f in changed:
-            i = by_id.get(f["properties"]["id"])
+            fid = f["properties"]["id"]
+            i = by_id.get(fid)
             if i is None:
-                i = by_id[f["properties"]["id"]] = len(by_id)
-                if not given:
-                    features.append(f)
-            elif not given:
-                features[i] = f
-            touched.append(i)
-        if given and (len(features) != len(by_id) or any(features[i] is not f for i, f in zip(touched, changed, strict=True))):
+                i = by_id[fid] = len(by_id)
+                appended.append(f)
+            else:
+                rows[i] = f
+        if features is not None and len(features) != len(by_id):
             return Snapshot(version, features, self.districts)  # not this version plus these changes: start afresh
-        new = Snapshot(version, features, self.districts, by_id=by_id)
+        touched = np.array(sorted(set(rows) | set(range(len(self.table), len(by_id)))), dtype=np.int64)
+        before = np.column_stack([self.table.lon[list(rows)], self.table.lat[list(rows)]]) if rows else np.empty((0, 2))
+        new = Snapshot(version, features, self.districts, by_id=by_id, table=self.table.with_rows(rows, appended))
+        new.touched = touched
+        new.touched_points = np.concatenate([before, np.column_stack([new.table.lon[touched], new.table.lat[touched]])])
         old_frame = vars(self).get("frame")  # patch the previous table rather than rebuild 200k rows
-        if old_frame is not None and touched:
-            vars(new)["frame"] = _patched_frame(old_frame, features, touched)
+        if old_frame is not None and len(touched):
+            vars(new)["frame"] = _patched_frame(old_frame, new.table, touched)
+        for name, (values, encode) in vars(self).get("derived", {}).get("per_station", {}).items():
+            new._carry_per_station(name, values, encode)
         return new
 
     @cached_property
     def frame(self) -> gpd.GeoDataFrame:
-        return stations_frame(self.features)
+        return table_frame(self.table)
 
     @cached_property
     def active(self) -> gpd.GeoDataFrame:
@@ -87,12 +294,12 @@ class Snapshot:
         return frame[frame["status"] == "active"].reset_index(drop=True)
 
     def __len__(self) -> int:
-        return len(self.features)
+        return len(self.table)
 
     def get(self, station_id: str) -> dict:
         """The GeoJSON Feature with this id (any status); ``NotFoundError`` if none."""
         try:
-            return self.features[self.by_id[station_id]]
+            return self.table.feature(self.by_id[station_id])
         except KeyError:
             raise NotFoundError(Text("registry.not_found", id=station_id)) from None
 
@@ -100,23 +307,57 @@ class Snapshot:
         """``build()`` once for this version, kept under ``name`` (see ``cached_on``)."""
         return cached_on(self, name, build)
 
+    def per_station(self, name: str, encode) -> np.ndarray:
+        """``encode(feature)`` for every station (an object array, registry order), once per version.
 
-def stations_frame(features: list[dict]) -> gpd.GeoDataFrame:
+        The next version built by ``with_changes`` reuses it and encodes only the stations written."""
+        table = cached_on(self, "per_station", dict)
+        held = table.get(name)
+        if held is None:
+            values = _object_array((encode(f) for f in self.features), len(self))
+            held = table.setdefault(name, (values, encode))
+        return held[0]
+
+    def _carry_per_station(self, name: str, values: np.ndarray, encode) -> None:
+        n = len(self)
+        carried = np.empty(n, dtype=object)
+        carried[: len(values)] = values
+        for i in self.touched.tolist():
+            carried[i] = encode(self.table.feature(i))
+        cached_on(self, "per_station", dict)[name] = (carried, encode)
+
+
+def table_frame(table: StationTable) -> gpd.GeoDataFrame:
+    """GeoDataFrame (EPSG:4326) of a ``StationTable``: absent optional properties are NaN, lists never missing."""
+    data = {}
+    for name, column in table.columns.items():
+        missing = np.fromiter((v is MISSING for v in column), dtype=bool, count=len(column)) if len(column) else np.zeros(0, bool)
+        if name in _LISTS:
+            column = column.copy()
+            bad = np.flatnonzero(missing | np.fromiter((not isinstance(v, list) for v in column), dtype=bool, count=len(column)))
+            for i in bad.tolist():
+                column[i] = []
+        elif missing.any():
+            column = column.copy()
+            column[missing] = np.nan
+        data[name] = column
+    props = pd.DataFrame(data, columns=list(schema.PROPERTY_NAMES))
+    return gpd.GeoDataFrame(props, geometry=shapely.points(np.column_stack([table.lon, table.lat]).reshape(-1, 2)),
+                            crs="EPSG:4326")
+
+
+def stations_frame(features: Sequence[dict]) -> gpd.GeoDataFrame:
     """GeoDataFrame (EPSG:4326) from station Features, built column-wise (fast at 200k rows)."""
-    records = [f["properties"] for f in features]
-    props = pd.DataFrame.from_records(records, columns=list(schema.PROPERTY_NAMES)) if records else pd.DataFrame(columns=list(schema.PROPERTY_NAMES))
-    coords = np.array([f["geometry"]["coordinates"][:2] for f in features], dtype=float).reshape(-1, 2)
-    for column in ("amenities", "honours"):
-        props[column] = [v if isinstance(v, list) else [] for v in props[column]]
-    return gpd.GeoDataFrame(props, geometry=shapely.points(coords), crs="EPSG:4326")
+    return table_frame(StationTable.from_features(list(features)))
 
 
-def _patched_frame(old: gpd.GeoDataFrame, features: list[dict], touched: list[int]) -> gpd.GeoDataFrame:
-    """``stations_frame(features)`` from the previous version's frame plus the rows at ``touched`` (a few
+def _patched_frame(old: gpd.GeoDataFrame, table: StationTable, touched: np.ndarray) -> gpd.GeoDataFrame:
+    """``table_frame(table)`` from the previous version's frame plus the rows at ``touched`` (a few
     hundred milliseconds at 200,000 stations instead of seconds)."""
-    rows = sorted(set(touched))
-    patch = stations_frame([features[i] for i in rows])
-    positions = np.arange(len(features))
+    rows = touched.tolist()
+    patch = table_frame(StationTable(table.lon[touched], table.lat[touched],
+                                     {name: column[touched] for name, column in table.columns.items()}))
+    positions = np.arange(len(table))
     positions[rows] = len(old) + np.arange(len(rows))
     combined = pd.concat([old, patch], ignore_index=True)
     frame = combined.iloc[positions].reset_index(drop=True)

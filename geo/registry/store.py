@@ -26,7 +26,7 @@ from geo.hours import CHONGQING_TZ
 from geo.messages import Label, Text
 from geo.registry.audit import make_entry
 from geo.registry.backend import Backend, WriteTransaction, native_thread
-from geo.registry.snapshot import Snapshot
+from geo.registry.snapshot import Snapshot, release_freed_memory
 from geo.registry.validate import check_locations, check_point, check_properties, formula_problems
 
 #: what only the server sets; an edit naming one of them is refused
@@ -132,9 +132,13 @@ class StationStore:
         if delta is not None:
             version, changed = delta
             new = snap if version == snap.version else snap.with_changes(version, changed)
+        elif (loaded := self.backend.load_table()) is not None:
+            version, table = loaded
+            new = Snapshot(version, None, self.districts, table=table)
+            release_freed_memory()  # what the load read and dropped, back to the system
         else:
             version, features = self.backend.load()
-            new = snap if snap is not None and snap.version == version and snap.features is features else \
+            new = snap if snap is not None and snap.version == version and snap.source is features else \
                 Snapshot(version, features, self.districts)
         self._swap(new, stamp)
 

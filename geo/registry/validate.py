@@ -152,71 +152,72 @@ def check_properties(props, where: str, districts: Districts | None, *, partial:
         if name not in schema.PROPERTIES:
             problems.append(Problem(at(where, f"properties.{name}"), Text("prop.unknown"), _did_you_mean(name)))
     for name, (required, kind, max_len) in schema.PROPERTIES.items():
-        here = at(where, f"properties.{name}")
+        def here(name=name):  # a Place costs microseconds to render: only build it for a problem
+            return at(where, f"properties.{name}")
         if name not in props or props[name] is None:
             if required and not partial:
-                problems.append(Problem(here, Text("prop.required")))
+                problems.append(Problem(here(), Text("prop.required")))
             continue
         value = props[name]
         if not isinstance(value, kind):
-            problems.append(Problem(here, Text("prop.not_list", got=type_label(value)) if kind is list else Text("prop.not_text", got=type_label(value))))
+            problems.append(Problem(here(), Text("prop.not_list", got=type_label(value)) if kind is list else Text("prop.not_text", got=type_label(value))))
             continue
         if isinstance(value, str):
             if max_len and len(value) > max_len:
-                problems.append(Problem(here, Text("prop.too_long", n=len(value), max=max_len)))
+                problems.append(Problem(here(), Text("prop.too_long", n=len(value), max=max_len)))
             if CONTROL_CHARS.search(value):
-                problems.append(Problem(here, Text("prop.control")))
+                problems.append(Problem(here(), Text("prop.control")))
             if required and not value.strip():
-                problems.append(Problem(here, Text("prop.empty")))
+                problems.append(Problem(here(), Text("prop.empty")))
         problems.extend(_check_value(name, value, here, props, districts))
     return problems
 
 
 def _check_value(name, value, here, props, districts) -> list[Problem]:
     if name == "kind" and value not in schema.KINDS:
-        return [Problem(here, Text("prop.unknown_kind", value=value), one_of(schema.KINDS))]
+        return [Problem(here(), Text("prop.unknown_kind", value=value), one_of(schema.KINDS))]
     if name == "status" and value not in schema.STATUSES:
-        return [Problem(here, Text("prop.unknown_status", value=value), one_of(schema.STATUSES))]
+        return [Problem(here(), Text("prop.unknown_status", value=value), one_of(schema.STATUSES))]
     if name == "source" and value not in schema.SOURCES:
-        return [Problem(here, Text("prop.unknown_source", value=value), one_of(schema.SOURCES))]
+        return [Problem(here(), Text("prop.unknown_source", value=value), one_of(schema.SOURCES))]
     if name in ("amenities", "honours"):
         vocab = schema.AMENITIES if name == "amenities" else schema.HONOURS
         key = "prop.unknown_amenity" if name == "amenities" else "prop.unknown_honour"
         bad = [v for v in value if not isinstance(v, str) or v not in vocab]
-        problems = [Problem(here, Text(key, value=b), one_of(vocab)) for b in bad]
+        problems = [Problem(here(), Text(key, value=b), one_of(vocab)) for b in bad]
         if len(set(map(str, value))) != len(value):
-            problems.append(Problem(here, Text("prop.repeated_code")))
+            problems.append(Problem(here(), Text("prop.repeated_code")))
         return problems
     if name == "opening_hours":
         reason = opening_hours_problem(value)
-        return [Problem(here, Text("prop.hours", reason=_hours_reason(reason)), Text("prop.hours_hint"))] if reason else []
+        return [Problem(here(), Text("prop.hours", reason=_hours_reason(reason)), Text("prop.hours_hint"))] if reason else []
     if name in ("created_at", "updated_at", "verified_at"):
         try:
             datetime.fromisoformat(value)
         except ValueError:
-            return [Problem(here, Text("prop.date", value=value), Text("hint.example", example="2025-06-01T09:30:00+08:00"))]
+            return [Problem(here(), Text("prop.date", value=value), Text("hint.example", example="2025-06-01T09:30:00+08:00"))]
         return []
     if name == "phone" and value and not schema.PHONE_PATTERN.match(value):
-        return [Problem(here, Text("prop.phone", value=value), Text("prop.phone_hint"))]
+        return [Problem(here(), Text("prop.phone", value=value), Text("prop.phone_hint"))]
     if name == "district_adcode":
         if not schema.ADCODE_PATTERN.match(value) or (districts is not None and value not in districts.by_adcode):
-            return [Problem(here, Text("prop.adcode", value=value))]
+            return [Problem(here(), Text("prop.adcode", value=value))]
         if districts is not None and isinstance(props.get("district"), str):
             expected = districts.name(value)
             if props["district"] != expected:
-                return [Problem(f"{here[: -len('district_adcode')]}district",
+                return [Problem(f"{here()[: -len('district_adcode')]}district",
                                 Text("prop.district_mismatch", name=props["district"], code=value, expected=expected))]
         return []
     if name == "id":
         match = schema.ID_PATTERN.match(value)
         if not match:
-            return [Problem(here, Text("prop.id", value=value), Text("prop.id_hint"))]
+            return [Problem(here(), Text("prop.id", value=value), Text("prop.id_hint"))]
         problems = []
         if isinstance(props.get("district_adcode"), str) and match["adcode"] != props["district_adcode"]:
-            problems.append(Problem(here, Text("prop.id_adcode", prefix=match["adcode"], adcode=props["district_adcode"])))
+            problems.append(Problem(here(), Text("prop.id_adcode", prefix=match["adcode"], adcode=props["district_adcode"])))
         kind = props.get("kind")
         if kind in schema.KIND_ID_CODES and match["kind"] != schema.KIND_ID_CODES[kind]:
-            problems.append(Problem(here, Text("prop.id_kind", code=match["kind"], kind=kind,
+            problems.append(Problem(here(), Text("prop.id_kind", code=match["kind"], kind=kind,
                                                expected=schema.KIND_ID_CODES[kind])))
         return problems
     return []
@@ -276,15 +277,16 @@ def check_locations(points, districts: Districts) -> list[Problem]:
     problems = []
     swapped = None
     for i, (where, lon, lat, adcode) in enumerate(points):
-        here = at(where, "geometry.coordinates")
+        def here(where=where):
+            return at(where, "geometry.coordinates")
         if found[i] is None:
             if swapped is None:
                 swapped = districts.locate(np.array(lats), np.array(lons))
             hint = Text("loc.swapped_hint") if swapped[i] is not None else Text("loc.check")
-            problems.append(Problem(here, Text("loc.outside", lon=lon, lat=lat), hint))
+            problems.append(Problem(here(), Text("loc.outside", lon=lon, lat=lat), hint))
         elif isinstance(adcode, str) and adcode in districts.by_adcode and found[i] != adcode:
             problems.append(
-                Problem(here, Text("loc.other_district", found_name=districts.name(found[i]), found=found[i],
+                Problem(here(), Text("loc.other_district", found_name=districts.name(found[i]), found=found[i],
                                    name=districts.name(adcode), adcode=adcode), Text("loc.other_district_hint"))
             )
     return problems
@@ -303,9 +305,10 @@ def validate_feature_collection(data, districts: Districts | None) -> list[Probl
     points = []
     seen_ids: dict[str, int] = {}
     for index, feature in enumerate(features):
-        where = feature_label(index, feature)
+        def where(index=index, feature=feature):  # built only for a station with a problem
+            return feature_label(index, feature)
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            problems.append(Problem(where, Text("geo.not_feature")))
+            problems.append(Problem(where(), Text("geo.not_feature")))
             continue
         geometry_problems, lonlat = check_point(feature.get("geometry"), where)
         problems.extend(geometry_problems)
