@@ -53,6 +53,9 @@ class CoverageResult:
     table: pd.DataFrame
     totals: dict
     gaps: gpd.GeoDataFrame = field(repr=False)
+    #: per district: the covered area (metric) and its gap rows, kept to work out the next version
+    covered: list | None = field(default=None, repr=False)
+    gap_rows: list | None = field(default=None, repr=False)
 
     def records(self) -> list[dict]:
         return [_plain(row) for row in self.table.to_dict(orient="records")]
@@ -69,26 +72,42 @@ def check_radius(radius_m) -> float:
     return radius
 
 
-def covered_areas(stations: gpd.GeoDataFrame, districts: Districts, radius_m: float):
+def covered_areas(stations: gpd.GeoDataFrame, districts: Districts, radius_m: float, only=None, previous=None):
     """Per district, the union of station circles clipped to the district (metric CRS).
 
-    Returns a list of shapely geometries aligned with ``districts.frame``.
+    Returns a list of shapely geometries aligned with ``districts.frame``. With ``only`` (bool per
+    district) and ``previous`` (the list of an earlier version), only those districts are worked
+    out again and the others are taken from ``previous``.
     """
     radius_m = check_radius(radius_m)
     x, y = lonlat_to_metric(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
-    circles = shapely.buffer(shapely.points(x, y), radius_m * AREA_EQUALISING_FACTOR, quad_segs=QUAD_SEGS)
-    tree = shapely.STRtree(circles)
+    reach = radius_m * AREA_EQUALISING_FACTOR
     covered = []
-    for polygon in districts.metric_frame.geometry:
-        near = tree.query(polygon, predicate="intersects")
-        if len(near) == 0:
-            covered.append(shapely.Polygon())
+    for d, polygon in enumerate(districts.metric_frame.geometry):
+        if only is not None and not only[d]:
+            covered.append(previous[d])
             continue
-        covered.append(shapely.intersection(shapely.union_all(circles[near]), polygon))
+        # Only the stations whose circle can reach the district's bounding box are buffered.
+        shapely.prepare(polygon)
+        minx, miny, maxx, maxy = polygon.bounds
+        near = np.flatnonzero((x >= minx - reach) & (x <= maxx + reach) & (y >= miny - reach) & (y <= maxy + reach))
+        circles = shapely.buffer(shapely.points(x[near], y[near]), reach, quad_segs=QUAD_SEGS)
+        touching = circles[shapely.intersects(circles, polygon)] if len(circles) else circles
+        covered.append(shapely.intersection(shapely.union_all(touching), polygon) if len(touching) else shapely.Polygon())
     return covered
 
 
-def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m: float = 1000.0) -> CoverageResult:
+def districts_near(districts: Districts, lon, lat, radius_m: float) -> np.ndarray:
+    """Which districts (bool, ``districts.frame`` order) lie within ``radius_m`` (a coverage radius) of any point."""
+    if not len(lon):
+        return np.zeros(len(districts.frame), dtype=bool)
+    x, y = lonlat_to_metric(lon, lat)
+    reach = shapely.buffer(shapely.multipoints(np.column_stack([x, y])), radius_m * AREA_EQUALISING_FACTOR + 1.0)
+    return shapely.intersects(districts.metric_frame.geometry.to_numpy(), reach)
+
+
+def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m: float = 1000.0,
+                      previous: CoverageResult | None = None, moved=None) -> CoverageResult:
     """Coverage figures per district and for Chongqing as a whole.
 
     Parameters
@@ -98,11 +117,17 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     districts : Districts
     radius_m : float
         Reach of a station in metres (1,000 m ≈ a 12–15-minute walk).
+    previous, moved : CoverageResult of an earlier version at this radius, and (n, 2) lon/lat of every
+        station written since (where it was and where it is): only the districts those points
+        can reach are worked out again.
     """
     radius_m = check_radius(radius_m)
     frame = districts.frame
     metric = districts.metric_frame
-    covered = covered_areas(stations, districts, radius_m)
+    only = None
+    if previous is not None and previous.covered is not None and moved is not None:
+        only = districts_near(districts, moved[:, 0], moved[:, 1], radius_m)
+    covered = covered_areas(stations, districts, radius_m, only=only, previous=previous.covered if only is not None else None)
     covered_m2 = np.array([g.area for g in covered])
     area_m2 = metric.area.to_numpy()
     counts = (
@@ -134,7 +159,8 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     totals["per_100km2"] = totals["stations"] / totals["area_km2"] * 100
     totals["covered_km2"] = float(covered_m2.sum() / 1e6)
     totals["covered_share"] = share(covered_m2.sum(), area_m2.sum())
-    return CoverageResult(radius_m, table, totals, coverage_gaps(districts, covered))
+    gap_rows = gap_rows_by_district(districts, covered, only=only, previous=previous.gap_rows if only is not None else None)
+    return CoverageResult(radius_m, table, totals, gaps_frame(gap_rows), covered, gap_rows)
 
 
 def share(part, whole):
@@ -155,13 +181,27 @@ def share(part, whole):
 
 def coverage_gaps(districts: Districts, covered) -> gpd.GeoDataFrame:
     """Uncovered land per district as polygons, EPSG:4326, largest first."""
+    return gaps_frame(gap_rows_by_district(districts, covered))
+
+
+def gap_rows_by_district(districts: Districts, covered, only=None, previous=None) -> list[list[tuple]]:
+    """Per district, its uncovered polygons as (adcode, district, km², simplified metric polygon); with
+    ``only``/``previous``, the districts not in ``only`` are taken from ``previous``."""
     metric = districts.metric_frame
     rows = []
-    for (adcode, name, polygon), cover in zip(metric[["adcode", "name_zh", "geometry"]].itertuples(index=False), covered, strict=False):
+    for d, ((adcode, name, polygon), cover) in enumerate(zip(metric[["adcode", "name_zh", "geometry"]].itertuples(index=False),
+                                                            covered, strict=False)):
+        if only is not None and not only[d]:
+            rows.append(previous[d])
+            continue
         gap = shapely.difference(polygon, cover) if not cover.is_empty else polygon
-        for part in shapely.get_parts(gap):
-            if part.geom_type == "Polygon" and part.area >= MIN_GAP_AREA_M2:
-                rows.append((adcode, name, part.area / 1e6, shapely.simplify(part, GAP_SIMPLIFY_M, preserve_topology=True)))
+        rows.append([(adcode, name, part.area / 1e6, shapely.simplify(part, GAP_SIMPLIFY_M, preserve_topology=True))
+                     for part in shapely.get_parts(gap) if part.geom_type == "Polygon" and part.area >= MIN_GAP_AREA_M2])
+    return rows
+
+
+def gaps_frame(rows_by_district) -> gpd.GeoDataFrame:
+    rows = [row for rows in rows_by_district for row in rows]
     gaps = gpd.GeoDataFrame(
         pd.DataFrame(rows, columns=["adcode", "district", "area_km2", "geometry"]),
         geometry="geometry", crs=CHONGQING_EQUAL_AREA,
@@ -177,17 +217,43 @@ def _plain(row: dict) -> dict:
 _CACHED_RADII = 8
 
 
+class CoverageCache:
+    """A snapshot's coverage results by radius (a handful), carried to the next version lazily: the
+    next version's first request at a radius works out only the districts its writes can reach."""
+
+    def __init__(self, base: CoverageCache | None = None, moved: np.ndarray | None = None):
+        self.results: OrderedDict[float, CoverageResult] = OrderedDict()
+        self.lock = Lock()
+        self.base, self.moved = base, moved
+
+    def carried_to(self, snapshot) -> CoverageCache:
+        if snapshot.touched_points is None:
+            return CoverageCache()
+        if self.results or self.base is None:
+            return CoverageCache(self, snapshot.touched_points)
+        return CoverageCache(self.base, np.concatenate([self.moved, snapshot.touched_points]))
+
+    def previous(self, key: float) -> CoverageResult | None:
+        if self.base is None:
+            return None
+        with self.base.lock:
+            return self.base.results.get(key)
+
+
 def snapshot_coverage(snapshot, radius_m: float = 1000.0) -> CoverageResult:
     """District coverage of a registry snapshot at ``radius_m``, cached per version (a handful of radii)."""
-    cache, lock = snapshot.cached("coverage_cache", lambda: (OrderedDict(), Lock()))
+    cache = snapshot.cached("coverage_cache", CoverageCache)
     key = round(float(radius_m), 3)
-    with lock:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-    result = district_coverage(snapshot.active, snapshot.districts, radius_m=key)
-    with lock:
-        cache[key] = result
-        while len(cache) > _CACHED_RADII:
-            cache.popitem(last=False)
+    with cache.lock:
+        if key in cache.results:
+            cache.results.move_to_end(key)
+            return cache.results[key]
+    result = district_coverage(snapshot.active, snapshot.districts, radius_m=key, previous=cache.previous(key),
+                               moved=cache.moved)
+    with cache.lock:
+        cache.results[key] = result
+        while len(cache.results) > _CACHED_RADII:
+            cache.results.popitem(last=False)
+        if len(cache.results) >= len(cache.base.results if cache.base else ()):
+            cache.base = None  # nothing more to take from the earlier version
     return result

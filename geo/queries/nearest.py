@@ -19,6 +19,7 @@ distance, the antipode and the poles included.
 """
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 import threading
@@ -36,6 +37,7 @@ from geo.errors import Problem, ValidationError
 from geo.hours import parse_opening_hours, to_local_naive
 from geo.messages import Text, clipped
 from geo.projection import GEOD, TO_ECEF, ecef_point
+from geo.registry.backend import native_sleep, native_thread
 
 # Slack for rounding when a chord rules a station out: geodesics are good to ~15 nm and
 # chords to ~1 nm, so a millimetre can never turn a right answer away.
@@ -140,6 +142,8 @@ class NearestIndex:
                                     stations["id"].to_numpy(dtype=object), stations["kind"].to_numpy(dtype=object),
                                     stations["amenities"].tolist(), stations["opening_hours"].tolist())
         self.size = len(columns.lon)
+        self.registry_positions = columns.positions if columns.positions is not None else np.arange(self.size)
+        self._excluded: np.ndarray | None = None
         self.lon = np.ascontiguousarray(columns.lon, dtype=float)
         self.lat = np.ascontiguousarray(columns.lat, dtype=float)
         self.ids = columns.ids
@@ -177,6 +181,13 @@ class NearestIndex:
             centre = pts.mean(axis=0)
             self._spheres[kind] = (tuple(centre.tolist()), float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max()))
             self._ball_trees[kind] = GeodesicBallTree(pts, self.lon[positions], self.lat[positions])
+
+    def excluding(self, excluded: np.ndarray) -> NearestIndex:
+        """This index without the stations at ``excluded`` (bool by position); trees shared, not copied."""
+        view = copy.copy(self)
+        view._excluded = excluded
+        view._open_state_cache, view._eligible_cache = {}, {}
+        return view
 
     def ball_tree(self, kind: str | None) -> GeodesicBallTree:
         """The geodesic ball tree over ``kind``'s stations (all of them for ``None``)."""
@@ -229,7 +240,7 @@ class NearestIndex:
         if kind not in self._trees:
             return []
         minute = None if open_at is False else to_local_naive(open_at).replace(second=0, microsecond=0)
-        filtered = bool(bits) or minute is not None
+        filtered = bool(bits) or minute is not None or self._excluded is not None
         tree, tree_positions = self._trees[kind]
         n = len(tree_positions)
         if filtered:
@@ -280,7 +291,7 @@ class NearestIndex:
         key = (kind, bits, minute)
         cached = self._eligible_cache.get(key)
         if cached is None:
-            ok = np.ones(self.size, dtype=bool)
+            ok = np.ones(self.size, dtype=bool) if self._excluded is None else ~self._excluded
             if bits:
                 ok &= (self.amenity_bits & bits) == bits
             if minute is not None:
@@ -509,17 +520,87 @@ class StationArrays:
     kinds: np.ndarray
     amenities: list
     hours: list
+    #: each station's position in the registry (``Snapshot.features``), ascending
+    positions: np.ndarray | None = None
 
 
-def active_arrays(snapshot) -> StationArrays:
-    """The active stations of a snapshot, straight from its columns (no GeoDataFrame)."""
-    active = np.flatnonzero(snapshot.column("status") == "active")
+def active_arrays(snapshot, among: np.ndarray | None = None) -> StationArrays:
+    """The active stations of a snapshot (only those at registry positions ``among``, if given),
+    straight from its columns (no GeoDataFrame)."""
+    status = snapshot.column("status")
+    active = np.flatnonzero(status == "active") if among is None else among[status[among] == "active"]
     table = snapshot.table
     return StationArrays(table.lon[active], table.lat[active], snapshot.column("id")[active],
                          snapshot.column("kind")[active], snapshot.column("amenities")[active].tolist(),
-                         snapshot.column("opening_hours")[active].tolist())
+                         snapshot.column("opening_hours")[active].tolist(), active)
+
+
+#: a carried index is replaced by a full one once this many stations were written since the last
+#: full build, or once the registry has been quiet for ``REBUILD_QUIET_S``
+REBUILD_AFTER_WRITTEN = 2_000
+REBUILD_QUIET_S = 5.0
+
+
+class CarriedIndex:
+    """A full ``NearestIndex`` of an earlier version plus the stations written since, exactly.
+
+    A write on one server must show on every server within a second, and rebuilding the
+    index of 200,000 stations takes one or two. So the next version keeps the previous
+    index, masks out the stations written since (``excluded``), and indexes those that are
+    active now in a small index beside it; each query asks both and merges the two answers.
+    A full index replaces it off the request path (``warm``).
+    """
+
+    def __init__(self, base: NearestIndex, excluded: np.ndarray, written: np.ndarray, snapshot):
+        self.base, self.excluded, self.written = base, excluded, written
+        self.base_view = base.excluding(excluded)
+        self.extra = NearestIndex(active_arrays(snapshot, written))
+        self.size = self.base_view.size - int(excluded.sum()) + self.extra.size
+
+    @classmethod
+    def after(cls, previous, snapshot) -> CarriedIndex:
+        """``previous`` (a NearestIndex or CarriedIndex of the version before) carried to ``snapshot``."""
+        base = previous.base if isinstance(previous, CarriedIndex) else previous
+        written = snapshot.touched if not isinstance(previous, CarriedIndex) else np.union1d(previous.written, snapshot.touched)
+        excluded = np.zeros(base.size, dtype=bool)
+        registry = base.registry_positions
+        at = np.searchsorted(registry, written)
+        inside = at < base.size
+        found = at[inside][registry[at[inside]] == written[inside]]
+        excluded[found] = True
+        return cls(base, excluded, written, snapshot)
+
+    def nearest(self, lon, lat, k: int = 5, kind: str | None = None, amenities=(), open_at=False) -> list[NearestHit]:
+        hits = self.base_view.nearest(lon, lat, k, kind, amenities, open_at)
+        extra = [NearestHit(self.base.size + h.position, h.id, h.distance_m)
+                 for h in self.extra.nearest(lon, lat, k, kind, amenities, open_at)]
+        return sorted(hits + extra, key=lambda h: h.distance_m)[:k]
 
 
 def index_for(snapshot) -> NearestIndex:
     """The nearest index of a registry snapshot's active stations, built once per version."""
     return snapshot.cached("nearest_index", lambda: NearestIndex(active_arrays(snapshot)))
+
+
+def warm(snapshot) -> None:
+    """Make ``snapshot``'s nearest index before it is served: carried from the previous version when
+    only a few stations were written since (milliseconds), else built in full.
+
+    A carried index is replaced by a full one in a background thread once many stations were
+    written or the registry has been quiet a while, so queries never wait for that build."""
+    previous = snapshot.previous_derived.get("nearest_index") if snapshot.previous_derived else None
+    if previous is None or snapshot.touched is None or "nearest_index" in vars(snapshot).get("derived", {}):
+        index_for(snapshot)
+        return
+    carried = CarriedIndex.after(previous, snapshot)
+    if len(carried.written) > REBUILD_AFTER_WRITTEN:
+        index_for(snapshot)
+        return
+    vars(snapshot).setdefault("derived", {})["nearest_index"] = carried
+
+    def rebuild():
+        native_sleep(REBUILD_QUIET_S)
+        if not snapshot.superseded:  # a newer version carries this one on instead
+            snapshot.derived["nearest_index"] = NearestIndex(active_arrays(snapshot))
+
+    native_thread(rebuild, "stationmap-nearest-rebuild").start()

@@ -250,6 +250,10 @@ class Snapshot:
         self.touched: np.ndarray | None = None
         #: lon/lat of the touched stations before and after the write, for derived data kept per area
         self.touched_points: np.ndarray | None = None
+        #: the derived values of the version this one was made from (to carry forward), until warmed
+        self.previous_derived: dict | None = None
+        #: set once a newer version was made from this one
+        self.superseded = False
 
     def column(self, name: str) -> np.ndarray:
         """One property for every station, registry order; ``MISSING`` where a station lacks it."""
@@ -282,6 +286,13 @@ class Snapshot:
             vars(new)["frame"] = _patched_frame(old_frame, new.table, touched)
         for name, (values, encode) in vars(self).get("derived", {}).get("per_station", {}).items():
             new._carry_per_station(name, values, encode)
+        derived = vars(self).get("derived", {})
+        for name, value in derived.items():  # what knows how to follow a write (see StationColumns.carried_to)
+            carry = getattr(value, "carried_to", None)
+            if carry is not None:
+                vars(new).setdefault("derived", {})[name] = carry(new)
+        new.previous_derived = dict(derived)
+        self.superseded = True
         return new
 
     @cached_property
@@ -307,16 +318,21 @@ class Snapshot:
         """``build()`` once for this version, kept under ``name`` (see ``cached_on``)."""
         return cached_on(self, name, build)
 
-    def per_station(self, name: str, encode) -> np.ndarray:
+    def per_station(self, name: str, encode, bulk=None) -> np.ndarray:
         """``encode(feature)`` for every station (an object array, registry order), once per version.
 
-        The next version built by ``with_changes`` reuses it and encodes only the stations written."""
+        ``bulk(table)``, if given, makes the same values at once from the columns (much faster than a
+        Feature each). The next version built by ``with_changes`` reuses the array and encodes only
+        the stations written."""
         table = cached_on(self, "per_station", dict)
         held = table.get(name)
         if held is None:
-            values = _object_array((encode(f) for f in self.features), len(self))
+            values = bulk(self.table) if bulk is not None else _object_array((encode(f) for f in self.features), len(self))
             held = table.setdefault(name, (values, encode))
         return held[0]
+
+    def has_per_station(self, name: str) -> bool:
+        return name in vars(self).get("derived", {}).get("per_station", {})
 
     def _carry_per_station(self, name: str, values: np.ndarray, encode) -> None:
         n = len(self)

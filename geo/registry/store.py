@@ -146,6 +146,7 @@ class StationStore:
         if new is not self._snapshot:
             for warm in self._warmers:
                 warm(new)
+            new.previous_derived = None  # what could be carried forward was; let the old version go
         self._snapshot = new
         self._stamp = stamp
 

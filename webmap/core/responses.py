@@ -14,6 +14,7 @@ import json
 from collections import OrderedDict
 from threading import Lock
 
+import numpy as np
 from flask import Response, current_app, request
 
 from geo.registry.snapshot import cached_on
@@ -109,12 +110,25 @@ def snapshot_fingerprint(snapshot) -> str:
     def build() -> str:
         digest = hashlib.blake2b(str(snapshot.version).encode(), digest_size=12)
         digest.update(districts_fingerprint(snapshot.districts).encode())
-        for feature in snapshot.features:
-            props = feature["properties"]
-            digest.update(f"{props['id']}|{props['updated_at']}|{props['status']}|{feature['geometry']['coordinates']}\n".encode())
+        digest.update("".join(snapshot.per_station("fingerprint", _fingerprint_line, _fingerprint_lines)).encode())
         return digest.hexdigest()
 
     return cached_on(snapshot, "fingerprint", build)
+
+
+def _fingerprint_line(feature: dict) -> str:
+    props = feature["properties"]
+    return f"{props['id']}|{props['updated_at']}|{props['status']}|{feature['geometry']['coordinates']}\n"
+
+
+def _fingerprint_lines(table) -> np.ndarray:
+    """``_fingerprint_line`` of every station of a ``StationTable``, from its columns."""
+    columns = table.columns
+    lines = np.empty(len(table), dtype=object)
+    lines[:] = [f"{i}|{u}|{s}|[{x!r}, {y!r}]\n" for i, u, s, x, y in zip(
+        columns["id"].tolist(), columns["updated_at"].tolist(), columns["status"].tolist(), table.lon.tolist(),
+        table.lat.tolist(), strict=True)]
+    return lines
 
 
 def districts_fingerprint(districts) -> str:

@@ -25,9 +25,9 @@ def init_app(app: Flask) -> None:
         districts = Districts.load(app.config["DISTRICTS_PATH"])
         store = open_store(app.config.get("STORE_URL") or app.config["REGISTRY_PATH"], districts)
     if app.config.get("REGISTRY_FOLLOW"):
-        from geo.queries.nearest import index_for
+        from geo.queries.nearest import warm
 
-        store.warm_with(index_for)
+        store.warm_with(warm)
         store.keep_current()
     store.snapshot()
     app.extensions[EXTENSION] = store

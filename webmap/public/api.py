@@ -97,42 +97,48 @@ def stations():
 
 
 def _station_list(snapshot, args, max_points: int) -> Body:
-    columns = cached_on(snapshot, "columns", lambda: StationColumns(snapshot.frame))
+    columns = cached_on(snapshot, "columns", lambda: StationColumns.of_snapshot(snapshot))
     positions = columns.select(
         kinds=args["kind"] or (), statuses=() if args["status"] == "all" else (args["status"],),
         district=args["district"], amenities=args["amenity"] or (), bbox=args["bbox"], text=args["q"],
     )
-    strings = _feature_strings(snapshot, args["fields"], answer_lang(args))
     grouped = args["group"] == "auto" and len(positions) > max_points
+    fields, lang = args["fields"], answer_lang(args)
     if grouped:
         lon, lat = columns.lon[positions], columns.lat[positions]
         zoom = args["zoom"]
         if zoom is None:
             zoom = zoom_for_bbox(args["bbox"] or (lon.min(), lat.min(), lon.max(), lat.max()))
         cells = group_points(lon, lat, columns.kind[positions], len(KIND_CODES), cell_size_deg(zoom), max_cells=max_points)
-        features = [
-            strings[positions[cells.first[i]]] if cells.count[i] == 1 else _cluster_json(cells, i)
-            for i in range(len(cells))
-        ]
+        single = [i for i in range(len(cells)) if cells.count[i] == 1]
+        strings = dict(zip(single, _feature_strings_at(snapshot, fields, lang, positions[cells.first[single]]), strict=True))
+        features = [strings[i] if i in strings else _cluster_json(cells, i) for i in range(len(cells))]
     else:
-        features = strings[positions]
+        features = _feature_strings_at(snapshot, fields, lang, positions)
     head = (f'{{"type":"FeatureCollection","count":{len(positions)},"registry_version":{int(snapshot.version)},'
             f'"grouped":{"true" if grouped else "false"},' + (f'"zoom":{int(zoom)},' if grouped else "") + '"features":[')
     return Body((head + ",".join(features) + "]}").encode("utf-8"), GEOJSON)
 
 
+def _feature_strings_at(snapshot, fields: str, lang: str, positions) -> list[str]:
+    """The JSON text of the stations at ``positions``: from the snapshot's array when it has one (or
+    when most stations are asked for), else made for just these (a grouped city map needs few)."""
+    name = "features:min" if fields == "min" else f"features:full:{lang}"
+    if len(positions) > len(snapshot) // 8 or snapshot.has_per_station(name):
+        return _feature_strings(snapshot, fields, lang)[positions].tolist()
+    encode = _min_json if fields == "min" else functools.partial(_full_json, lang=lang)
+    return [encode(snapshot.table.feature(i)) for i in np.asarray(positions).tolist()]
+
+
 def _feature_strings(snapshot, fields: str, lang: str) -> np.ndarray:
     """Each station's Feature as JSON text, made once per snapshot (and per language for full)."""
     if fields == "min":
-        return cached_on(snapshot, "features:min", lambda: _as_array([_min_json(f) for f in snapshot.features]))
-    return cached_on(snapshot, f"features:full:{lang}",
-                     lambda: _as_array([dumps(_labelled(f, lang)) for f in snapshot.features]))
+        return snapshot.per_station("features:min", _min_json)
+    return snapshot.per_station(f"features:full:{lang}", functools.partial(_full_json, lang=lang))
 
 
-def _as_array(strings: list[str]) -> np.ndarray:
-    array = np.empty(len(strings), dtype=object)
-    array[:] = strings
-    return array
+def _full_json(feature: dict, lang: str) -> str:
+    return dumps(_labelled(feature, lang))
 
 
 def _min_json(feature: dict) -> str:
@@ -234,10 +240,13 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
     return Body(b"".join((head.encode(), b",".join(parts), b"]}")), GEOJSON), cache_control
 
 
-def _feature_heads(snapshot, lang: str) -> list[bytes]:
+def _feature_heads(snapshot, lang: str) -> np.ndarray:
     """Each station's full Feature as UTF-8 JSON without its closing ``}}``, ready for live fields."""
-    return cached_on(snapshot, f"features:heads:{lang}",
-                     lambda: [text[:-2].encode() for text in _feature_strings(snapshot, "full", lang)])
+    return snapshot.per_station(f"features:heads:{lang}", functools.partial(_feature_head, lang=lang))
+
+
+def _feature_head(feature: dict, lang: str) -> bytes:
+    return _full_json(feature, lang)[:-2].encode()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,0 +1,55 @@
+"""Coverage after a write works out only the districts the write can reach, and equals a fresh computation."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import geo.queries.coverage as coverage
+from geo.queries.coverage import district_coverage, snapshot_coverage
+from geo.registry.snapshot import Snapshot
+from tests.conftest import SMALL_REGISTRY, make_station
+
+
+def assert_same(result, expected):
+    assert result.table.drop(columns=["covered_km2", "covered_share"]).equals(
+        expected.table.drop(columns=["covered_km2", "covered_share"]))
+    np.testing.assert_allclose(result.table["covered_km2"], expected.table["covered_km2"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(result.gaps["area_km2"].sort_values(), expected.gaps["area_km2"].sort_values(), rtol=1e-9)
+    assert result.totals["stations"] == expected.totals["stations"]
+
+
+@pytest.mark.parametrize("radius", [500.0, 3000.0])
+def test_carried_coverage_equals_a_fresh_one_and_recomputes_only_what_a_write_reaches(districts, monkeypatch, radius):
+    snap = Snapshot(1, copy.deepcopy(SMALL_REGISTRY), districts)
+    snapshot_coverage(snap, radius)
+    moved = snap.get("500105-OS-0001")  # 江北: moved a little; another station retired; one added in 城口
+    moved["geometry"]["coordinates"] = [106.5800, 29.5900]
+    retired = snap.get("500103-OS-0002")
+    retired["properties"]["status"] = "retired"
+    added = make_station("500229-OS-0101", 108.66, 31.95)
+    snap2 = snap.with_changes(2, [moved, retired, added])
+
+    worked_out = []
+    real = coverage.covered_areas
+
+    def spy(stations, districts, radius_m, only=None, previous=None):
+        worked_out.append(None if only is None else {a for a, o in zip(districts.frame["adcode"], only, strict=True) if o})
+        return real(stations, districts, radius_m, only=only, previous=previous)
+
+    monkeypatch.setattr(coverage, "covered_areas", spy)
+    result = snapshot_coverage(snap2, radius)
+    touched = worked_out[0]
+    assert touched is not None and {"500103", "500105", "500229"} <= touched and len(touched) < len(districts.frame)
+    monkeypatch.setattr(coverage, "covered_areas", real)
+    assert_same(result, district_coverage(snap2.active, districts, radius))
+
+
+def test_a_version_without_an_earlier_result_is_computed_in_full(districts):
+    snap = Snapshot(1, copy.deepcopy(SMALL_REGISTRY), districts)
+    moved = snap.get("500105-OS-0001")
+    moved["geometry"]["coordinates"] = [106.5800, 29.5900]
+    snap2 = snap.with_changes(2, [moved])
+    assert_same(snapshot_coverage(snap2, 1000.0), district_coverage(snap2.active, districts, 1000.0))
