@@ -5,7 +5,9 @@
 - ``backend``: what a storage backend does (store and fetch, atomically);
 - ``filestore``: the GeoJSON file backend (the embedded default);
 - ``postgis``: the PostgreSQL/PostGIS backend (several app servers, one database);
-- ``audit``: the append-only log of every write; ``validate``: what a station must be.
+- ``audit``: the append-only log of every write; ``validate``: what a station must be;
+- ``state`` (``state_file``, ``state_pg``): the app's other state (accounts, counters, drafts…)
+  beside the registry: local files, or the same database.
 
 ``open_store(url)`` chooses the backend; nothing outside a store opens the registry.
 """
@@ -41,8 +43,9 @@ def open_store(url: str | Path | None = None, districts: str | Path | Districts 
         districts = Districts.load(districts or default_districts_path())
     if is_database_url(url):
         from geo.registry.postgis import PostGISBackend
+        from geo.registry.state_pg import PostgresState
 
-        return StationStore(PostGISBackend(str(url)), districts)
+        return StationStore(PostGISBackend(str(url)), districts, PostgresState(str(url)))
     if isinstance(url, str) and url.startswith("file:"):
         url = url.removeprefix("file://") if url.startswith("file://") else url.removeprefix("file:")
     return GeoJSONFileStore(url or default_registry_path(), districts)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from geo.access.accounts import default_accounts_path
 from geo.paths import DATA_DIR, default_districts_path, default_registry_path
@@ -86,20 +85,13 @@ DEFAULTS = {
 }
 
 
-def resolve_secret_key(config) -> str:
-    """The configured secret key, or one generated once and kept (mode 0600) in ``SECRET_KEY_FILE``."""
+def resolve_secret_key(config, state=None) -> str:
+    """The configured secret key, or one generated once and shared by every process: kept (mode 0600)
+    in ``SECRET_KEY_FILE`` by the file store, in the database by the PostgreSQL store (``state``)."""
     if config.get("SECRET_KEY"):
         return config["SECRET_KEY"]
-    path = Path(config["SECRET_KEY_FILE"])
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    key = secrets.token_hex(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker won the race; use its key
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+    if state is None:
+        from geo.registry.state_file import FileState
+
+        state = FileState()
+    return state.secret("secret_key", config["SECRET_KEY_FILE"], lambda: secrets.token_hex(32))
