@@ -356,3 +356,22 @@ class PostgresBlobs(Blobs):
     def expire(self, before) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM planner_inputs WHERE touched_at < %s", (before,))
+
+
+def import_accounts(url: str, users: dict, secrets: dict[str, str]) -> None:
+    """Move accounts (``{name: User}``, as a file holds them) and the secrets their hashes and sessions depend on
+    (``token_key``, ``secret_key``) into the database at ``url``, in one transaction. Refuses a database that
+    already has accounts: their tokens would depend on its own key."""
+    db = SharedConnection(url)
+    try:
+        with db.transaction() as conn:
+            conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+            (held,) = conn.execute("SELECT count(*) FROM accounts").fetchone()
+            if held:
+                raise RegistryUnavailableError(f"the database already holds {held} accounts; import them only into a new one")
+            store_account_changes(conn, {}, users)
+            for name, value in secrets.items():
+                conn.execute("INSERT INTO app_secrets (name, value) VALUES (%s, %s) "
+                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+    finally:
+        db.close()
