@@ -8,6 +8,8 @@ and a unique partial index (one open report per station, category and facility) 
 
 from __future__ import annotations
 
+import threading
+import time
 import zlib
 
 from psycopg.types.json import Jsonb
@@ -15,26 +17,56 @@ from psycopg.types.json import Jsonb
 from geo.errors import Problem as _Problem
 from geo.errors import RegistryUnavailableError, ValidationError
 from geo.messages import Text
+from geo.registry.backend import native_thread
 from geo.registry.state_pg import SharedConnection
 from geo.reports.model import MAX_NOTES_KEPT, OUTCOMES, Report, Submission, new_code
 from geo.reports.store import COLUMNS, FILTER_COLUMNS, CachedFlagsStore, now_iso
 
 # notes as JSON text, as the SQLite store keeps them (one row reader for both)
 _SELECT = f"SELECT {', '.join(c + '::text' if c == 'notes' else c for c in COLUMNS)} FROM reports"  # noqa: S608 - fixed names
+FLAGS_RECHECK_S = 1.0
 _REPORT_LOCK = 7_406_114  # pg_advisory_xact_lock(class, key): one merge per key at a time
 
 
 class PostgresReportStore(CachedFlagsStore):
-    """Reports in the database at ``url`` (schema by ``stationmap db upgrade``)."""
+    """Reports in the database at ``url`` (schema by ``stationmap db upgrade``).
+
+    The open-report flags riders' answers use (``reported_closed``: the finder hides those stations)
+    are read on every ``/api/nearest``: they are kept in memory and refreshed from the database in a
+    background thread at most every ``FLAGS_RECHECK_S``, so a rider never waits for the database and
+    reads keep working while it is away (another server's report shows within about a second; this
+    process's own writes at once)."""
 
     def __init__(self, url: str):
         self.db = SharedConnection(url)
+        self._checked_at = 0.0
+        self._refreshing = threading.Lock()
 
     def _write(self, work):
         with self.db.transaction() as conn:
             result = work(conn)
             conn.execute("UPDATE reports_meta SET version = version + 1")
+        self._cache = None  # this process's next read sees its own write
         return result
+
+    def _flags(self) -> tuple[frozenset[str], dict[str, int]]:
+        cache = self._cache
+        if cache is None:
+            flags = super()._flags()  # the first read (at start-up, or after a write here): from the database
+            self._checked_at = time.monotonic()
+            return flags
+        if time.monotonic() - self._checked_at >= FLAGS_RECHECK_S and self._refreshing.acquire(blocking=False):
+            native_thread(self._refresh_flags, "stationmap-report-flags").start()
+        return cache[1], cache[2]
+
+    def _refresh_flags(self) -> None:
+        try:
+            super()._flags()
+        except RegistryUnavailableError:
+            pass  # keep answering from the last flags; try again later
+        finally:
+            self._checked_at = time.monotonic()
+            self._refreshing.release()
 
     def version(self) -> int:
         with self.db.transaction() as conn:

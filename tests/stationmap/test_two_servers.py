@@ -56,10 +56,12 @@ def upload_body(name: str, adcode: str, lon: float, lat: float) -> tuple[bytes, 
 
 def start_servers(tmp_path, url, districts, workers=(2, 1)):
     """Servers over ``url`` sharing its accounts (in the database); returns (servers, {clerk: token})."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     accounts = AccountStore(None, districts, hasher=CHEAP_HASHER, records=PostgresState(url).accounts())
     tokens = {}
     for name, adcode in CLERKS.items():
-        accounts.add(name, "district", adcode)
+        if name not in {user.name for user in accounts.list()}:  # servers started again on the same database
+            accounts.add(name, "district", adcode)
         tokens[name] = accounts.issue_token(name, label="tests")
     # Server keeps its log beside this path; --store (given last) is the registry and everything else.
     anchor = tmp_path / "stations.geojson"

@@ -17,10 +17,12 @@ DEFAULTS = {
     "TILE_PROVIDER": os.environ.get("STATIONMAP_TILES", "osm"),
     "TIANDITU_KEY": os.environ.get("STATIONMAP_TIANDITU_KEY", ""),
     "SECRET_KEY": os.environ.get("STATIONMAP_SECRET_KEY", ""),
-    # Where a generated secret key is kept so every worker process shares it.
+    # Where a generated secret key is kept so every worker process shares it (file store; the
+    # PostgreSQL store keeps it in the database, shared by every app server).
     "SECRET_KEY_FILE": str(DATA_DIR / ".secret_key"),
     # District/planner/admin accounts (password and token hashes only). Not in git. The
     # same file as `stationmap users` manages: $STATIONMAP_ACCOUNTS or data/accounts.json.
+    # With a postgresql:// store, accounts (and every path below) live in the database instead.
     "ACCOUNTS_PATH": str(default_accounts_path()),
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "MAX_UPLOAD_ROWS": 5000,

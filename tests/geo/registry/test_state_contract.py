@@ -222,3 +222,42 @@ def test_reports_are_shared_and_merged(two):
     assert a.reports.get(report.code).status == closed.status == "confirmed"
     with pytest.raises(ValidationError):
         a.reports.close(report.code, "dismissed", "dismissed", "again", "yuzhong")
+
+
+def test_report_flags_are_answered_from_memory_while_the_database_is_away(pg_url, monkeypatch):
+    """Riders' answers use the open-report flags on every request: never a wait on (or an error from) the database."""
+    from geo.errors import RegistryUnavailableError
+    from geo.reports import store_pg
+
+    reports = store_pg.PostgresReportStore(pg_url)
+    reports.submit(Submission("500103-OS-0001", "500103", "测试驿站0001", "closed"))
+    assert reports.reported_closed() == frozenset({"500103-OS-0001"})
+
+    def away(*args, **kwargs):
+        raise RegistryUnavailableError("the database is away")
+
+    monkeypatch.setattr(reports.db, "transaction", away)
+    monkeypatch.setattr(store_pg, "FLAGS_RECHECK_S", 0.0)
+    for _ in range(3):
+        assert reports.reported_closed() == frozenset({"500103-OS-0001"})
+        assert reports.open_counts() == {"500103": 1}
+    monkeypatch.undo()
+    reports.db.close()
+
+
+def test_the_database_state_writes_no_local_file(two, tmp_path):
+    a, b = two
+    a.accounts.add("yuzhong", "district", "500103")
+    a.accounts.issue_token("yuzhong")
+    a.stash.save(YUZHONG, "s.csv", "wgs84", b"x", "fp")
+    a.inputs.put(b"lon,lat\n")
+    a.keys.begin("yuzhong", "k-00000001", "f")
+    a.counters.incr("k", 60)
+    a.secret()
+    a.reports.submit(Submission("500103-OS-0001", "500103", "测试驿站0001", "closed"))
+    written = sorted(p.name for p in tmp_path.rglob("*"))
+    if a.state.database_url:
+        assert written == []
+    else:  # the file store: today's files, where the configuration puts them
+        assert {"accounts.json", "accounts.json.token_key", ".secret_key", ".login_attempts.sqlite",
+                ".idempotency.sqlite", "reports.sqlite", "stash", "inputs"} <= set(written)
