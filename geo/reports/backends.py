@@ -13,5 +13,5 @@ def open_report_store(state, path: str | Path) -> ReportStore:
     if getattr(state, "database_url", None):
         from geo.reports.store_pg import PostgresReportStore
 
-        return PostgresReportStore(state.database_url)
+        return PostgresReportStore(state.database_url, getattr(state, "db", None))  # the state's connection
     return SQLiteReportStore(path)

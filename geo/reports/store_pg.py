@@ -8,6 +8,7 @@ and a unique partial index (one open report per station, category and facility) 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import zlib
@@ -37,10 +38,10 @@ class PostgresReportStore(CachedFlagsStore):
     reads keep working while it is away (another server's report shows within about a second; this
     process's own writes at once)."""
 
-    def __init__(self, url: str):
-        self.db = SharedConnection(url)
+    def __init__(self, url: str, db: SharedConnection | None = None):
+        self.db = db or SharedConnection(url)
         self._checked_at = 0.0
-        self._refreshing = threading.Lock()
+        self._refreshing, self._pid = threading.Lock(), os.getpid()
 
     def _write(self, work):
         with self.db.transaction() as conn:
@@ -55,6 +56,8 @@ class PostgresReportStore(CachedFlagsStore):
             flags = super()._flags()  # the first read (at start-up, or after a write here): from the database
             self._checked_at = time.monotonic()
             return flags
+        if self._pid != os.getpid():  # forked: a refresh in flight in the parent never finishes here
+            self._refreshing, self._pid = threading.Lock(), os.getpid()
         if time.monotonic() - self._checked_at >= FLAGS_RECHECK_S and self._refreshing.acquire(blocking=False):
             native_thread(self._refresh_flags, "stationmap-report-flags").start()
         return cache[1], cache[2]
