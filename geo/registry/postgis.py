@@ -63,9 +63,10 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         raise RegistryUnavailableError(f"{redacted(url)}: cannot connect to PostgreSQL ({first_line(exc)})") from None
 
 
-def bounded_connect(url: str) -> psycopg.Connection:
+def bounded_connect(url: str, **kwargs) -> psycopg.Connection:
     """A connection whose statements and lock waits are bounded: a stalled database must not hold a worker for ever."""
-    return connect(url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS}")
+    return connect(url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS}",
+                   **kwargs)
 
 
 def connection_lost(broken: psycopg.Connection) -> RegistryUnavailableError:

@@ -48,25 +48,34 @@ class SharedConnection:
         self._inherited: list = []  # a parent's connections: never used or closed in a child
 
     @contextmanager
-    def transaction(self):
-        """A connection inside one transaction: committed when the block ends, rolled back if it raises."""
+    def _connected(self):
+        """This process's connection (autocommit: a lone statement is one round trip) under the lock."""
         with self._lock:
             if self._pid != os.getpid():
                 self._inherited.append(self._conn)
                 self._conn, self._pid = None, os.getpid()
             if self._conn is None or self._conn.closed:
                 try:
-                    self._conn = bounded_connect(self.url)
+                    self._conn = bounded_connect(self.url, autocommit=True)
                 except RegistryUnavailableError as exc:
                     raise RegistryUnavailableError(Text("registry.writes_unavailable")) from exc
             conn = self._conn
             try:
-                with conn.transaction():
-                    yield conn
-                conn.commit()  # the outer implicit transaction psycopg opened, if any
+                yield conn
             except psycopg.OperationalError as exc:
                 self._conn = None
                 raise connection_lost(conn) from exc
+
+    @contextmanager
+    def transaction(self):
+        """A connection inside one transaction: committed when the block ends, rolled back if it raises."""
+        with self._connected() as conn, conn.transaction():
+            yield conn
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """The rows of one statement (atomic on its own), in one round trip."""
+        with self._connected() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
         with self._lock:
@@ -131,13 +140,16 @@ def get_or_make_secret(db: SharedConnection, name: str, make) -> str:
 # -- accounts -----------------------------------------------------------------------------------
 
 
-def _users_from_rows(accounts, tokens) -> dict:
-    by_account: dict[str, list] = {}
-    for account, token_id, digest, created_at, label in tokens:
-        by_account.setdefault(account, []).append(Token(token_id, digest, created_at, label))
-    return {name: User(name=name, role=role, district_adcode=district, disabled=disabled, password_hash=password_hash,
-                       tokens=tuple(by_account.get(name, ())), created_at=created_at, session_version=int(version))
-            for name, role, district, disabled, password_hash, created_at, version in accounts}
+# Each account with its tokens (oldest first) in one row: a session check or a token lookup is one round trip.
+_USER_SELECT = (f"SELECT {_ACCOUNT_COLUMNS}, coalesce((SELECT json_agg(json_build_array(t.id, t.hash, t.created_at, "  # noqa: S608
+                "t.label) ORDER BY t.ord) FROM account_tokens t WHERE t.account = a.name), '[]'::json)::text FROM accounts a")
+
+
+def _user(row) -> User:
+    name, role, district, disabled, password_hash, created_at, version, tokens = row
+    return User(name=name, role=role, district_adcode=district, disabled=disabled, password_hash=password_hash,
+                tokens=tuple(Token(*token) for token in json.loads(tokens)), created_at=created_at,
+                session_version=int(version))
 
 
 class PostgresAccountRecords(AccountRecords):
@@ -148,37 +160,25 @@ class PostgresAccountRecords(AccountRecords):
     def __init__(self, db: SharedConnection):
         self.db = db
 
-    def _select(self, conn, where: str = "", params=()) -> dict:
-        accounts = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts {where} ORDER BY name", params).fetchall()  # noqa: S608
-        names = [row[0] for row in accounts]
-        tokens = conn.execute("SELECT account, id, hash, created_at, label FROM account_tokens WHERE account = ANY(%s) "
-                              "ORDER BY ord", (names,)).fetchall() if names else []
-        return _users_from_rows(accounts, tokens)
-
     def users(self) -> dict:
-        with self.db.transaction() as conn:
-            return self._select(conn)
+        return {user.name: user for user in map(_user, self.db.query(_USER_SELECT + " ORDER BY name"))}
 
     def get(self, name: str):
-        with self.db.transaction() as conn:
-            return self._select(conn, "WHERE name = %s", (name,)).get(name)
+        rows = self.db.query(_USER_SELECT + " WHERE a.name = %s", (name,))
+        return _user(rows[0]) if rows else None
 
     def by_token(self, token_id: str):
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT account FROM account_tokens WHERE id = %s", (token_id,)).fetchone()
-            if row is None:
-                return None
-            user = self._select(conn, "WHERE name = %s", (row[0],)).get(row[0])
-        if user is None:
-            return None
-        token = next((t for t in user.tokens if t.id == token_id), None)
+        owner = " WHERE a.name = (SELECT account FROM account_tokens WHERE id = %s)"
+        rows = self.db.query(_USER_SELECT + owner, (token_id,))
+        user = _user(rows[0]) if rows else None
+        token = next((t for t in user.tokens if t.id == token_id), None) if user is not None else None
         return (user, token) if token is not None else None
 
     def write(self, change):
         with self.db.transaction() as conn:
             # Writers queue here (the lock conflicts with itself), readers never wait.
             conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
-            before = self._select(conn)
+            before = {user.name: user for user in map(_user, conn.execute(_USER_SELECT).fetchall())}
             users = dict(before)
             result = change(users)
             store_account_changes(conn, before, users)
@@ -233,8 +233,8 @@ class PostgresCounters(Storage):
         return (psycopg.Error, RegistryUnavailableError)
 
     def _one(self, sql: str, params=()):
-        with self.db.transaction() as conn:
-            return conn.execute(sql, params).fetchone()
+        rows = self.db.query(sql, params)
+        return rows[0] if rows else None
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
@@ -286,21 +286,19 @@ class PostgresIdempotency(IdempotencyRecords):
         self.db = db
 
     def expire(self, before: float) -> None:
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM idempotency WHERE created < %s", (before,))
+        self.db.query("DELETE FROM idempotency WHERE created < %s RETURNING 1", (before,))
 
     def insert_pending(self, scope, key, fingerprint, now) -> bool:
-        with self.db.transaction() as conn:
-            return conn.execute("INSERT INTO idempotency (scope, key, fingerprint, state, created) "
-                                "VALUES (%s, %s, %s, 'pending', %s) ON CONFLICT DO NOTHING",
-                                (scope, key, fingerprint, now)).rowcount == 1
+        return bool(self.db.query("INSERT INTO idempotency (scope, key, fingerprint, state, created) "
+                                  "VALUES (%s, %s, %s, 'pending', %s) ON CONFLICT DO NOTHING RETURNING 1",
+                                  (scope, key, fingerprint, now)))
 
     def get(self, scope, key):
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT fingerprint, state, status, headers, body, created FROM idempotency "
-                               "WHERE scope = %s AND key = %s", (scope, key)).fetchone()
-        if row is None:
+        rows = self.db.query("SELECT fingerprint, state, status, headers, body, created FROM idempotency "
+                             "WHERE scope = %s AND key = %s", (scope, key))
+        if not rows:
             return None
+        row = rows[0]
         return (*row[:4], bytes(row[4]) if row[4] is not None else None, row[5])
 
     def finish(self, scope, key, status, headers, body) -> None:

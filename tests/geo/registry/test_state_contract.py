@@ -261,3 +261,18 @@ def test_the_database_state_writes_no_local_file(two, tmp_path):
     else:  # the file store: today's files, where the configuration puts them
         assert {"accounts.json", "accounts.json.token_key", ".secret_key", ".login_attempts.sqlite",
                 ".idempotency.sqlite", "reports.sqlite", "stash", "inputs"} <= set(written)
+
+
+def test_concurrent_account_writes_on_both_handles_lose_nothing(two):
+    a, b = two
+    a.accounts.add("yuzhong", "district", "500103")
+    start = threading.Barrier(6)
+
+    def issue(i):
+        start.wait()
+        return [(a, b)[i % 2].accounts.issue_token("yuzhong", label=f"t{i}-{n}") for n in range(4)]
+
+    with ThreadPoolExecutor(6) as pool:
+        issued = [token for tokens in pool.map(issue, range(6)) for token in tokens]
+    assert len(b.accounts.get("yuzhong").tokens) == 24
+    assert all(a.accounts.verify_token(token).name == "yuzhong" for token in issued)
