@@ -53,7 +53,8 @@ DEFAULTS = {
     "BAD_BEARER_LIMIT_PER_IP": "20 per minute",
     # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, trust no header).
     "PROXY_COUNT": int(os.environ.get("STATIONMAP_PROXIES", "0") or 0),
-    # Where the throttle counts (None: a SQLite file beside ACCOUNTS_PATH, shared by every worker).
+    # Where the throttle counts (None: the store's: a SQLite file beside ACCOUNTS_PATH shared by every
+    # worker, or the PostgreSQL store's database shared by every app server).
     "RATELIMIT_STORAGE_URI": None,
     # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.
     "SESSION_LIFETIME": timedelta(hours=8),
@@ -68,7 +69,8 @@ DEFAULTS = {
     # Planning computations for visitors who are not signed in, per address (429 beyond).
     "PLAN_LIMIT_ANON": "60 per minute",
     # Idempotency-Key (webmap.portal.idempotency): how long a first answer is replayed, and when a
-    # request that never answered counts as interrupted. None: a SQLite file beside ACCOUNTS_PATH.
+    # request that never answered counts as interrupted. None: a SQLite file beside ACCOUNTS_PATH (the
+    # PostgreSQL store keeps the records in its database).
     "IDEMPOTENCY_TTL_S": 24 * 3600,
     "IDEMPOTENCY_STALE_S": 300,
     "IDEMPOTENCY_DB": None,
@@ -79,7 +81,8 @@ DEFAULTS = {
     "PLAN_CANDIDATES_DIR": None,     # default: <tmp>/stationmap-candidates-<uid>
     "PLAN_CANDIDATES_TTL_S": 24 * 3600,
     # Riders' problem reports (None: reports.sqlite beside the registry) and their abuse counters
-    # (None: a SQLite file beside the reports, shared by every worker).
+    # (None: a SQLite file beside the reports, shared by every worker); both in the database with
+    # the PostgreSQL store. Upload drafts and planner inputs likewise (the directories are the file store's).
     "REPORTS_PATH": None,
     "REPORT_LIMITS_STORAGE_URI": None,
     # A station not verified for this many days is marked "to verify" on the map, finder and portal.
