@@ -113,13 +113,20 @@ def test_reports_go_to_the_database(servers):
     assert b.get(f"/api/reports/{code}").status_code == 200
 
 
-def test_no_local_state_file_is_written(servers, data_dir, tmp_path):
+def test_no_local_state_file_is_written(servers, data_dir, database):
     a, b = (app.test_client() for app in servers)
     login(a, "yuzhong", "wrong password!!")
     login(a, "yuzhong")
     a.post("/upload", data={"csrf_token": csrf_token(a, "/upload"), "crs": "wgs84",
                             "file": (io.BytesIO(csv_bytes(YUZHONG_ROW)), "台账.csv")}, content_type="multipart/form-data")
     a.post("/api/reports", json={"station_id": "500103-OS-0001", "category": "closed"})
-    b.post("/api/plan", data={"candidates": (io.BytesIO(b"lon,lat\n106.57,29.56\n"), "c.csv")},
-           content_type="multipart/form-data")
+    planned = b.post("/api/plan", data={"candidates": (io.BytesIO(b"lon,lat\n106.57,29.56\n"), "c.csv")},
+                     content_type="multipart/form-data")
+    assert planned.status_code == 200, planned.get_data(as_text=True)[:300]
     assert sorted(p.name for p in data_dir.rglob("*")) == []
+    import psycopg
+
+    with psycopg.connect(database) as conn:
+        held = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+                for table in ("accounts", "app_secrets", "rate_counters", "upload_drafts", "planner_inputs", "reports")}
+    assert all(held.values()), held  # each piece went to its table
