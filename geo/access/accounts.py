@@ -1,8 +1,9 @@
-"""User accounts for the district portal: argon2id password hashes and API tokens in one JSON file.
+"""User accounts for the district portal: argon2id password hashes and API tokens, and every rule about them.
 
 A fresh install has no account at all; an administrator creates them with
-``stationmap users add``. The file holds hashes only, is replaced atomically under an
-inter-process lock and is created with mode 0600. Each of Chongqing's 38 district union
+``stationmap users add``. Where they are kept is a storage's business (``geo.access.records``):
+one JSON file by default (hashes only, replaced atomically under an inter-process lock, mode
+0600), or the PostgreSQL store's tables (``geo.registry.state_pg``). Each of Chongqing's 38 district union
 offices gets one active account; its ``actor`` may change that district's stations and no other.
 
 Passwords are argon2id: people choose them, so each guess must be expensive. API tokens
