@@ -247,6 +247,7 @@ main.add_command(serve)
 from stationmap.users_cli import users  # noqa: E402
 
 main.add_command(users)
+main.add_command(users, "accounts")  # the same commands under the name
 
 from stationmap.plan_cli import plan  # noqa: E402
 

@@ -78,7 +78,7 @@ def upgrade(url):
 @store_option
 @domain_errors
 def status(url):
-    """The schema version, the registry version and how many stations and audit entries the database holds.
+    """The registry version and how many stations, audit entries, accounts and reports the database holds.
 
     \b
     Example:
@@ -88,33 +88,44 @@ def status(url):
 
     with connect(_database_url(url)) as conn, _psycopg_errors("status failed"):
         check_schema(conn, url)
-        version, stations, entries = conn.execute(
-            "SELECT (SELECT version FROM registry_meta), (SELECT count(*) FROM stations), (SELECT count(*) FROM audit)"
-        ).fetchone()
-    click.echo(f"registry version {version}: {stations} stations, {entries} audit entries")
+        version, stations, entries, accounts, reports = conn.execute(
+            "SELECT (SELECT version FROM registry_meta), (SELECT count(*) FROM stations), (SELECT count(*) FROM audit), "
+            "(SELECT count(*) FROM accounts), (SELECT count(*) FROM reports)").fetchone()
+    click.echo(f"registry version {version}: {stations} stations, {entries} audit entries, "
+               f"{accounts} accounts, {reports} reports")
 
 
 @db.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--audit", "audit_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The file registry's audit log [default: <file stem>.audit.jsonl beside it, if present].")
+@click.option("--accounts", "accounts_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The accounts file (with its .token_key) [default: accounts.json beside FILE, if present].")
+@click.option("--reports", "reports_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Riders' reports (SQLite) [default: reports.sqlite beside FILE, if present].")
 @store_option
 @districts_option
 @domain_errors
-def import_(file, audit_file, url, districts):
-    """Move a GeoJSON file registry (and its audit log) into an empty PostGIS store, in one transaction.
+def import_(file, audit_file, accounts_file, reports_file, url, districts):
+    """Move a file registry into an empty PostGIS store: its stations and audit log (one transaction), then its
+    accounts with their token key and the app's secret key (.secret_key beside FILE), then riders' reports.
 
-    The file is validated first (schema, districts); its registry version carries over.
+    The file is validated first (schema, districts); its registry version carries over. Tokens and
+    signed-in sessions keep working on servers that use the database.
 
     \b
     Example:
       stationmap db import data/stations.geojson --store postgresql:///stations
     """
+    from geo.access.records import FileAccountRecords
     from geo.districts import Districts
     from geo.paths import default_districts_path
     from geo.registry.audit import AuditLog
     from geo.registry.postgis import import_registry
+    from geo.registry.state_pg import import_accounts
     from geo.registry.validate import validate_file_bytes
+    from geo.reports.store import SQLiteReportStore
+    from geo.reports.store_pg import import_reports
 
     url = _database_url(url)
     data = validate_file_bytes(file.read_bytes(), Districts.load(districts or default_districts_path()), source=str(file))
@@ -122,9 +133,23 @@ def import_(file, audit_file, url, districts):
     entries = AuditLog(audit_file).entries() if audit_file.exists() else []
     version = data.get("registry_version", 0)
     version = version if isinstance(version, int) else 0
+    # Read everything before writing anything: a corrupt accounts file stops the import here.
+    accounts_file = accounts_file or file.with_name("accounts.json")
+    records = FileAccountRecords(accounts_file) if accounts_file.exists() else None
+    users = records.users() if records is not None else {}
+    secrets = {}
+    for name, path in (("token_key", Path(f"{accounts_file}.token_key")), ("secret_key", file.with_name(".secret_key"))):
+        if path.exists():
+            secrets[name] = path.read_text().strip()
+    reports_file = reports_file or file.with_name("reports.sqlite")
+    reports = SQLiteReportStore(reports_file).list(status="all", limit=10**9) if reports_file.exists() else []
     with _psycopg_errors("import failed"):
         import_registry(url, data["features"], version, entries)
+        import_accounts(url, users, secrets)
+        import_reports(url, reports)
     click.echo(f"imported {len(data['features'])} stations and {len(entries)} audit entries (registry version {version})")
+    click.echo(f"imported {len(users)} accounts ({sum(len(u.tokens) for u in users.values())} tokens) and "
+               f"{len(reports)} reports")
 
 
 @db.command()

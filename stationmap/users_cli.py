@@ -19,21 +19,28 @@ accounts_option = click.option(
     "--accounts", "accounts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     envvar="STATIONMAP_ACCOUNTS", help="Accounts file [default: data/accounts.json; env STATIONMAP_ACCOUNTS].",
 )
+store_option = click.option(
+    "--store", "store_url", default=None, envvar="STATIONMAP_STORE", metavar="URL",
+    help="The store whose accounts these are: postgresql://… keeps them in that database (shared by every "
+         "app server); a GeoJSON path or nothing: the accounts file [env STATIONMAP_STORE].",
+)
 districts_option = click.option(
     "--districts", "districts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     envvar="STATIONMAP_DISTRICTS", help="District boundaries GeoJSON [default: data/districts.geojson].",
 )
 
 
-def _store(accounts_path, districts_path=None, with_districts=False):
+def _store(accounts_path, districts_path=None, with_districts=False, store_url=None):
     from geo.access.accounts import AccountStore, default_accounts_path
+    from geo.registry import open_state
 
     districts = None
     if with_districts:
         from geo.districts import Districts
 
         districts = Districts.load(districts_path)
-    return AccountStore(accounts_path or default_accounts_path(), districts=districts)
+    path = accounts_path or default_accounts_path()
+    return AccountStore(path, districts=districts, records=open_state(store_url).accounts(path))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -41,7 +48,8 @@ def users():
     """Accounts of the district portal: one per district union office, plus planners and admins.
 
     A fresh install has no account. Passwords and API tokens are shown once, when
-    created; the file (data/accounts.json, mode 0600) keeps only argon2id hashes.
+    created; the file (data/accounts.json, mode 0600), or the database with
+    --store postgresql://…, keeps only their hashes.
 
     \b
     Examples:
@@ -49,6 +57,7 @@ def users():
       stationmap users add --role admin city-admin
       stationmap users list
       stationmap users token issue yuzhong --label "nightly import"
+      stationmap users list --store postgresql:///stations
     """
 
 
@@ -59,9 +68,10 @@ def users():
 @click.option("--district", "district_adcode", default=None, metavar="ADCODE",
               help="Six-digit district code, required for (and only for) --role district, e.g. 500103 (渝中区).")
 @accounts_option
+@store_option
 @districts_option
 @_domain_errors
-def add_user(name, role, district_adcode, accounts_path, districts_path):
+def add_user(name, role, district_adcode, accounts_path, districts_path, store_url):
     """Create an account and print its random password once.
 
     NAME: 2–32 lower-case letters, digits, '.', '_' or '-'. Each district has one
@@ -71,7 +81,7 @@ def add_user(name, role, district_adcode, accounts_path, districts_path):
     Example:
       stationmap users add --role district --district 500103 yuzhong
     """
-    user, password = _store(accounts_path, districts_path, with_districts=True).add(name, role, district_adcode)
+    user, password = _store(accounts_path, districts_path, with_districts=True, store_url=store_url).add(name, role, district_adcode)
     where = f" for district {user.district_adcode}" if user.district_adcode else ""
     click.echo(f"created {user.role} account {user.name!r}{where}")
     click.echo(f"password (shown once, give it to the user over a safe channel): {password}")
@@ -80,15 +90,16 @@ def add_user(name, role, district_adcode, accounts_path, districts_path):
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print accounts as JSON (no hashes).")
 @accounts_option
+@store_option
 @_domain_errors
-def list_users(as_json, accounts_path):
+def list_users(as_json, accounts_path, store_url):
     """List accounts with role, district, state and number of API tokens.
 
     \b
     Example:
       stationmap users list --json
     """
-    accounts = _store(accounts_path).list()
+    accounts = _store(accounts_path, store_url=store_url).list()
     if as_json:
         click.echo(json.dumps([u.public() for u in accounts], ensure_ascii=False, indent=1))
         return
@@ -103,45 +114,48 @@ def list_users(as_json, accounts_path):
 @users.command("disable")
 @click.argument("name")
 @accounts_option
+@store_option
 @_domain_errors
-def disable_user(name, accounts_path):
+def disable_user(name, accounts_path, store_url):
     """Stop an account from logging in or using its tokens (ends its web sessions).
 
     \b
     Example:
       stationmap users disable yuzhong
     """
-    _store(accounts_path).disable(name)
+    _store(accounts_path, store_url=store_url).disable(name)
     click.echo(f"disabled {name!r}")
 
 
 @users.command("enable")
 @click.argument("name")
 @accounts_option
+@store_option
 @_domain_errors
-def enable_user(name, accounts_path):
+def enable_user(name, accounts_path, store_url):
     """Allow a disabled account again (refused if its district has another active account).
 
     \b
     Example:
       stationmap users enable yuzhong
     """
-    _store(accounts_path).enable(name)
+    _store(accounts_path, store_url=store_url).enable(name)
     click.echo(f"enabled {name!r}")
 
 
 @users.command("reset-password")
 @click.argument("name")
 @accounts_option
+@store_option
 @_domain_errors
-def reset_password(name, accounts_path):
+def reset_password(name, accounts_path, store_url):
     """Give an account a new random password, print it once, and end its web sessions.
 
     \b
     Example:
       stationmap users reset-password yuzhong
     """
-    password = _store(accounts_path).reset_password(name)
+    password = _store(accounts_path, store_url=store_url).reset_password(name)
     click.echo(f"new password for {name!r} (shown once): {password}")
 
 
@@ -160,15 +174,16 @@ def token():
 @click.argument("name")
 @click.option("--label", default="", help="What the token is for, e.g. 'nightly import' (at most 80 characters).")
 @accounts_option
+@store_option
 @_domain_errors
-def issue_token(name, label, accounts_path):
+def issue_token(name, label, accounts_path, store_url):
     """Issue an API token for NAME and print it once (send it as 'Authorization: Bearer <token>').
 
     \b
     Example:
       stationmap users token issue yuzhong --label "nightly import"
     """
-    value = _store(accounts_path).issue_token(name, label=label)
+    value = _store(accounts_path, store_url=store_url).issue_token(name, label=label)
     click.echo(f"token for {name!r} (shown once): {value}")
 
 
@@ -176,8 +191,9 @@ def issue_token(name, label, accounts_path):
 @click.argument("name")
 @click.option("--id", "token_id", default=None, help="Revoke only this token id (the part after 'smt_'); default: all.")
 @accounts_option
+@store_option
 @_domain_errors
-def revoke_token(name, token_id, accounts_path):
+def revoke_token(name, token_id, accounts_path, store_url):
     """Revoke one of NAME's API tokens, or all of them.
 
     \b
@@ -185,5 +201,5 @@ def revoke_token(name, token_id, accounts_path):
       stationmap users token revoke yuzhong --id 3de3e284617d
       stationmap users token revoke yuzhong
     """
-    count = _store(accounts_path).revoke_token(name, token_id)
+    count = _store(accounts_path, store_url=store_url).revoke_token(name, token_id)
     click.echo(f"revoked {count} token(s) of {name!r}")

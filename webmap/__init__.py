@@ -21,13 +21,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     if config:
         app.config.update(config)
-    app.config["SECRET_KEY"] = resolve_secret_key(app.config)
     app.json.sort_keys = False  # keep GeoJSON member order: type, geometry, properties
 
     from webmap.core import compress, errors, gates, i18n, page, reports_state, state
     from webmap.public import api, pages, problems
 
     state.init_app(app)
+    # After the store: with the PostgreSQL store every server shares the key kept in the database.
+    app.config["SECRET_KEY"] = resolve_secret_key(app.config, state.get_app_state(app))
     reports_state.init_app(app)
     errors.init_app(app)
     gates.init_app(app)  # after errors: its busy/throttled handlers are the more specific ones

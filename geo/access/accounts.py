@@ -1,8 +1,9 @@
-"""User accounts for the district portal: argon2id password hashes and API tokens in one JSON file.
+"""User accounts for the district portal: argon2id password hashes and API tokens, and every rule about them.
 
 A fresh install has no account at all; an administrator creates them with
-``stationmap users add``. The file holds hashes only, is replaced atomically under an
-inter-process lock and is created with mode 0600. Each of Chongqing's 38 district union
+``stationmap users add``. Where they are kept is a storage's business (``geo.access.records``):
+one JSON file by default (hashes only, replaced atomically under an inter-process lock, mode
+0600), or the PostgreSQL store's tables (``geo.registry.state_pg``). Each of Chongqing's 38 district union
 offices gets one active account; its ``actor`` may change that district's stations and no other.
 
 Passwords are argon2id: people choose them, so each guess must be expensive. API tokens
@@ -22,22 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from threading import Lock
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from geo import schema
-from geo.access.permissions import ROLES, Actor
-from geo.errors import ConflictError, NotFoundError, Problem, RegistryUnavailableError, ValidationError
-from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_files
+from geo.access.permissions import ROLES
+from geo.access.records import AccountRecords, FileAccountRecords, Token, User, load_token_key  # noqa: F401 - re-exported
+from geo.errors import ConflictError, NotFoundError, Problem, ValidationError
 from geo.hours import CHONGQING_TZ
 from geo.messages import Text, clipped
 
@@ -48,72 +47,12 @@ MIN_PASSWORD_LENGTH = 12
 # argon2 of a megabyte-long "password" is a cheap denial of service; nobody types more.
 MAX_PASSWORD_LENGTH = 1024
 MAX_LABEL_LENGTH = 80
-FILE_FORMAT = 1
 TOKEN_HASH_SCHEME = "hmac-sha256"  # noqa: S105 - a scheme name, not a secret
 _DUMMY_HASHES: dict[tuple, str] = {}
 
 
 def _now() -> str:
     return datetime.now(CHONGQING_TZ).replace(microsecond=0).isoformat()
-
-
-@dataclass(frozen=True)
-class Token:
-    """An API token's public part; the secret is shown once at issue and only its hash is kept."""
-
-    id: str
-    hash: str = field(repr=False)
-    created_at: str = ""
-    label: str = ""
-
-    def public(self) -> dict:
-        return {"id": self.id, "created_at": self.created_at, "label": self.label}
-
-
-@dataclass(frozen=True)
-class User:
-    """One account. ``session_version`` grows when the password changes or the account is
-    disabled, so a web session can record it at login and be refused once it is stale."""
-
-    name: str
-    role: str
-    district_adcode: str | None = None
-    disabled: bool = False
-    password_hash: str = field(default="", repr=False)
-    tokens: tuple[Token, ...] = field(default=(), repr=False)
-    created_at: str = ""
-    session_version: int = 0
-
-    @property
-    def actor(self) -> Actor:
-        """The :class:`geo.access.permissions.Actor` this account writes as."""
-        return Actor(name=self.name, role=self.role, district_adcode=self.district_adcode)
-
-    def public(self) -> dict:
-        """Everything but the hashes: for listings, JSON and templates."""
-        return {
-            "name": self.name, "role": self.role, "district_adcode": self.district_adcode,
-            "disabled": self.disabled, "created_at": self.created_at,
-            "tokens": [t.public() for t in self.tokens],
-        }
-
-    def to_record(self) -> dict:
-        return {
-            "name": self.name, "role": self.role, "district_adcode": self.district_adcode,
-            "disabled": self.disabled, "password_hash": self.password_hash,
-            "tokens": [{"id": t.id, "hash": t.hash, "created_at": t.created_at, "label": t.label} for t in self.tokens],
-            "created_at": self.created_at, "session_version": self.session_version,
-        }
-
-    @classmethod
-    def from_record(cls, record: dict) -> User:
-        return cls(
-            name=record["name"], role=record["role"], district_adcode=record.get("district_adcode"),
-            disabled=bool(record.get("disabled", False)), password_hash=record["password_hash"],
-            tokens=tuple(Token(tok["id"], tok["hash"], tok.get("created_at", ""), tok.get("label", ""))
-                         for tok in record.get("tokens", [])),
-            created_at=record.get("created_at", ""), session_version=int(record.get("session_version", 0)),
-        )
 
 
 # -- token secrets (pure: no file I/O) ------------------------------------------------
@@ -135,37 +74,19 @@ def token_matches(key: bytes, stored: str, token_id: str, secret: str) -> bool:
     return hmac.compare_digest(stored.encode(), token_digest(key, token_id, secret).encode())
 
 
-def load_token_key(path: Path) -> bytes:
-    """The server's token key kept in ``path`` (32 random bytes, hex, mode 0600), made on first use.
-
-    Every process serving the same accounts file shares it; losing it invalidates every token.
-    """
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return bytes.fromhex(path.read_text().strip())
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.hex())
-    return key
-
-
 def generate_password() -> str:
     """A random password of 20 URL-safe characters (about 120 bits)."""
     return secrets.token_urlsafe(15)
 
 
 class AccountStore:
-    """Accounts kept in one JSON file (``data/accounts.json`` by default).
+    """Accounts: every rule (names, roles, one active account per district, hashing, sessions), over a
+    storage that only stores and fetches (``geo.access.records.AccountRecords``).
 
     Parameters
     ----------
-    path : path of the accounts file; it need not exist yet (no accounts).
+    path : path of the accounts file; it need not exist yet (no accounts). Used by the default
+        storage (``FileAccountRecords``) only.
     districts : geo.districts.Districts, optional
         When given, a district account's code must be one of its 38 districts;
         otherwise only the code's shape (``50xxxx``) is checked.
@@ -173,57 +94,30 @@ class AccountStore:
         Defaults to argon2-cffi's argon2id parameters (RFC 9106 low-memory profile).
         Tests pass a cheaper one.
     token_key : bytes, optional
-        The HMAC key for token secrets; by default kept in ``<accounts file>.token_key``
-        (see ``load_token_key``) so the CLI that issues tokens and the server agree.
+        The HMAC key for token secrets; by default the storage's (``<accounts file>.token_key``
+        for the file, a shared secret in the database) so the CLI that issues tokens and the server agree.
+    records : AccountRecords, optional
+        Where accounts live (the store's ``state.accounts(path)``); default the JSON file at ``path``.
     """
 
-    def __init__(self, path: str | Path, districts=None, hasher: PasswordHasher | None = None,
-                 token_key: bytes | None = None):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None = None, districts=None, hasher: PasswordHasher | None = None,
+                 token_key: bytes | None = None, records: AccountRecords | None = None):
+        self.records = records or FileAccountRecords(path)
+        self.path = Path(path) if path is not None else None
         self.districts = districts
         self.hasher = hasher or PasswordHasher()
         self._token_key = token_key
-        self.lock = ProcessFileLock(str(self.path) + ".lock", timeout=30)
-        self._cache_lock = Lock()
-        self._cache: tuple[object, dict[str, User]] | None = None
-        # token id -> (account name, token), rebuilt with the cache when the file changes
-        self._tokens_by_id: dict[str, tuple[str, Token]] = {}
 
     @property
     def token_key(self) -> bytes:
         if self._token_key is None:
-            self._token_key = load_token_key(Path(str(self.path) + ".token_key"))
+            self._token_key = self.records.token_key()
         return self._token_key
 
     # -- reading ----------------------------------------------------------------
 
-    def _read_bytes(self) -> bytes | None:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise RegistryUnavailableError(f"{self.path}: cannot read the accounts file ({exc.strerror})") from exc
-
     def _load(self) -> dict[str, User]:
-        """The accounts as on disk now. The file is small, so it is read on every call and parsed
-        again only when its bytes changed: a revocation by another process counts at once."""
-        raw = self._read_bytes()
-        digest = hashlib.blake2b(raw, digest_size=32).digest() if raw is not None else None
-        with self._cache_lock:
-            if self._cache is not None and self._cache[0] == digest:
-                return self._cache[1]
-            users = self._parse(raw) if raw is not None else {}
-            self._cache = (digest, users)
-            self._tokens_by_id = {t.id: (u.name, t) for u in users.values() for t in u.tokens}
-            return users
-
-    def _parse(self, raw: bytes) -> dict[str, User]:
-        try:
-            data = json.loads(raw.decode("utf-8"))
-            return {r["name"]: User.from_record(r) for r in data["users"]}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise RegistryUnavailableError(f"{self.path}: the accounts file is corrupt and will not be overwritten ({exc})") from exc
+        return self.records.users()
 
     def list(self) -> list[User]:
         """All accounts, sorted by name."""
@@ -231,7 +125,7 @@ class AccountStore:
 
     def get(self, name: str) -> User:
         """The account called ``name``; ``NotFoundError`` if there is none."""
-        user = self._load().get(name)
+        user = self.records.get(name)
         if user is None:
             raise NotFoundError(Text("acct.no_account", name=name))
         return user
@@ -239,16 +133,8 @@ class AccountStore:
     # -- writing ----------------------------------------------------------------
 
     def _write(self, change):
-        """Under the lock: re-read, apply ``change(users) -> result``, write atomically (mode 0600)."""
-        with self.lock:
-            remove_orphan_temp_files(self.path)
-            raw = self._read_bytes()
-            users = self._parse(raw) if raw is not None else {}
-            result = change(users)
-            body = {"format": FILE_FORMAT, "users": [users[n].to_record() for n in sorted(users)]}
-            # mkstemp creates the temp file 0600 and os.replace keeps that mode.
-            atomic_write_bytes(self.path, (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
-        return result
+        """Under the storage's writers' lock: re-read, apply ``change(users) -> result``, store atomically."""
+        return self.records.write(change)
 
     def _update(self, name: str, evolve) -> User:
         """Replace account ``name`` with ``evolve(current user)`` under the lock."""
@@ -371,7 +257,7 @@ class AccountStore:
         """
         if not isinstance(name, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
             return None
-        user = self._load().get(name.strip().lower())
+        user = self.records.get(name.strip().lower())
         if user is None:
             self._verify(self._dummy(), password)
             return None
@@ -423,13 +309,10 @@ class AccountStore:
         match = TOKEN_PATTERN.match(token.strip())
         if not match:
             return None
-        users = self._load()
-        with self._cache_lock:
-            found = self._tokens_by_id.get(match["id"])
+        found = self.records.by_token(match["id"])
         if found is None:
             return None
-        name, stored = found
-        user = users.get(name)
+        user, stored = found
         if user is None or user.disabled or not token_matches(self.token_key, stored.hash, match["id"], match["secret"]):
             return None
         return user

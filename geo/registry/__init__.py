@@ -5,7 +5,9 @@
 - ``backend``: what a storage backend does (store and fetch, atomically);
 - ``filestore``: the GeoJSON file backend (the embedded default);
 - ``postgis``: the PostgreSQL/PostGIS backend (several app servers, one database);
-- ``audit``: the append-only log of every write; ``validate``: what a station must be.
+- ``audit``: the append-only log of every write; ``validate``: what a station must be;
+- ``state`` (``state_file``, ``state_pg``): the app's other state (accounts, counters, drafts…)
+  beside the registry: local files, or the same database.
 
 ``open_store(url)`` chooses the backend; nothing outside a store opens the registry.
 """
@@ -20,7 +22,7 @@ from geo.registry.snapshot import Snapshot, cached_on, stations_frame
 from geo.registry.store import StationStore, now_iso, prepare_new_features
 
 __all__ = ["GeoJSONFileStore", "Snapshot", "StationStore", "cached_on", "dump_feature_collection", "is_database_url",
-           "now_iso", "open_store", "prepare_new_features", "stations_frame"]
+           "now_iso", "open_state", "open_store", "prepare_new_features", "stations_frame"]
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
@@ -41,8 +43,24 @@ def open_store(url: str | Path | None = None, districts: str | Path | Districts 
         districts = Districts.load(districts or default_districts_path())
     if is_database_url(url):
         from geo.registry.postgis import PostGISBackend
+        from geo.registry.state_pg import PostgresState
 
-        return StationStore(PostGISBackend(str(url)), districts)
+        return StationStore(PostGISBackend(str(url)), districts, PostgresState(str(url)))
     if isinstance(url, str) and url.startswith("file:"):
         url = url.removeprefix("file://") if url.startswith("file://") else url.removeprefix("file:")
     return GeoJSONFileStore(url or default_registry_path(), districts)
+
+
+def open_state(url: str | Path | None = None):
+    """The app state (accounts, counters, drafts…) of the store at ``url`` without loading its stations: what
+    ``open_store(url).state`` would be. For a database, its schema is checked first (one clear line if wrong)."""
+    if is_database_url(url):
+        from geo.registry.postgis import check_schema, connect
+        from geo.registry.state_pg import PostgresState
+
+        with connect(str(url)) as conn:
+            check_schema(conn, str(url))
+        return PostgresState(str(url))
+    from geo.registry.state_file import FileState
+
+    return FileState()

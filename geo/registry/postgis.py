@@ -73,6 +73,21 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         raise RegistryUnavailableError(f"{redacted(url)}: cannot connect to PostgreSQL ({first_line(exc)})") from None
 
 
+def bounded_connect(url: str, **kwargs) -> psycopg.Connection:
+    """A connection whose statements and lock waits are bounded: a stalled database must not hold a worker for ever."""
+    return connect(url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={STATEMENT_TIMEOUT_MS}",
+                   **kwargs)
+
+
+def connection_lost(broken: psycopg.Connection) -> RegistryUnavailableError:
+    """Close a connection that failed (quietly) and say so: the next call reconnects."""
+    try:
+        broken.close()
+    except psycopg.Error:
+        pass
+    return RegistryUnavailableError(Text("registry.writes_unavailable"))
+
+
 def check_schema(conn, url: str) -> None:
     """Refuse a database without PostGIS or with a schema this code does not match."""
     has_postgis = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone()
@@ -180,9 +195,7 @@ class PostGISBackend(Backend):
                 self._conn, self._pid = None, os.getpid()
             if self._conn is None or self._conn.closed:
                 try:
-                    # A stalled database must not hold a worker for ever: statements and lock waits are bounded.
-                    self._conn = connect(self.url, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
-                                                           f" -c lock_timeout={STATEMENT_TIMEOUT_MS}")
+                    self._conn = bounded_connect(self.url)
                 except RegistryUnavailableError as exc:
                     if not self._opened:
                         raise  # at start: say exactly why (which server, what failed)
@@ -191,11 +204,7 @@ class PostGISBackend(Backend):
                 yield self._conn
             except psycopg.OperationalError as exc:
                 broken, self._conn = self._conn, None
-                try:
-                    broken.close()
-                except psycopg.Error:
-                    pass
-                raise RegistryUnavailableError(Text("registry.writes_unavailable")) from exc
+                raise connection_lost(broken) from exc
 
     # -- reading ----------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from geo.messages import Label, Text
 from geo.registry.audit import make_entry
 from geo.registry.backend import Backend, WriteTransaction, native_thread
 from geo.registry.snapshot import Snapshot, release_freed_memory
+from geo.registry.state import AppState
+from geo.registry.state_file import FileState
 from geo.registry.validate import check_locations, check_point, check_properties, formula_problems
 
 #: what only the server sets; an edit naming one of them is refused
@@ -47,11 +49,15 @@ class StationStore:
         Where stations, the audit log and the version are kept.
     districts : Districts
         The district map every station is validated against.
+    state : AppState, optional
+        Where the app's other state lives (accounts, counters, drafts…; ``geo.registry.state``):
+        the store's database for PostGIS, local files by default.
     """
 
-    def __init__(self, backend: Backend, districts: Districts):
+    def __init__(self, backend: Backend, districts: Districts, state: AppState | None = None):
         self.backend = backend
         self.districts = districts
+        self.state: AppState = state or FileState()
         self._snapshot: Snapshot | None = None
         self._stamp = None
         self._refresh_lock = threading.Lock()
@@ -268,6 +274,7 @@ class StationStore:
 
     def close(self) -> None:
         self.backend.close()
+        self.state.close()
 
 
 def _stored(tx: WriteTransaction, station_id: str, base: dict | None) -> dict:

@@ -83,11 +83,56 @@ SELECT = ("SELECT code, station_id, district_adcode, station_name, category, fac
 INSERT = ("INSERT INTO reports (code, station_id, district_adcode, station_name, category, facility, lon, lat, notes, "
           "count, status, outcome, reason, created_at, updated_at, resolved_by) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-# The only filters ``list`` builds into SQL (values are always bound parameters).
-FILTERS = {"district_adcode": "district_adcode = ?", "status": "status = ?", "station_id": "station_id = ?"}
+# The only columns ``get`` and ``list`` filter on in SQL (values are always bound parameters).
+FILTER_COLUMNS = ("code", "district_adcode", "status", "station_id")
 
 
-class SQLiteReportStore(ReportStore):
+class CachedFlagsStore(ReportStore):
+    """Open-report flags (the finder's "reported closed", the portal's counts) computed once per store version."""
+
+    _cache: tuple[int, frozenset[str], dict[str, int]] | None = None
+
+    @abstractmethod
+    def _rows(self, filters: dict[str, str], limit: int) -> list[tuple]:
+        """Rows of ``COLUMNS`` where each column in ``filters`` (one of ``FILTER_COLUMNS``) equals its value,
+        newest first."""
+
+    def get(self, code: str) -> Report:
+        normal = normal_code(code)
+        rows = self._rows({"code": normal}, 1) if normal else []
+        if not rows:
+            raise NotFoundError(Text("report.not_found", code=str(code)[:32]))
+        return report_from_row(rows[0])
+
+    def list(self, district=None, status=None, station_id=None, limit: int = 500) -> list[Report]:
+        status = None if status == "all" else status
+        filters = {column: value for column, value in (("district_adcode", district), ("status", status),
+                                                       ("station_id", station_id)) if value}
+        return [report_from_row(row) for row in self._rows(filters, limit)]
+
+    @abstractmethod
+    def _open_rows(self) -> list[tuple[str, str, str]]:
+        """(station_id, district_adcode, category) of every open report."""
+
+    def _flags(self) -> tuple[frozenset[str], dict[str, int]]:
+        version = self.version()
+        cache = self._cache
+        if cache is None or cache[0] != version:
+            rows = self._open_rows()
+            counts: dict[str, int] = {}
+            for _, adcode, _ in rows:
+                counts[adcode] = counts.get(adcode, 0) + 1
+            cache = self._cache = (version, frozenset(s for s, _, c in rows if c == "closed"), counts)
+        return cache[1], cache[2]
+
+    def reported_closed(self) -> frozenset[str]:
+        return self._flags()[0]
+
+    def open_counts(self) -> dict[str, int]:
+        return dict(self._flags()[1])
+
+
+class SQLiteReportStore(CachedFlagsStore):
     """Reports in one SQLite file; one connection per process and thread (never across a fork)."""
 
     def __init__(self, path: str | Path):
@@ -149,25 +194,10 @@ class SQLiteReportStore(ReportStore):
         code, merged = self._write(work)
         return self.get(code), merged
 
-    def get(self, code: str) -> Report:
-        normal = normal_code(code)
-        row = self._db().execute(SELECT + " WHERE code = ?", (normal,)).fetchone() if normal else None
-        if row is None:
-            raise NotFoundError(Text("report.not_found", code=str(code)[:32]))
-        return _report(row)
-
-    def list(self, district=None, status=None, station_id=None, limit: int = 500) -> list[Report]:
-        where, values = [], []
-        status = None if status == "all" else status
-        for column, value in (("district_adcode", district), ("status", status), ("station_id", station_id)):
-            if value:
-                where.append(FILTERS[column])
-                values.append(value)
-        sql = SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY updated_at DESC, code LIMIT ?"
-        return [_report(row) for row in self._db().execute(sql, (*values, int(limit))).fetchall()]
+    def _rows(self, filters: dict[str, str], limit: int) -> list[tuple]:
+        where = " AND ".join(f"{column} = ?" for column in filters if column in FILTER_COLUMNS)
+        sql = SELECT + (f" WHERE {where}" if where else "") + " ORDER BY updated_at DESC, code LIMIT ?"
+        return self._db().execute(sql, (*filters.values(), int(limit))).fetchall()
 
     def close(self, code: str, status: str, outcome: str, reason: str, by: str) -> Report:
         if status not in ("confirmed", "dismissed") or outcome not in OUTCOMES:
@@ -183,25 +213,11 @@ class SQLiteReportStore(ReportStore):
         self._write(work)
         return self.get(report.code)
 
-    def _flags(self) -> tuple[frozenset[str], dict[str, int]]:
-        version = self.version()
-        cache = self._cache
-        if cache is None or cache[0] != version:
-            rows = self._db().execute("SELECT station_id, district_adcode, category FROM reports WHERE status = 'open'").fetchall()
-            counts: dict[str, int] = {}
-            for _, adcode, _ in rows:
-                counts[adcode] = counts.get(adcode, 0) + 1
-            cache = self._cache = (version, frozenset(s for s, _, c in rows if c == "closed"), counts)
-        return cache[1], cache[2]
+    def _open_rows(self) -> list[tuple[str, str, str]]:
+        return self._db().execute("SELECT station_id, district_adcode, category FROM reports WHERE status = 'open'").fetchall()
 
-    def reported_closed(self) -> frozenset[str]:
-        return self._flags()[0]
-
-    def open_counts(self) -> dict[str, int]:
-        return dict(self._flags()[1])
-
-
-def _report(row) -> Report:
+def report_from_row(row) -> Report:
+    """A ``Report`` from a row of ``COLUMNS`` (notes as JSON text)."""
     data = dict(zip(COLUMNS, row, strict=True))
     location = (data["lon"], data["lat"]) if data["lon"] is not None else None
     return Report(code=data["code"], station_id=data["station_id"], district_adcode=data["district_adcode"],
@@ -209,3 +225,4 @@ def _report(row) -> Report:
                   location=location, notes=json.loads(data["notes"]), count=int(data["count"]), status=data["status"],
                   outcome=data["outcome"], reason=data["reason"], created_at=data["created_at"],
                   updated_at=data["updated_at"], resolved_by=data["resolved_by"])
+

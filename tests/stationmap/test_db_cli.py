@@ -24,11 +24,12 @@ def run(*args):
 def test_upgrade_makes_the_schema_once_and_status_reports_it(pg_empty_url):
     first = run("db", "upgrade", "--store", pg_empty_url)
     assert first.exit_code == 0, first.output
-    assert "applied migration 0001_registry" in first.output and f"version {latest_version()}" in first.output
+    assert "applied migration 0001_registry" in first.output and "applied migration 0002_app_state" in first.output
+    assert f"version {latest_version()}" in first.output
     again = run("db", "upgrade", "--store", pg_empty_url)
     assert again.exit_code == 0 and "nothing to do" in again.output
     status = run("db", "status", "--store", pg_empty_url)
-    assert status.output.strip() == "registry version 0: 0 stations, 0 audit entries"
+    assert status.output.strip() == "registry version 0: 0 stations, 0 audit entries, 0 accounts, 0 reports"
 
 
 def test_import_then_export_round_trips_stations_versions_and_audit(pg_url, registry_path, districts, tmp_path):
@@ -114,3 +115,51 @@ def test_db_commands_refuse_a_file_path(registry_path):
     result = run("db", "status", "--store", str(registry_path))
     assert result.exit_code == 2 and "postgresql://" in result.output
 
+
+
+def test_import_moves_accounts_tokens_secret_and_reports(pg_url, registry_path, districts, tmp_path):
+    from geo.access.accounts import AccountStore
+    from geo.registry import open_state
+    from geo.reports.model import Submission
+    from geo.reports.store import SQLiteReportStore
+    from tests.portal_helpers import CHEAP_HASHER
+
+    files = AccountStore(registry_path.with_name("accounts.json"), districts, hasher=CHEAP_HASHER)
+    _, password = files.add("yuzhong", "district", "500103")
+    token = files.issue_token("yuzhong", label="nightly import")
+    files.end_sessions("yuzhong")
+    registry_path.with_name(".secret_key").write_text("the-file-secret")
+    SQLiteReportStore(registry_path.with_name("reports.sqlite")).submit(
+        Submission("500103-OS-0001", "500103", "测试驿站0001", "closed"))
+
+    result = run("db", "import", str(registry_path), "--store", pg_url)
+    assert result.exit_code == 0, result.output
+    assert "imported 1 accounts (1 tokens) and 1 reports" in result.output
+    status = run("db", "status", "--store", pg_url)
+    assert "1 accounts, 1 reports" in status.output
+
+    state = open_state(pg_url)
+    moved = AccountStore(None, districts, hasher=CHEAP_HASHER, records=state.accounts())
+    assert moved.get("yuzhong") == files.get("yuzhong")  # hashes, tokens, session generation
+    assert moved.authenticate("yuzhong", password).name == "yuzhong"
+    assert moved.verify_token(token).name == "yuzhong"  # the token key came along
+    assert state.secret("secret_key", None, lambda: "new") == "the-file-secret"
+    state.close()
+    again = run("db", "import", str(registry_path), "--store", pg_url)
+    assert again.exit_code == 1
+
+
+def test_accounts_cli_works_against_the_database(pg_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("STATIONMAP_ACCOUNTS", str(tmp_path / "accounts.json"))
+    added = run("accounts", "add", "--role", "district", "--district", "500103", "yuzhong", "--store", pg_url)
+    assert added.exit_code == 0, added.output
+    token = run("users", "token", "issue", "yuzhong", "--store", pg_url)
+    assert token.exit_code == 0, token.output
+    listed = run("users", "list", "--json", "--store", pg_url)
+    assert json.loads(listed.output)[0]["name"] == "yuzhong" and len(json.loads(listed.output)[0]["tokens"]) == 1
+    assert run("users", "disable", "yuzhong", "--store", pg_url).exit_code == 0
+    assert json.loads(run("users", "list", "--json", "--store", pg_url).output)[0]["disabled"] is True
+    assert list(tmp_path.iterdir()) == []  # nothing in the accounts file's place
+    assert json.loads(run("users", "list", "--json").output) == []  # the file store has its own accounts
+    bad = run("users", "list", "--store", pg_url.replace("/t_", "/missing_"))
+    assert bad.exit_code == 1 and "Traceback" not in bad.output

@@ -25,6 +25,7 @@ from werkzeug.test import encode_multipart
 from geo.access.accounts import AccountStore
 from geo.registry import open_store
 from geo.registry.postgis import import_registry
+from geo.registry.state_pg import PostgresState
 from tests.conftest import SMALL_REGISTRY
 from tests.pg import create_database, make_template, pg_ctl, start_cluster, stop_cluster
 from tests.portal_helpers import CHEAP_HASHER, bearer, csv_bytes
@@ -54,13 +55,15 @@ def upload_body(name: str, adcode: str, lon: float, lat: float) -> tuple[bytes, 
 
 
 def start_servers(tmp_path, url, districts, workers=(2, 1)):
-    """Servers over ``url`` sharing one accounts file; returns (servers, {clerk: token})."""
-    accounts = AccountStore(tmp_path / "accounts.json", districts, hasher=CHEAP_HASHER)
+    """Servers over ``url`` sharing its accounts (in the database); returns (servers, {clerk: token})."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    accounts = AccountStore(None, districts, hasher=CHEAP_HASHER, records=PostgresState(url).accounts())
     tokens = {}
     for name, adcode in CLERKS.items():
-        accounts.add(name, "district", adcode)
+        if name not in {user.name for user in accounts.list()}:  # servers started again on the same database
+            accounts.add(name, "district", adcode)
         tokens[name] = accounts.issue_token(name, label="tests")
-    # Server keeps its log and finds accounts.json beside this path; --store (given last) is the registry.
+    # Server keeps its log beside this path; --store (given last) is the registry and everything else.
     anchor = tmp_path / "stations.geojson"
     return [Server(anchor, n, "--store", url) for n in workers], tokens
 
@@ -220,3 +223,37 @@ def test_a_database_restart_keeps_reads_working_and_writes_recover(tmp_path, dis
                 server.stop()
     finally:
         stop_cluster(directory)
+
+
+def _cookie(headers: dict, fallback: str) -> str:
+    value = headers.get("Set-Cookie")
+    return value.split(";")[0] if value else fallback
+
+
+def _form_post(server, path: str, cookie: str, fields: dict):
+    from urllib.parse import urlencode
+
+    return server.request(path, "POST", urlencode(fields).encode(),
+                          {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+
+
+@pytest.mark.slow
+def test_a_session_from_one_server_works_on_the_other_until_signed_out_there(servers, db_with_registry, districts):
+    from tests.portal_helpers import CSRF_INPUT, PASSWORD
+
+    (a, b), _ = servers
+    AccountStore(None, districts, hasher=CHEAP_HASHER, records=PostgresState(db_with_registry).accounts()).set_password(
+        "yuzhong", PASSWORD)
+    _, headers, page = a.request("/login")
+    cookie = _cookie(headers, "")
+    status, headers, _ = _form_post(a, "/login", cookie, {"username": "yuzhong", "password": PASSWORD,
+                                                          "csrf_token": CSRF_INPUT.search(page.decode()).group(1)})
+    assert status == 302
+    session = _cookie(headers, cookie)
+    status, _, _ = b.request("/portal/stations", headers={"Cookie": session})
+    assert status == 200  # signed in on A, served by B
+    _, headers, page = a.request("/logout", headers={"Cookie": session})
+    status, _, _ = _form_post(a, "/logout", _cookie(headers, session), {"csrf_token": CSRF_INPUT.search(page.decode()).group(1)})
+    assert status == 302
+    status, headers, _ = b.request("/portal/stations", headers={"Cookie": session})  # the old cookie, on B
+    assert status == 302 and "/login" in headers["Location"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from geo.access.accounts import default_accounts_path
 from geo.paths import DATA_DIR, default_districts_path, default_registry_path
@@ -18,10 +17,12 @@ DEFAULTS = {
     "TILE_PROVIDER": os.environ.get("STATIONMAP_TILES", "osm"),
     "TIANDITU_KEY": os.environ.get("STATIONMAP_TIANDITU_KEY", ""),
     "SECRET_KEY": os.environ.get("STATIONMAP_SECRET_KEY", ""),
-    # Where a generated secret key is kept so every worker process shares it.
+    # Where a generated secret key is kept so every worker process shares it (file store; the
+    # PostgreSQL store keeps it in the database, shared by every app server).
     "SECRET_KEY_FILE": str(DATA_DIR / ".secret_key"),
     # District/planner/admin accounts (password and token hashes only). Not in git. The
     # same file as `stationmap users` manages: $STATIONMAP_ACCOUNTS or data/accounts.json.
+    # With a postgresql:// store, accounts (and every path below) live in the database instead.
     "ACCOUNTS_PATH": str(default_accounts_path()),
     "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     "MAX_UPLOAD_ROWS": 5000,
@@ -52,7 +53,8 @@ DEFAULTS = {
     "BAD_BEARER_LIMIT_PER_IP": "20 per minute",
     # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, trust no header).
     "PROXY_COUNT": int(os.environ.get("STATIONMAP_PROXIES", "0") or 0),
-    # Where the throttle counts (None: a SQLite file beside ACCOUNTS_PATH, shared by every worker).
+    # Where the throttle counts (None: the store's: a SQLite file beside ACCOUNTS_PATH shared by every
+    # worker, or the PostgreSQL store's database shared by every app server).
     "RATELIMIT_STORAGE_URI": None,
     # Flask's own PERMANENT_SESSION_LIFETIME defaults to 31 days; a portal session ends sooner.
     "SESSION_LIFETIME": timedelta(hours=8),
@@ -67,7 +69,8 @@ DEFAULTS = {
     # Planning computations for visitors who are not signed in, per address (429 beyond).
     "PLAN_LIMIT_ANON": "60 per minute",
     # Idempotency-Key (webmap.portal.idempotency): how long a first answer is replayed, and when a
-    # request that never answered counts as interrupted. None: a SQLite file beside ACCOUNTS_PATH.
+    # request that never answered counts as interrupted. None: a SQLite file beside ACCOUNTS_PATH (the
+    # PostgreSQL store keeps the records in its database).
     "IDEMPOTENCY_TTL_S": 24 * 3600,
     "IDEMPOTENCY_STALE_S": 300,
     "IDEMPOTENCY_DB": None,
@@ -78,7 +81,8 @@ DEFAULTS = {
     "PLAN_CANDIDATES_DIR": None,     # default: <tmp>/stationmap-candidates-<uid>
     "PLAN_CANDIDATES_TTL_S": 24 * 3600,
     # Riders' problem reports (None: reports.sqlite beside the registry) and their abuse counters
-    # (None: a SQLite file beside the reports, shared by every worker).
+    # (None: a SQLite file beside the reports, shared by every worker); both in the database with
+    # the PostgreSQL store. Upload drafts and planner inputs likewise (the directories are the file store's).
     "REPORTS_PATH": None,
     "REPORT_LIMITS_STORAGE_URI": None,
     # A station not verified for this many days is marked "to verify" on the map, finder and portal.
@@ -86,20 +90,13 @@ DEFAULTS = {
 }
 
 
-def resolve_secret_key(config) -> str:
-    """The configured secret key, or one generated once and kept (mode 0600) in ``SECRET_KEY_FILE``."""
+def resolve_secret_key(config, state=None) -> str:
+    """The configured secret key, or one generated once and shared by every process: kept (mode 0600)
+    in ``SECRET_KEY_FILE`` by the file store, in the database by the PostgreSQL store (``state``)."""
     if config.get("SECRET_KEY"):
         return config["SECRET_KEY"]
-    path = Path(config["SECRET_KEY_FILE"])
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    key = secrets.token_hex(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker won the race; use its key
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+    if state is None:
+        from geo.registry.state_file import FileState
+
+        state = FileState()
+    return state.secret("secret_key", config["SECRET_KEY_FILE"], lambda: secrets.token_hex(32))

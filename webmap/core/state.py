@@ -13,6 +13,7 @@ from flask import Flask, current_app
 
 from geo.districts import Districts
 from geo.registry import Snapshot, StationStore, open_store
+from geo.registry.state import AppState
 
 EXTENSION = "stationmap"
 
@@ -35,6 +36,12 @@ def init_app(app: Flask) -> None:
 
 def get_store() -> StationStore:
     return current_app.extensions[EXTENSION]
+
+
+def get_app_state(app: Flask | None = None) -> AppState:
+    """Where accounts, counters, drafts, planner inputs, reports and the secret live: the store's
+    (``geo.registry.state``); each factory takes the file place from the config, which a database ignores."""
+    return (app or current_app).extensions[EXTENSION].state
 
 
 def get_snapshot() -> Snapshot:

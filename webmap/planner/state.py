@@ -7,10 +7,10 @@ for the first and reuses its result. Exact solves (CBC, up to ``time_limit_s`` p
 model build) hold one of ``PLAN_EXACT_SLOTS`` slots; when none frees up within
 ``PLAN_SLOT_WAIT_S`` the request is refused with ``SolverBusyError`` (HTTP 503).
 
-Candidate files uploaded with ``POST /api/plan`` are kept by their SHA-256 in a private
-directory that every worker process can reach, so later GETs (downloads, charts, the
-report) name them by digest instead of uploading again. They expire after
-``PLAN_CANDIDATES_TTL_S``.
+Candidate files uploaded with ``POST /api/plan`` are kept by their SHA-256 where the store
+keeps its state (a private directory every worker process can reach, or the store's database,
+which every app server reaches), so later GETs (downloads, charts, the report) name them by
+digest instead of uploading again. They expire after ``PLAN_CANDIDATES_TTL_S``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from flask import Flask, current_app
 
 from geo.errors import NotFoundError, RegistryUnavailableError
 from geo.messages import Text
+from geo.registry.state import Blobs
 
 EXTENSION = "stationmap.planner"
 DIGEST_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -85,66 +86,53 @@ class PlanCache:
 
 
 class CandidateStash:
-    """Uploaded candidate CSV files by SHA-256, in a private directory (0700, ours, not a symlink)."""
+    """Uploaded candidate CSV files by SHA-256: the rules (digests, expiry) over the store's planner inputs
+    (``geo.registry.state.Blobs``: a private directory (0700, ours, not a symlink), or the store's database)."""
 
-    def __init__(self, directory: str | Path | None, ttl_s: float):
-        self.directory = Path(directory or Path(tempfile.gettempdir()) / f"stationmap-candidates-{os.getuid()}")
+    def __init__(self, directory: str | Path | None, ttl_s: float, blobs: Blobs | None = None):
+        self.directory = Path(directory or default_directory())
         self.ttl_s = ttl_s
+        if blobs is None:
+            from geo.registry.state_file import FileBlobs
 
-    def _ready(self) -> Path:
-        path = self.directory
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
-        if path.is_symlink() or info.st_uid != os.getuid():
-            raise RegistryUnavailableError(f"{path} is not a private directory of this user; refusing to keep uploads there")
-        return path
+            blobs = FileBlobs(self.directory)
+        self.blobs = blobs
 
     def put(self, data: bytes) -> str:
         """Keep ``data``; returns its digest (the same bytes always get the same digest)."""
         digest = hashlib.sha256(data).hexdigest()
-        folder = self._ready()
-        target = folder / f"{digest}.csv"
-        if not target.exists():
-            fd, temp = tempfile.mkstemp(dir=folder, prefix=".upload-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temp, target)
-        else:
-            os.utime(target)
-        self._expire(folder)
+        self.blobs.put(digest, data)
+        self.blobs.expire(time.time() - self.ttl_s)
         return digest
 
     def get(self, digest: str) -> bytes:
         """The bytes kept under ``digest``; ``NotFoundError`` if unknown or expired."""
         if not DIGEST_PATTERN.fullmatch(digest or ""):
             raise NotFoundError(Text("plan.no_digest"))
-        path = self.directory / f"{digest}.csv"
-        try:
-            if time.time() - path.stat().st_mtime > self.ttl_s:
-                raise FileNotFoundError
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise NotFoundError(Text("plan.expired")) from None
+        data = self.blobs.get(digest, self.ttl_s)
+        if data is None:
+            raise NotFoundError(Text("plan.expired"))
+        return data
 
-    def _expire(self, folder: Path) -> None:
-        cutoff = time.time() - self.ttl_s
-        for path in folder.iterdir():
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except OSError:
-                continue
+
+def default_directory() -> Path:
+    """The file store's place for planner inputs when ``PLAN_CANDIDATES_DIR`` is not set."""
+    return Path(tempfile.gettempdir()) / f"stationmap-candidates-{os.getuid()}"
 
 
 class PlannerState:
-    def __init__(self, config):
+    def __init__(self, config, app_state=None):
         self.plans = PlanCache(int(config["PLAN_CACHE_ENTRIES"]), int(config["PLAN_EXACT_SLOTS"]),
                                float(config["PLAN_SLOT_WAIT_S"]))
-        self.candidates = CandidateStash(config["PLAN_CANDIDATES_DIR"], float(config["PLAN_CANDIDATES_TTL_S"]))
+        directory = config["PLAN_CANDIDATES_DIR"] or default_directory()
+        self.candidates = CandidateStash(directory, float(config["PLAN_CANDIDATES_TTL_S"]),
+                                         app_state.planner_inputs(directory) if app_state is not None else None)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = PlannerState(app.config)
+    from webmap.core.state import get_app_state
+
+    app.extensions[EXTENSION] = PlannerState(app.config, get_app_state(app))
 
 
 def planner_state() -> PlannerState:

@@ -3,8 +3,8 @@
 A client that lost the answer to a write (a dropped mobile link, a worker killed mid-request)
 cannot know whether it happened; retrying blindly duplicated uploads. Writes accept an
 ``Idempotency-Key`` header (the portal's forms send a hidden ``idempotency_key`` field made
-fresh for each form they render). Per account and key this module keeps, in a SQLite file
-shared by every worker process (beside the sign-in counters):
+fresh for each form they render). Per account and key this module keeps, where the store keeps
+its state (a SQLite file beside the sign-in counters, or the store's database: every server sees it):
 
 * ``pending`` while the first request runs: a concurrent retry gets 409 (try again shortly);
 * then the first answer (status, body, ``Content-Type`` and ``Location``), replayed for every
@@ -30,44 +30,37 @@ from pathlib import Path
 from flask import Flask, Response, current_app, request
 
 from geo.messages import Text
+from geo.registry.state import IdempotencyRecords
 from webmap.core.errors import error_response, wants_json
 from webmap.core.i18n import message_lang
-from webmap.signin.attempts import SharedSQLite
 
 EXTENSION = "stationmap.idempotency"
 HEADER = "Idempotency-Key"
 FORM_FIELD = "idempotency_key"
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
-SCHEMA = ("CREATE TABLE IF NOT EXISTS idempotency (scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
-          "state TEXT NOT NULL, status INTEGER, headers TEXT, body BLOB, created REAL NOT NULL, "
-          "PRIMARY KEY (scope, key))")
 KEPT_HEADERS = ("Content-Type", "Location")
 
 
 class IdempotencyStore:
-    """Keys and first answers in one SQLite file (one connection per process: ``SharedSQLite``)."""
+    """The rules (time to live, stale pending requests, 5xx answers forgotten) over records kept by the
+    store's state (``geo.registry.state.IdempotencyRecords``: SQLite beside the accounts, or the database)."""
 
-    def __init__(self, path: str | Path, ttl_s: float, stale_s: float):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | Path | None, ttl_s: float, stale_s: float, records: IdempotencyRecords | None = None):
         self.ttl_s, self.stale_s = ttl_s, stale_s
-        self._shared = SharedSQLite(self.path, SCHEMA)
+        if records is None:
+            from geo.registry.state_file import FileState
 
-    def _db(self) -> SharedSQLite:
-        return self._shared
+            records = FileState().idempotency(Path(path))
+        self.records = records
 
     def begin(self, scope: str, key: str, fingerprint: str):
         """``("new", None)`` if this request may run (now marked pending), else
         ``("replay", row)``, ``("pending", None)``, ``("stale", None)`` or ``("mismatch", None)``."""
-        db = self._db()
         now = time.time()
-        db.execute("DELETE FROM idempotency WHERE created < ?", (now - self.ttl_s,))
-        inserted = db.execute("INSERT OR IGNORE INTO idempotency (scope, key, fingerprint, state, created) "
-                              "VALUES (?, ?, ?, 'pending', ?)", (scope, key, fingerprint, now)).rowcount
-        if inserted:
+        self.records.expire(now - self.ttl_s)
+        if self.records.insert_pending(scope, key, fingerprint, now):
             return "new", None
-        row = db.execute("SELECT fingerprint, state, status, headers, body, created FROM idempotency "
-                         "WHERE scope = ? AND key = ?", (scope, key)).fetchone()
+        row = self.records.get(scope, key)
         if row is None:  # expired and deleted between the two statements: try once more
             return self.begin(scope, key, fingerprint)
         if row[0] != fingerprint:
@@ -78,22 +71,23 @@ class IdempotencyStore:
 
     def finish(self, scope: str, key: str, response: Response) -> None:
         """Keep the first answer (or forget the key after a server error: nothing was written)."""
-        db = self._db()
         if response.status_code >= 500:
-            db.execute("DELETE FROM idempotency WHERE scope = ? AND key = ?", (scope, key))
+            self.records.delete(scope, key)
             return
         headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
-        db.execute("UPDATE idempotency SET state = 'done', status = ?, headers = ?, body = ? WHERE scope = ? AND key = ?",
-                   (response.status_code, json.dumps(headers), response.get_data(), scope, key))
+        self.records.finish(scope, key, response.status_code, json.dumps(headers), response.get_data())
 
     def abandon(self, scope: str, key: str) -> None:
-        self._db().execute("DELETE FROM idempotency WHERE scope = ? AND key = ? AND state = 'pending'", (scope, key))
+        self.records.delete(scope, key, pending_only=True)
 
 
 def init_app(app: Flask) -> None:
+    from webmap.core.state import get_app_state
+
     path = app.config.get("IDEMPOTENCY_DB") or Path(app.config["ACCOUNTS_PATH"]).resolve().parent / ".idempotency.sqlite"
     app.extensions[EXTENSION] = IdempotencyStore(path, float(app.config["IDEMPOTENCY_TTL_S"]),
-                                                 float(app.config["IDEMPOTENCY_STALE_S"]))
+                                                 float(app.config["IDEMPOTENCY_STALE_S"]),
+                                                 records=get_app_state(app).idempotency(path))
     app.jinja_env.globals["new_idempotency_key"] = new_key
 
 

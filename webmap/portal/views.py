@@ -40,9 +40,13 @@ MAX_REASON_CHARS = 200
 
 
 def init_app(app) -> None:
+    from webmap.core.state import get_app_state
+    from webmap.portal.stash import default_directory
+
     idempotency.init_app(app)
-    app.extensions["stationmap_upload_stash"] = UploadStash(app.config.get("UPLOAD_STASH_DIR"),
-                                                            int(app.config["UPLOAD_STASH_TTL_S"]))
+    directory = app.config.get("UPLOAD_STASH_DIR") or default_directory()
+    app.extensions["stationmap_upload_stash"] = UploadStash(directory, int(app.config["UPLOAD_STASH_TTL_S"]),
+                                                            drafts=get_app_state(app).drafts(directory))
 
 
 def _stash() -> UploadStash:

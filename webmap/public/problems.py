@@ -67,9 +67,11 @@ def init_app(app) -> None:
     """Report limits (counters shared by every server process in SQLite) and the API's CSRF exemption."""
     from webmap.signin import attempts  # noqa: F401 - registers the sqlite:// limits storage
 
-    if not app.config.get("REPORT_LIMITS_STORAGE_URI"):
+    if not app.config.get("REPORT_LIMITS_STORAGE_URI"):  # the store's counters (SQLite beside the reports, or the database)
+        from webmap.core.state import get_app_state
+
         default = Path(app.config["REPORTS_PATH"]).with_name(".report_limits.sqlite")
-        app.config["REPORT_LIMITS_STORAGE_URI"] = f"sqlite://{default.resolve()}"
+        app.config["REPORT_LIMITS_STORAGE_URI"] = get_app_state(app).counters_uri(default)
     app.extensions[LIMITS] = ReportLimits(app.config["REPORT_LIMITS_STORAGE_URI"])
     # Hours for people in every template (portal pages included): hours_text("Mo-Fr 08:00-18:00").
     app.jinja_env.globals["hours_text"] = lambda text: describe_hours(text or "", get_lang())

@@ -27,9 +27,9 @@ How it fits together
   cookie rather than by bearer token.
 * Failed sign-ins are throttled by flask-limiter: ``LOGIN_LIMIT_PER_USER`` (5 per minute)
   per client address + user name and ``LOGIN_LIMIT_PER_IP`` (30 per minute) per address.
-  The counts live in a SQLite file beside the accounts (``webmap.signin.attempts``), so every
-  worker process shares them and a restart keeps them. Across machines, set
-  ``RATELIMIT_STORAGE_URI`` to a shared store (e.g. ``redis://localhost:6379``).
+  The counts live where the store keeps its state: a SQLite file beside the accounts
+  (``webmap.signin.attempts``) for the file store, the database for the PostgreSQL store, so every
+  worker process and every app server shares them and a restart keeps them.
   Behind a reverse proxy, wrap the app in ``werkzeug.middleware.proxy_fix.ProxyFix``
   or every client shares the proxy's address.
 """
@@ -75,12 +75,13 @@ def text(key: str, **values) -> str:
 def init_app(app: Flask) -> None:
     """Open the account store, turn on CSRF protection and the login throttle."""
     from geo.access.accounts import AccountStore
-    from webmap.core.state import get_store
-    from webmap.signin import attempts as login_attempts  # noqa: F401 - registers the sqlite:// limits storage
+    from webmap.core.state import get_app_state, get_store
 
-    if not app.config.get("RATELIMIT_STORAGE_URI"):  # the default: beside the accounts file (webmap.core.config)
+    state = get_app_state(app)
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        # The default: the store's (a SQLite file beside the accounts file, or the store's database).
         accounts_dir = Path(app.config["ACCOUNTS_PATH"]).resolve().parent
-        app.config["RATELIMIT_STORAGE_URI"] = f"sqlite://{accounts_dir / '.login_attempts.sqlite'}"
+        app.config["RATELIMIT_STORAGE_URI"] = state.counters_uri(accounts_dir / ".login_attempts.sqlite")
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_LIFETIME"]
     app.session_interface = ReusedSerializerSessionInterface()
     if os.environ.get("STATIONMAP_HTTPS") == "1":
@@ -89,7 +90,8 @@ def init_app(app: Flask) -> None:
 
     with app.app_context():
         districts = get_store().districts
-    app.extensions[ACCOUNTS_EXTENSION] = app.config.get("ACCOUNTS") or AccountStore(app.config["ACCOUNTS_PATH"], districts)
+    app.extensions[ACCOUNTS_EXTENSION] = app.config.get("ACCOUNTS") or AccountStore(
+        app.config["ACCOUNTS_PATH"], districts, records=state.accounts(app.config["ACCOUNTS_PATH"]))
 
     csrf = CSRFProtect(app)
     # The write API checks CSRF itself, and only for cookie sessions (see protect_session_write).

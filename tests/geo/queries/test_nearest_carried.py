@@ -44,7 +44,7 @@ def test_carried_index_matches_a_fresh_one(batches, seed, point):
     snap = Snapshot(1, features, None)
     index_for(snap)
     next_id = len(features) + 1
-    for b, batch in enumerate(batches):
+    for batch in batches:
         changed = {}
         for action, pick, lon, lat in batch:
             if action == "add":

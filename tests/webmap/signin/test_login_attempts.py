@@ -7,8 +7,8 @@ import multiprocessing
 import pytest
 from limits.storage import storage_from_string
 
+from geo.registry import state_file
 from tests.portal_helpers import login
-from webmap.signin import attempts as login_attempts
 from webmap.signin.attempts import SQLiteStorage
 
 pytest_plugins = ("tests.portal_fixtures",)
@@ -17,7 +17,7 @@ pytest_plugins = ("tests.portal_fixtures",)
 @pytest.fixture
 def clock(monkeypatch):
     now = [1_000_000.0]
-    monkeypatch.setattr(login_attempts, "_now", lambda: now[0])
+    monkeypatch.setattr(state_file, "_now", lambda: now[0])
     return now
 
 
