@@ -4,7 +4,8 @@ For the sample registry and a generated 200,000-station one, both stores measure
 run on this machine (nothing compared with stored numbers):
 
 - ready from cold: a new process opens the store, loads the snapshot and builds the nearest
-  index (what `stationmap serve` does before it answers), and its resident memory then;
+  index (what `stationmap serve` does before it answers), and its resident memory then and
+  once the ball trees for far queries are built (in the background, after it answers);
 - one-station edit acknowledged (median of 30); a 1,000-row upload committed;
 - a write visible to a second store handle that follows the first (``keep_current``: the file
   watcher or LISTEN/NOTIFY), median of 5;
@@ -56,10 +57,13 @@ t = time.perf_counter()
 from geo.registry import open_store
 from geo.queries.nearest import index_for
 store = open_store(sys.argv[1])
-index_for(store.snapshot())
+index = index_for(store.snapshot())
 ready = time.perf_counter() - t
-rss = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS:')) / 1024
-print(json.dumps({"ready_s": ready, "rss_mb": rss}))
+def rss():
+    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS:')) / 1024
+at_ready = rss()
+index.build_ball_trees()  # what `stationmap serve` builds in the background once it answers
+print(json.dumps({"ready_s": ready, "rss_mb": at_ready, "rss_steady_mb": rss()}))
 """
 
 
@@ -182,7 +186,8 @@ def database(server_url: str, name: str) -> str:
 
 ROWS = [
     ("ready from cold (load + index)", "ready_s", "s", "≤ 5 s (PostGIS)"),
-    ("resident memory, one process", "rss_mb", "MB", "≤ 400 MB"),
+    ("resident memory, one process, when ready", "rss_mb", "MB", "≤ 400 MB"),
+    ("  … with the far-query ball trees built (background)", "rss_steady_mb", "MB", "≤ 400 MB"),
     ("one-station edit acknowledged (median of 30; 5 at 200k)", "edit_ms", "ms", "≤ 20 ms"),
     ("  next version built + indexed + swapped in (background)", "swap_ms", "ms", ""),
     ("1,000-row upload committed", "upload_1000_s", "s", "≤ 1 s"),

@@ -82,18 +82,21 @@ def covered_areas(stations: gpd.GeoDataFrame, districts: Districts, radius_m: fl
     radius_m = check_radius(radius_m)
     x, y = lonlat_to_metric(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
     reach = radius_m * AREA_EQUALISING_FACTOR
+    polygons = districts.metric_frame.geometry.to_numpy()
+    wanted = np.ones(len(polygons), dtype=bool) if only is None else np.asarray(only, dtype=bool)
+    if only is not None and wanted.any():  # only the stations whose circle can reach those districts
+        minx, miny, maxx, maxy = shapely.total_bounds(polygons[wanted])
+        near = (x >= minx - reach) & (x <= maxx + reach) & (y >= miny - reach) & (y <= maxy + reach)
+        x, y = x[near], y[near]
+    circles = shapely.buffer(shapely.points(x, y), reach, quad_segs=QUAD_SEGS) if wanted.any() else np.empty(0, dtype=object)
+    tree = shapely.STRtree(circles)
     covered = []
-    for d, polygon in enumerate(districts.metric_frame.geometry):
-        if only is not None and not only[d]:
+    for d, polygon in enumerate(polygons):
+        if not wanted[d]:
             covered.append(previous[d])
             continue
-        # Only the stations whose circle can reach the district's bounding box are buffered.
-        shapely.prepare(polygon)
-        minx, miny, maxx, maxy = polygon.bounds
-        near = np.flatnonzero((x >= minx - reach) & (x <= maxx + reach) & (y >= miny - reach) & (y <= maxy + reach))
-        circles = shapely.buffer(shapely.points(x[near], y[near]), reach, quad_segs=QUAD_SEGS)
-        touching = circles[shapely.intersects(circles, polygon)] if len(circles) else circles
-        covered.append(shapely.intersection(shapely.union_all(touching), polygon) if len(touching) else shapely.Polygon())
+        near = tree.query(polygon, predicate="intersects")
+        covered.append(shapely.intersection(shapely.union_all(circles[near]), polygon) if len(near) else shapely.Polygon())
     return covered
 
 

@@ -174,13 +174,14 @@ class NearestIndex:
         # Per kind: a sphere (centre, radius in ECEF metres) holding its stations, which tells a
         # far query before the KD-tree is asked (a KD-tree cannot prune when every station is
         # about equally far, e.g. from the antipode), and the geodesic ball tree that answers it.
+        # The ball trees are built when first needed (or by ``warm`` in the background): riders'
+        # queries never need them, and at 200,000 stations they are most of the build.
         self._spheres: dict[str | None, tuple[tuple[float, float, float], float]] = {}
         self._ball_trees: dict[str | None, GeodesicBallTree] = {}
         for kind, (_, positions) in self._trees.items():
             pts = xyz[positions]
             centre = pts.mean(axis=0)
             self._spheres[kind] = (tuple(centre.tolist()), float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max()))
-            self._ball_trees[kind] = GeodesicBallTree(pts, self.lon[positions], self.lat[positions])
 
     def excluding(self, excluded: np.ndarray) -> NearestIndex:
         """This index without the stations at ``excluded`` (bool by position); trees shared, not copied."""
@@ -190,8 +191,20 @@ class NearestIndex:
         return view
 
     def ball_tree(self, kind: str | None) -> GeodesicBallTree:
-        """The geodesic ball tree over ``kind``'s stations (all of them for ``None``)."""
-        return self._ball_trees[kind]
+        """The geodesic ball tree over ``kind``'s stations (all of them for ``None``), built once.
+
+        No lock: two threads may both build it, one result is kept (and a forked worker never
+        waits on a lock its parent held)."""
+        tree = self._ball_trees.get(kind)
+        if tree is None:
+            positions = self._trees[kind][1]
+            lon, lat = self.lon[positions], self.lat[positions]
+            tree = self._ball_trees.setdefault(kind, GeodesicBallTree(ecef(lon, lat), lon, lat))
+        return tree
+
+    def build_ball_trees(self) -> None:
+        for kind in list(self._trees):
+            self.ball_tree(kind)
 
     def open_state(self, when: datetime | None) -> list[bool]:
         """Open/closed per distinct opening_hours string at ``when`` (cached per minute)."""
@@ -278,7 +291,7 @@ class NearestIndex:
     def _nearest_far(self, lon, lat, k, kind, eligible) -> list[NearestHit]:
         """Far from every station the chord certifies nothing: geodesic balls do."""
         positions = self._trees[kind][1]
-        found = self._ball_trees[kind].nearest(lon, lat, k, eligible)
+        found = self.ball_tree(kind).nearest(lon, lat, k, eligible)
         return [NearestHit(p, self._id_list[p], d) for d, p in ((d, int(positions[i])) for d, i in found)]
 
     def _eligible(self, kind: str | None, bits: int, minute: datetime | None) -> tuple[np.ndarray, float]:
@@ -590,17 +603,26 @@ def warm(snapshot) -> None:
     written or the registry has been quiet a while, so queries never wait for that build."""
     previous = snapshot.previous_derived.get("nearest_index") if snapshot.previous_derived else None
     if previous is None or snapshot.touched is None or "nearest_index" in vars(snapshot).get("derived", {}):
-        index_for(snapshot)
+        _full_index(snapshot)
         return
     carried = CarriedIndex.after(previous, snapshot)
     if len(carried.written) > REBUILD_AFTER_WRITTEN:
-        index_for(snapshot)
+        _full_index(snapshot)
         return
     vars(snapshot).setdefault("derived", {})["nearest_index"] = carried
 
     def rebuild():
         native_sleep(REBUILD_QUIET_S)
         if not snapshot.superseded:  # a newer version carries this one on instead
-            snapshot.derived["nearest_index"] = NearestIndex(active_arrays(snapshot))
+            index = NearestIndex(active_arrays(snapshot))
+            index.build_ball_trees()
+            snapshot.derived["nearest_index"] = index
 
     native_thread(rebuild, "stationmap-nearest-rebuild").start()
+
+
+def _full_index(snapshot) -> None:
+    """Build the index now; its ball trees (for queries far from every station) follow in the background."""
+    index = index_for(snapshot)
+    if isinstance(index, NearestIndex):
+        native_thread(index.build_ball_trees, "stationmap-ball-trees").start()
