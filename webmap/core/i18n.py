@@ -37,6 +37,7 @@ JS_KEYS = (
     "geo_unsupported", "geo_denied", "no_results", "no_position", "metres", "kilometres", "walk_minutes",
     "your_location", "searching", "found_n", "results_from", "col_district", "col_stations", "col_per_10k",
     "col_per_100km2", "col_share", "col_pop_share", "col_population", "totals", "chart_title", "computing", "radius_invalid",
+    "cov_grid_note",
     "layer_share", "layer_gaps", "share_legend", "sort_by", "legend_title", "legend_honoured", "retired_notice",
     "layer_grouped", "nav_amap_ride", "nav_baidu", "ride_minutes", "straight_line", "crosses_river", "open_city_map",
     "crs_hint", "from_place", "place_not_found", "place_kind_landmark", "place_kind_district", "place_kind_subdistrict",

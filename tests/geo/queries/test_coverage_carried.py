@@ -53,3 +53,21 @@ def test_a_version_without_an_earlier_result_is_computed_in_full(districts):
     moved["geometry"]["coordinates"] = [106.5800, 29.5900]
     snap2 = snap.with_changes(2, [moved])
     assert_same(snapshot_coverage(snap2, 1000.0), district_coverage(snap2.active, districts, 1000.0))
+
+
+def test_the_grid_method_agrees_with_the_exact_union(districts, monkeypatch):
+    """Large registries measure covered area on 250 m cells; it must agree with the union of circles."""
+    snap = Snapshot(1, copy.deepcopy(SMALL_REGISTRY), districts)
+    exact = district_coverage(snap.active, districts, 5000.0)
+    monkeypatch.setattr(coverage, "GRID_ABOVE_STATIONS", 0)
+    grid = district_coverage(snap.active, districts, 5000.0)
+    assert (exact.method, grid.method) == ("exact", "grid") and grid.totals["area_method"] == "grid"
+    assert grid.totals["covered_km2"] == pytest.approx(exact.totals["covered_km2"], rel=0.03)
+    big = exact.table["covered_km2"] > 10
+    assert big.sum() >= 3
+    np.testing.assert_allclose(grid.table["covered_km2"][big], exact.table["covered_km2"][big], rtol=0.05)
+    assert (grid.table["covered_share"] <= 1).all() and (grid.table.loc[~big, "covered_km2"] < 10).all()
+    # the gaps drawn from the cells cover what is not covered
+    uncovered = exact.totals["area_km2"] - exact.totals["covered_km2"]
+    assert grid.gaps.to_crs(coverage.CHONGQING_EQUAL_AREA).area.sum() / 1e6 == pytest.approx(uncovered, rel=0.01)
+    assert set(grid.gaps["adcode"]) == set(exact.gaps["adcode"])

@@ -188,6 +188,7 @@
     });
     totalsEl.appendChild(SM.el("h2", { text: SM.t("totals") }));
     totalsEl.appendChild(dl);
+    if (t.area_method === "grid") totalsEl.appendChild(SM.el("p", { className: "note", text: SM.t("cov_grid_note") }));
   }
 
   function renderChart() {
