@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -196,8 +197,46 @@ ROWS = [
     ("first map request after a write", "map_after_write_s", "s", "≤ 0.5 s"),
     ("coverage, 38 districts at 1 km, from scratch", "coverage_first_s", "s", "≤ 3 s"),
     ("coverage, 38 districts at 1 km, after a write", "coverage_after_write_s", "s", "≤ 3 s"),
+    ("riders /api/nearest p99, quiet (2 workers, 16 connections)", "riders_quiet_p99_ms", "ms", ""),
+    ("riders /api/nearest p99, an upload a second", "riders_writing_p99_ms", "ms", "≤ 100 ms"),
+    ("riders req/s, quiet", "riders_quiet_rps", "", ""),
+    ("riders req/s, an upload a second", "riders_writing_rps", "", "unchanged"),
     ("PostGIS import (binary COPY)", "import_s", "s", ""),
 ]
+
+
+def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> dict:
+    """``/api/nearest`` from riders against ``stationmap serve`` (2 workers) on this store: quiet, then while
+    a 10-station upload is committed every second through another handle (the servers follow it)."""
+    from bench_web import Gunicorn, _load, warm_up
+
+    server = Gunicorn(Path("unused"), workers=2, store=url)
+    writer = open_store(url, districts)
+    try:
+        server.wait_ready()
+        warm_up(server.url)
+        quiet = _load(server.url, "&k=5", seconds, 16)
+        stop, written = threading.Event(), [0]
+
+        def upload():
+            seed = 10_000
+            while not stop.is_set():
+                started = time.perf_counter()
+                writer.add(new_stations(districts, 10, seed), CLI_ACTOR)
+                written[0] += 1
+                seed += 1
+                stop.wait(max(0.0, 1.0 - (time.perf_counter() - started)))
+
+        thread = threading.Thread(target=upload, daemon=True)
+        thread.start()
+        busy = _load(server.url, "&k=5", seconds, 16)
+        stop.set()
+        thread.join()
+    finally:
+        server.stop()
+        writer.close()
+    return {"riders_quiet_p99_ms": quiet.get("p99_ms"), "riders_quiet_rps": quiet.get("rps"),
+            "riders_writing_p99_ms": busy.get("p99_ms"), "riders_writing_rps": busy.get("rps"), "uploads": written[0]}
 
 
 def table(label: str, file_figures: dict, pg_figures: dict) -> str:
@@ -217,6 +256,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--file-large", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the file store at national scale (tens of minutes on 2 busy cores)")
+    parser.add_argument("--riders", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure riders' /api/nearest on `stationmap serve` while uploads stream in")
     parser.add_argument("--pg", default=None, help="superuser URL of a PostgreSQL server [default: a throwaway cluster]")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the throwaway cluster on kill, too
@@ -239,6 +280,9 @@ def main(argv=None) -> int:
                 start = time.perf_counter()
                 import_registry(url, data["features"], data.get("registry_version", 0), [])
                 pg_figures = {"import_s": time.perf_counter() - start, **measure(url, districts, tmp)}
+                if args.riders:
+                    log(f"{label}: riders while uploads stream in (PostGIS)")
+                    pg_figures.update(riders_while_writing(url, districts))
                 print(table(f"{label} ({len(data['features']):,} stations)", file_figures, pg_figures), flush=True)
     finally:
         if directory is not None:

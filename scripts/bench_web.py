@@ -115,13 +115,15 @@ class Gunicorn:
     sync worker, what ``stationmap serve`` ran before it moved to gevent.
     """
 
-    def __init__(self, registry: Path, workers: int = 2, setup: str = "serve"):
+    def __init__(self, registry: Path, workers: int = 2, setup: str = "serve", store: str | None = None):
         from stationmap.serve import WORKER_CLASS
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, STATIONMAP_REGISTRY=str(registry), STATIONMAP_TILES="none",
                    STATIONMAP_SECRET_KEY="bench-only")  # noqa: S106 - a throwaway server
+        if store is not None:  # e.g. postgresql://…; the registry path is then unused
+            env["STATIONMAP_STORE"] = store
         gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
                     "--log-level", "warning"]
         if setup == "hello":
