@@ -50,6 +50,13 @@ DEFAULTS = {
     "LOGIN_LIMIT_PER_IP": "30 per minute",
     # Bad bearer tokens from one address; beyond this every token from it waits for the window.
     "BAD_BEARER_LIMIT_PER_IP": "20 per minute",
+    # Requests per client address and worker process, any path (webmap.core.budget, limits syntax):
+    # 20 a second sustained, far above a rider's phone (a finder refresh every few seconds, a few
+    # dozen requests per page load), room for several phones behind one carrier NAT. Beyond it:
+    # 429 + Retry-After, answered after REQUEST_BUDGET_DELAY_S so a client ignoring it cannot spin.
+    # None or "": no budget.
+    "REQUEST_BUDGET_PER_ADDRESS": os.environ.get("STATIONMAP_REQUEST_BUDGET", "1200 per minute"),
+    "REQUEST_BUDGET_DELAY_S": 1.0,
     # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, trust no header).
     "PROXY_COUNT": int(os.environ.get("STATIONMAP_PROXIES", "0") or 0),
     # Where the throttle counts (None: a SQLite file beside ACCOUNTS_PATH, shared by every worker).

@@ -50,7 +50,6 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from limits import parse as parse_limit
 from limits.strategies import FixedWindowRateLimiter
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geo.access.permissions import Actor
 from geo.errors import NotFoundError
@@ -105,9 +104,7 @@ def init_app(app: Flask) -> None:
     app.extensions[LIMITER_EXTENSION] = limiter
     app.extensions[BAD_CREDENTIAL_THROTTLE] = (FixedWindowRateLimiter(limiter.storage),
                                                 parse_limit(app.config["BAD_BEARER_LIMIT_PER_IP"]))
-    if app.config["PROXY_COUNT"]:
-        hops = int(app.config["PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    # ProxyFix (PROXY_COUNT) wraps the whole app in webmap.create_app, outside every middleware.
     # flask-limiter also checks every request in a before_request hook (about 0.35 ms, a
     # third of a whole /api/nearest request). Only the login view is limited, and its
     # decorator below runs the check itself, so the app-wide hook is dropped.

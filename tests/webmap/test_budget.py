@@ -1,0 +1,80 @@
+"""The per-address request budget (webmap.core.budget): a flood from one address is refused, others are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_test_app
+from webmap.core import budget
+
+NEAREST = "/api/nearest?lon=106.5516&lat=29.5630"
+
+
+@pytest.fixture
+def slept(monkeypatch):
+    """The refusal's hold-back, recorded instead of slept."""
+    calls = []
+    monkeypatch.setattr(budget.time, "sleep", calls.append)
+    return calls
+
+
+def small_budget_app(registry_path, tmp_path, **overrides):
+    return make_test_app(registry_path, tmp_path, REQUEST_BUDGET_PER_ADDRESS="5 per minute", **overrides)
+
+
+def from_address(client, address: str, path: str = NEAREST, **kwargs):
+    return client.get(path, environ_base={"REMOTE_ADDR": address}, **kwargs)
+
+
+def test_flood_from_one_address_gets_429_with_retry_after_while_others_are_served(registry_path, tmp_path, slept):
+    client = small_budget_app(registry_path, tmp_path).test_client()
+    answers = [from_address(client, "10.0.0.1") for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    refused = from_address(client, "10.0.0.1")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    body = refused.get_json()
+    assert body["ok"] is False and body["status"] == 429
+    assert "too many requests from your address" in body["errors"][0]["message"]
+    assert slept == [1.0]  # held back before answering, so a client ignoring Retry-After cannot spin
+    # Another address (another rider) is untouched, on the fast path and through Flask alike.
+    assert from_address(client, "10.0.0.2").status_code == 200
+    assert from_address(client, "10.0.0.2", "/api/stations?bbox=106.5,29.5,106.6,29.6").status_code == 200
+    # Every path counts: the flooding address is refused on pages too, with a page in its language.
+    page = from_address(client, "10.0.0.1", "/", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 429 and page.mimetype == "text/html"
+    assert "来自您地址的请求过多" in page.get_data(as_text=True)
+    assert page.headers["Retry-After"]
+
+
+def test_api_refusal_speaks_the_callers_language(registry_path, tmp_path, slept):
+    client = small_budget_app(registry_path, tmp_path).test_client()
+    for _ in range(5):
+        from_address(client, "10.0.0.3")
+    refused = from_address(client, "10.0.0.3", NEAREST + "&lang=zh")
+    assert refused.status_code == 429
+    assert refused.get_json()["errors"][0]["message"] == "来自您地址的请求过多，请稍候再试"
+
+
+def test_behind_a_proxy_the_forwarded_client_address_is_counted(registry_path, tmp_path, slept):
+    client = small_budget_app(registry_path, tmp_path, PROXY_COUNT=1).test_client()
+
+    def via_proxy(client_address):
+        return client.get(NEAREST, environ_base={"REMOTE_ADDR": "127.0.0.1"},
+                          headers={"X-Forwarded-For": client_address})
+
+    assert [via_proxy("203.0.113.7").status_code for _ in range(6)] == [200] * 5 + [429]
+    # Other clients behind the same proxy keep their own budgets.
+    assert [via_proxy(f"203.0.113.{i}").status_code for i in range(10, 20)] == [200] * 10
+
+
+def test_default_budget_is_far_above_a_phone_and_can_be_turned_off(registry_path, tmp_path, slept):
+    from limits import parse
+
+    from webmap.core.config import DEFAULTS
+
+    default = parse(DEFAULTS["REQUEST_BUDGET_PER_ADDRESS"])
+    per_minute = default.amount * 60 / default.get_expiry()
+    assert per_minute >= 600  # a phone: a finder refresh every few seconds, a few dozen requests per page
+    client = make_test_app(registry_path, tmp_path, REQUEST_BUDGET_PER_ADDRESS=None).test_client()
+    assert not isinstance(client.application.wsgi_app, budget.AddressBudget)

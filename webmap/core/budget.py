@@ -1,0 +1,92 @@
+"""A request budget per client address, checked before Flask is reached.
+
+Riders are many people, each phone asking a few times a minute (the finder refreshes every
+few seconds; a page load is a few dozen requests). One address sending hundreds of requests a
+second is a program, and every request it sends — even a cheap nearest query, even a refused
+token — takes a turn of the worker from the riders. So each address may make
+``REQUEST_BUDGET_PER_ADDRESS`` requests (``limits`` syntax; default 1,200 a minute, i.e. 20 a
+second sustained, far above what a phone needs and room for several phones behind one
+carrier NAT) per worker process. Beyond that it is answered 429 with ``Retry-After``, the
+JSON envelope under ``/api/`` and an error page elsewhere, in the reader's language.
+
+The check is a WSGI middleware outside Flask's routing: counting costs ~20 µs (``limits``'
+sliding window counter over an in-memory store), nothing is parsed. The address is
+``REMOTE_ADDR`` as the app sees it, i.e. after werkzeug's ``ProxyFix`` when ``PROXY_COUNT``
+says a proxy is in front (``webmap/__init__.py`` puts ``ProxyFix`` outside this middleware).
+
+A refused address waits ``REQUEST_BUDGET_DELAY_S`` (1 s) for its 429. A program that ignores
+``Retry-After`` and asks again at once would otherwise cost a turn per refusal; held back, a
+connection can ask at most once a second, and an address holds at most
+``--max-connections-per-address`` connections per worker (``stationmap.worker``). Under gevent
+the wait is a sleeping greenlet: it costs the riders nothing.
+
+The counts are per process (each gunicorn worker counts what it serves), kept in memory and
+made afresh in each worker after the fork. Behind nginx, ``deploy/nginx.conf``'s ``limit_req``
+is the first line and this one the second.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+
+from flask import Flask
+from limits import parse as parse_limit
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from geo.messages import Text
+from webmap.core.gates import ThrottledError, busy_response
+
+SCOPE = "request"
+
+
+class AddressBudget:
+    """WSGI middleware: ``REQUEST_BUDGET_PER_ADDRESS`` requests per client address, then 429."""
+
+    def __init__(self, app: Flask, wsgi_app, limit: str, delay_s: float):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.limit = parse_limit(limit)
+        self.delay_s = max(0.0, float(delay_s))
+        self._pid = None
+        self._limiter = None
+        self._lock = threading.Lock()
+
+    def limiter(self) -> SlidingWindowCounterRateLimiter:
+        """This process's counter (made after the fork: a worker never shares the master's)."""
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+                    self._pid = os.getpid()
+        return self._limiter
+
+    def __call__(self, environ, start_response):
+        address = environ.get("REMOTE_ADDR") or "-"
+        limiter = self.limiter()
+        if limiter.hit(self.limit, SCOPE, address):
+            return self.wsgi_app(environ, start_response)
+        return self.refuse(environ, start_response, limiter, address)
+
+    def retry_after(self, limiter, address: str) -> int:
+        reset_at, _ = limiter.get_window_stats(self.limit, SCOPE, address)
+        return max(1, math.ceil(reset_at - time.time()))
+
+    def refuse(self, environ, start_response, limiter, address: str):
+        if self.delay_s:
+            time.sleep(self.delay_s)  # cooperative under gevent (monkey-patched)
+        wait = self.retry_after(limiter, address)
+        with self.app.request_context(environ):
+            response = busy_response(ThrottledError(wait, Text("busy.request_budget")))
+            response = self.app.process_response(response)
+        return response(environ, start_response)
+
+
+def init_app(app: Flask) -> None:
+    """Put the budget in front of ``app.wsgi_app`` (call after every other middleware but ``ProxyFix``)."""
+    limit = app.config.get("REQUEST_BUDGET_PER_ADDRESS")
+    if limit:
+        app.wsgi_app = AddressBudget(app, app.wsgi_app, limit, app.config["REQUEST_BUDGET_DELAY_S"])
