@@ -78,3 +78,40 @@ def test_default_budget_is_far_above_a_phone_and_can_be_turned_off(registry_path
     assert per_minute >= 600  # a phone: a finder refresh every few seconds, a few dozen requests per page
     client = make_test_app(registry_path, tmp_path, REQUEST_BUDGET_PER_ADDRESS=None).test_client()
     assert not isinstance(client.application.wsgi_app, budget.AddressBudget)
+
+
+def test_address_over_its_bad_token_allowance_is_refused_at_the_door(registry_path, tmp_path, accounts, tokens, slept):
+    from webmap.signin.auth import BAD_CREDENTIAL_THROTTLE
+
+    app = make_test_app(registry_path, tmp_path, ACCOUNTS=accounts, BAD_BEARER_LIMIT_PER_IP="3 per minute")
+    client = app.test_client()
+    made_up = {"Authorization": "Bearer smt_0123456789ab_" + "A" * 43}
+    statuses = [from_address(client, "10.0.0.5", "/api/audit", headers=made_up).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+    class Untouchable:
+        def __getattr__(self, name):
+            raise AssertionError("the shared counters were consulted")
+
+    app.extensions[BAD_CREDENTIAL_THROTTLE] = (Untouchable(), None)
+    # From now on everything from that address, public paths included, is refused before Flask.
+    for path in ("/api/audit", NEAREST, "/"):
+        refused = from_address(client, "10.0.0.5", path, headers=made_up)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert refused.mimetype == "text/html"
+    api = from_address(client, "10.0.0.5", NEAREST, headers={"Accept-Language": "en"})
+    assert api.get_json()["errors"][0]["message"] == "Too many failed sign-ins; please wait a minute and try again."
+    assert from_address(client, "10.0.0.6", NEAREST).status_code == 200
+
+
+def test_anonymous_planning_refusals_are_remembered_per_process(registry_path, tmp_path, slept, monkeypatch):
+    app = make_test_app(registry_path, tmp_path, PLAN_LIMIT_ANON="1 per minute")
+    client = app.test_client()
+    path = "/api/plan?new=1&radius_m=1000&district=500103"
+    assert from_address(client, "10.0.0.7", path).status_code == 200
+    assert from_address(client, "10.0.0.7", path.replace("1000", "1500")).status_code == 429
+    # Refused once, the address is not counted in the shared store again until the window passes.
+    storage = app.extensions["stationmap_limiter"].storage
+    monkeypatch.setattr(storage, "incr", lambda *a, **k: (_ for _ in ()).throw(AssertionError("store asked")))
+    again = from_address(client, "10.0.0.7", path.replace("1000", "2000"))
+    assert again.status_code == 429 and int(again.headers["Retry-After"]) >= 1

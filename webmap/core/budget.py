@@ -20,6 +20,10 @@ connection can ask at most once a second, and an address holds at most
 ``--max-connections-per-address`` connections per worker (``stationmap.worker``). Under gevent
 the wait is a sleeping greenlet: it costs the riders nothing.
 
+Other throttles hand their verdicts to this one (``block_address``): an address over its
+allowance of bad bearer tokens (``BAD_BEARER_LIMIT_PER_IP``) is refused here, in
+microseconds and without touching the shared counter store, until that window passes.
+
 The counts are per process (each gunicorn worker counts what it serves), kept in memory and
 made afresh in each worker after the fork. Behind nginx, ``deploy/nginx.conf``'s ``limit_req``
 is the first line and this one the second.
@@ -41,6 +45,8 @@ from geo.messages import Text
 from webmap.core.gates import ThrottledError, busy_response
 
 SCOPE = "request"
+EXTENSION = "stationmap.budget"
+MAX_BLOCKED = 100_000  # addresses remembered as blocked per process (each ~200 bytes)
 
 
 class AddressBudget:
@@ -53,6 +59,7 @@ class AddressBudget:
         self.delay_s = max(0.0, float(delay_s))
         self._pid = None
         self._limiter = None
+        self._blocked: dict[str, tuple[float, Text]] = {}
         self._lock = threading.Lock()
 
     def limiter(self) -> SlidingWindowCounterRateLimiter:
@@ -61,32 +68,53 @@ class AddressBudget:
             with self._lock:
                 if self._pid != os.getpid():
                     self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+                    self._blocked = {}
                     self._pid = os.getpid()
         return self._limiter
+
+    def block(self, address: str, until: float, message: Text) -> None:
+        """Refuse everything from ``address`` here until ``until`` (epoch seconds) with ``message``:
+        what another throttle decided (too many bad tokens) costs nothing more to enforce."""
+        self.limiter()
+        if len(self._blocked) >= MAX_BLOCKED:
+            now = time.time()
+            self._blocked = {a: b for a, b in self._blocked.items() if b[0] > now}
+        if len(self._blocked) < MAX_BLOCKED:
+            self._blocked[address] = (until, message)
 
     def __call__(self, environ, start_response):
         address = environ.get("REMOTE_ADDR") or "-"
         limiter = self.limiter()
+        blocked = self._blocked.get(address)
+        if blocked is not None:
+            if blocked[0] > time.time():
+                return self.refuse(environ, start_response, blocked[0], blocked[1])
+            self._blocked.pop(address, None)
         if limiter.hit(self.limit, SCOPE, address):
             return self.wsgi_app(environ, start_response)
-        return self.refuse(environ, start_response, limiter, address)
-
-    def retry_after(self, limiter, address: str) -> int:
         reset_at, _ = limiter.get_window_stats(self.limit, SCOPE, address)
-        return max(1, math.ceil(reset_at - time.time()))
+        return self.refuse(environ, start_response, reset_at, Text("busy.request_budget"))
 
-    def refuse(self, environ, start_response, limiter, address: str):
+    def refuse(self, environ, start_response, until: float, message: Text):
         if self.delay_s:
             time.sleep(self.delay_s)  # cooperative under gevent (monkey-patched)
-        wait = self.retry_after(limiter, address)
+        wait = max(1, math.ceil(until - time.time()))
         with self.app.request_context(environ):
-            response = busy_response(ThrottledError(wait, Text("busy.request_budget")))
+            response = busy_response(ThrottledError(wait, message))
             response = self.app.process_response(response)
         return response(environ, start_response)
+
+
+def block_address(app: Flask, address: str, until: float, message: Text) -> None:
+    """``AddressBudget.block`` for this app, if it has a budget."""
+    budget = app.extensions.get(EXTENSION)
+    if budget is not None:
+        budget.block(address, until, message)
 
 
 def init_app(app: Flask) -> None:
     """Put the budget in front of ``app.wsgi_app`` (call after every other middleware but ``ProxyFix``)."""
     limit = app.config.get("REQUEST_BUDGET_PER_ADDRESS")
     if limit:
-        app.wsgi_app = AddressBudget(app, app.wsgi_app, limit, app.config["REQUEST_BUDGET_DELAY_S"])
+        app.wsgi_app = app.extensions[EXTENSION] = AddressBudget(app, app.wsgi_app, limit,
+                                                                 app.config["REQUEST_BUDGET_DELAY_S"])

@@ -69,6 +69,14 @@ DEFAULTS = {
     # job may wait; beyond that 503 + Retry-After. Two cores: one upload or plan at a time leaves
     # the other core to riders; a sign-in's argon2 takes ~50 ms and 64 MiB, so four.
     "GATE_UPLOAD_SLOTS": 1, "GATE_UPLOAD_QUEUE": 4, "GATE_UPLOAD_WAIT_S": 10.0,
+    # Reading an uploaded file runs in a separate process at nice 19 (one per upload slot, kept
+    # between jobs), with this much memory above its start and this long (wall clock) per file;
+    # over either, the upload is refused naming the limit. The bounded file (10 MB, the XLSX
+    # limits in geo/uploads/formats.py) reads in well under a second and 200 MiB.
+    "GATE_UPLOAD_MEMORY_MB": 512, "GATE_UPLOAD_TIME_S": 60.0,
+    "GATE_UPLOAD_PRELOAD": ("geo.uploads.pipeline",),
+    # False: those jobs run in the worker's native threads instead (scripts/load_abuse.py --pool 0).
+    "WORK_POOL": os.environ.get("STATIONMAP_WORK_POOL", "1") != "0",
     "GATE_PLAN_SLOTS": 1, "GATE_PLAN_QUEUE": 4, "GATE_PLAN_WAIT_S": 10.0,
     "GATE_PASSWORD_SLOTS": 4, "GATE_PASSWORD_QUEUE": 16, "GATE_PASSWORD_WAIT_S": 5.0,
     # Planning computations for visitors who are not signed in, per address (429 beyond).

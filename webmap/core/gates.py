@@ -13,18 +13,29 @@ parsed: numpy, shapely, pyproj, openpyxl's XML parser and argon2 spend most of t
 outside the GIL, and where they hold it Python hands it back every few milliseconds. Without
 gevent (tests, the development server) the job runs in the calling thread.
 
+Work that is CPU-bound in Python (reading an uploaded file) goes further with
+``run_isolated``: it runs in a ``webmap.core.workpool.WorkPool`` of ``slots`` separate
+processes at ``nice 19``, each job bounded in memory (``RLIMIT_AS``) and wall-clock time, so
+neither the GIL nor a memory bomb reaches the worker that serves riders; a job over a limit is
+a ``JobLimitExceeded`` (400, the limit named), never a 500.
+
 Configuration (``webmap.core.config``, per process): ``GATE_<KIND>_SLOTS``,
-``GATE_<KIND>_QUEUE``, ``GATE_<KIND>_WAIT_S`` for each of ``GATE_KINDS``.
+``GATE_<KIND>_QUEUE``, ``GATE_<KIND>_WAIT_S`` for each of ``GATE_KINDS``; for a kind with a
+pool, ``GATE_<KIND>_MEMORY_MB``, ``GATE_<KIND>_TIME_S`` and ``GATE_<KIND>_PRELOAD``, and
+``WORK_POOL`` (False: isolated jobs run in threads like the others).
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from contextlib import contextmanager
 
 from flask import Flask, current_app, render_template
 
-from geo.errors import RegistryUnavailableError
+from geo.errors import Problem, RegistryUnavailableError, ValidationError
 from geo.messages import Text, localise, message_of
+from webmap.core.workpool import JobLimitError, PoolFullError, shared_pool
 
 EXTENSION = "stationmap.gates"
 
@@ -51,44 +62,96 @@ class ThrottledError(RegistryUnavailableError):
 
 
 class WorkGate:
-    """At most ``slots`` concurrent jobs, at most ``queue`` waiting ones, each waiting ≤ ``wait_s``."""
+    """At most ``slots`` concurrent jobs, at most ``queue`` waiting ones, each waiting ≤ ``wait_s``.
 
-    def __init__(self, kind: str, slots: int, queue: int, wait_s: float):
+    ``pool`` (processes' memory MiB, seconds, modules to preload) lets ``run_isolated`` send a job
+    to a ``WorkPool`` of ``slots`` separate niced processes instead of a thread.
+    """
+
+    def __init__(self, kind: str, slots: int, queue: int, wait_s: float, pool: dict | None = None):
         self.kind = kind
         self.slots = max(1, int(slots))
         self.queue = max(0, int(queue))
         self.wait_s = float(wait_s)
-        self._free = threading.Semaphore(self.slots)
-        self._lock = threading.Lock()
+        self.pool_options = pool
         self.running = 0
         self.waiting = 0
         self.refused = 0
+        self._pid = None
+        self._primitives()
 
-    def run(self, job, *args, **kwargs):
-        """``job(*args, **kwargs)`` once a slot is free; ``BusyError`` when none frees up in time."""
-        if not self._free.acquire(blocking=False):
-            with self._lock:
+    def _primitives(self):
+        """This process's semaphore, lock and pool. Made after the fork, in the worker: there
+        gevent has patched ``threading``, so waiting for a slot yields to the event loop (a
+        semaphore made before the fork, in the master, would block the whole worker)."""
+        if self._pid != os.getpid():
+            self._free = threading.Semaphore(self.slots)
+            self._lock = threading.Lock()
+            self._pool = None
+            if self.pool_options:
+                self._pool = shared_pool(self.slots, **self.pool_options)
+            self._pid = os.getpid()
+        return self._free, self._lock
+
+    @contextmanager
+    def _slot(self):
+        free, lock = self._primitives()
+        if not free.acquire(blocking=False):
+            with lock:
                 if self.waiting >= self.queue:
                     self.refused += 1
                     raise BusyError(self.kind)
                 self.waiting += 1
             try:
-                got = self._free.acquire(timeout=self.wait_s)
+                got = free.acquire(timeout=self.wait_s)
             finally:
-                with self._lock:
+                with lock:
                     self.waiting -= 1
             if not got:
-                with self._lock:
+                with lock:
                     self.refused += 1
                 raise BusyError(self.kind)
-        with self._lock:
+        with lock:
             self.running += 1
         try:
-            return off_the_event_loop(job, *args, **kwargs)
+            yield
         finally:
-            with self._lock:
+            with lock:
                 self.running -= 1
-            self._free.release()
+            free.release()
+
+    def run(self, job, *args, **kwargs):
+        """``job(*args, **kwargs)`` once a slot is free, in a native thread under gevent; ``BusyError``
+        when none frees up in time."""
+        with self._slot():
+            return off_the_event_loop(job, *args, **kwargs)
+
+    def run_isolated(self, job, *args, **kwargs):
+        """``job(*args, **kwargs)`` once a slot is free, in this gate's pool of separate processes
+        (niced, bounded in memory and time; ``job`` and its arguments must pickle). A job over
+        its limits raises ``JobLimitExceeded`` naming the limit. Without a pool, like ``run``."""
+        with self._slot():
+            if self._pool is None:
+                return off_the_event_loop(job, *args, **kwargs)
+            try:
+                return self._pool.run(job, *args, **kwargs)
+            except PoolFullError:
+                with self._lock:
+                    self.refused += 1
+                raise BusyError(self.kind) from None
+            except JobLimitError as exc:
+                raise JobLimitExceeded(self.kind, exc) from None
+
+
+class JobLimitExceeded(ValidationError):
+    """A job went over its memory or time limit in its separate process (HTTP 400, the limit named)."""
+
+    def __init__(self, kind: str, exc: JobLimitError):
+        self.kind, self.limit, self.value = kind, exc.limit, exc.value
+        code = "busy.job_time" if exc.limit == "time" else "busy.job_memory"
+        super().__init__(Problem("file" if kind == "upload" else kind,
+                                 Text(code, kind=Text(f"busy.{kind}"), limit=f"{exc.value:g}"),
+                                 Text("busy.job_limit_hint") if kind == "upload" else ""))
 
 
 def off_the_event_loop(job, *args, **kwargs):
@@ -111,7 +174,12 @@ def init_app(app: Flask) -> None:
     gates = {}
     for kind in GATE_KINDS:
         prefix = f"GATE_{kind.upper()}_"
-        gates[kind] = WorkGate(kind, app.config[prefix + "SLOTS"], app.config[prefix + "QUEUE"], app.config[prefix + "WAIT_S"])
+        pool = None
+        if app.config["WORK_POOL"] and app.config.get(prefix + "MEMORY_MB"):
+            pool = {"memory_mb": app.config[prefix + "MEMORY_MB"], "time_s": app.config[prefix + "TIME_S"],
+                    "preload": tuple(app.config.get(prefix + "PRELOAD") or ())}
+        gates[kind] = WorkGate(kind, app.config[prefix + "SLOTS"], app.config[prefix + "QUEUE"], app.config[prefix + "WAIT_S"],
+                               pool)
     app.extensions[EXTENSION] = gates
     app.register_error_handler(BusyError, busy_response)
     app.register_error_handler(ThrottledError, busy_response)
