@@ -79,6 +79,8 @@ def make_test_app(registry_path, tmp_path, **overrides):
         "TILE_PROVIDER": "none",
         "ACCOUNTS_PATH": str(tmp_path / "accounts.json"),
         "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        # Refusals are answered at once here (tests/webmap/test_budget.py checks the hold-back).
+        "REQUEST_BUDGET_DELAY_S": 0.0,
         **overrides,
     })
 

@@ -19,7 +19,8 @@ def slept(monkeypatch):
 
 
 def small_budget_app(registry_path, tmp_path, **overrides):
-    return make_test_app(registry_path, tmp_path, REQUEST_BUDGET_PER_ADDRESS="5 per minute", **overrides)
+    return make_test_app(registry_path, tmp_path, REQUEST_BUDGET_PER_ADDRESS="5 per minute", REQUEST_BUDGET_DELAY_S=1.0,
+                         **overrides)
 
 
 def from_address(client, address: str, path: str = NEAREST, **kwargs):
@@ -83,7 +84,8 @@ def test_default_budget_is_far_above_a_phone_and_can_be_turned_off(registry_path
 def test_address_over_its_bad_token_allowance_is_refused_at_the_door(registry_path, tmp_path, accounts, tokens, slept):
     from webmap.signin.auth import BAD_CREDENTIAL_THROTTLE
 
-    app = make_test_app(registry_path, tmp_path, ACCOUNTS=accounts, BAD_BEARER_LIMIT_PER_IP="3 per minute")
+    app = make_test_app(registry_path, tmp_path, ACCOUNTS=accounts, BAD_BEARER_LIMIT_PER_IP="3 per minute",
+                        REQUEST_BUDGET_DELAY_S=1.0)
     client = app.test_client()
     made_up = {"Authorization": "Bearer smt_0123456789ab_" + "A" * 43}
     statuses = [from_address(client, "10.0.0.5", "/api/audit", headers=made_up).status_code for _ in range(4)]
@@ -105,7 +107,7 @@ def test_address_over_its_bad_token_allowance_is_refused_at_the_door(registry_pa
 
 
 def test_anonymous_planning_refusals_are_remembered_per_process(registry_path, tmp_path, slept, monkeypatch):
-    app = make_test_app(registry_path, tmp_path, PLAN_LIMIT_ANON="1 per minute")
+    app = make_test_app(registry_path, tmp_path, PLAN_LIMIT_ANON="1 per minute", REQUEST_BUDGET_DELAY_S=1.0)
     client = app.test_client()
     path = "/api/plan?new=1&radius_m=1000&district=500103"
     assert from_address(client, "10.0.0.7", path).status_code == 200
@@ -115,3 +117,4 @@ def test_anonymous_planning_refusals_are_remembered_per_process(registry_path, t
     monkeypatch.setattr(storage, "incr", lambda *a, **k: (_ for _ in ()).throw(AssertionError("store asked")))
     again = from_address(client, "10.0.0.7", path.replace("1000", "2000"))
     assert again.status_code == 429 and int(again.headers["Retry-After"]) >= 1
+    assert slept == [1.0, 1.0]  # every refusal held back a second: a client ignoring Retry-After cannot spin

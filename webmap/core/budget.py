@@ -4,9 +4,9 @@ Riders are many people, each phone asking a few times a minute (the finder refre
 few seconds; a page load is a few dozen requests). One address sending hundreds of requests a
 second is a program, and every request it sends — even a cheap nearest query, even a refused
 token — takes a turn of the worker from the riders. So each address may make
-``REQUEST_BUDGET_PER_ADDRESS`` requests (``limits`` syntax; default 1,200 a minute, i.e. 20 a
+``REQUEST_BUDGET_PER_ADDRESS`` requests (``limits`` syntax; default 200 in 10 seconds, i.e. 20 a
 second sustained, far above what a phone needs and room for several phones behind one
-carrier NAT) per worker process. Beyond that it is answered 429 with ``Retry-After``, the
+carrier NAT; the short window keeps a flooding address's first burst small) per worker process. Beyond that it is answered 429 with ``Retry-After``, the
 JSON envelope under ``/api/`` and an error page elsewhere, in the reader's language.
 
 The check is a WSGI middleware outside Flask's routing: counting costs ~20 µs (``limits``'
@@ -14,7 +14,8 @@ sliding window counter over an in-memory store), nothing is parsed. The address 
 ``REMOTE_ADDR`` as the app sees it, i.e. after werkzeug's ``ProxyFix`` when ``PROXY_COUNT``
 says a proxy is in front (``webmap/__init__.py`` puts ``ProxyFix`` outside this middleware).
 
-A refused address waits ``REQUEST_BUDGET_DELAY_S`` (1 s) for its 429. A program that ignores
+A refused address waits ``REQUEST_BUDGET_DELAY_S`` (1 s) for its 429 (as every 429/503 with
+``Retry-After`` does, ``webmap.core.gates.hold_back``). A program that ignores
 ``Retry-After`` and asks again at once would otherwise cost a turn per refusal; held back, a
 connection can ask at most once a second, and an address holds at most
 ``--max-connections-per-address`` connections per worker (``stationmap.worker``). Under gevent
@@ -100,7 +101,7 @@ class AddressBudget:
             time.sleep(self.delay_s)  # cooperative under gevent (monkey-patched)
         wait = max(1, math.ceil(until - time.time()))
         with self.app.request_context(environ):
-            response = busy_response(ThrottledError(wait, message))
+            response = busy_response(ThrottledError(wait, message), held_back=True)
             response = self.app.process_response(response)
         return response(environ, start_response)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 from flask import Flask, current_app, render_template
@@ -74,6 +75,7 @@ class WorkGate:
         self.queue = max(0, int(queue))
         self.wait_s = float(wait_s)
         self.pool_options = pool
+        self.registry: tuple[str, str] | None = None  # (store URL, districts path) a pool child can open
         self.running = 0
         self.waiting = 0
         self.refused = 0
@@ -125,6 +127,16 @@ class WorkGate:
         when none frees up in time."""
         with self._slot():
             return off_the_event_loop(job, *args, **kwargs)
+
+    def run_on_registry(self, fn, snapshot, *args, **kwargs):
+        """``fn(snapshot, *args, **kwargs)``: with a pool and a registry it can reopen
+        (``registry``: store URL and districts path), in the pool, where the child holds its own
+        copy of the registry (``webmap.core.registry_job``); else like ``run``."""
+        if self.pool_options is None or self.registry is None:
+            return self.run(fn, snapshot, *args, **kwargs)
+        from webmap.core.registry_job import on_registry
+
+        return self.run_isolated(on_registry, *self.registry, fn, args, kwargs)
 
     def run_isolated(self, job, *args, **kwargs):
         """``job(*args, **kwargs)`` once a slot is free, in this gate's pool of separate processes
@@ -180,17 +192,31 @@ def init_app(app: Flask) -> None:
                     "preload": tuple(app.config.get(prefix + "PRELOAD") or ())}
         gates[kind] = WorkGate(kind, app.config[prefix + "SLOTS"], app.config[prefix + "QUEUE"], app.config[prefix + "WAIT_S"],
                                pool)
+        if app.config.get("STORE") is None:  # a store handed in as an object cannot be reopened elsewhere
+            gates[kind].registry = (str(app.config.get("STORE_URL") or app.config["REGISTRY_PATH"]),
+                                    str(app.config["DISTRICTS_PATH"]))
     app.extensions[EXTENSION] = gates
     app.register_error_handler(BusyError, busy_response)
     app.register_error_handler(ThrottledError, busy_response)
 
 
-def busy_response(exc: BusyError | ThrottledError):
-    """503 (busy) or 429 (throttled) with ``Retry-After``: the envelope for the API and JSON
-    clients, the error page for the site."""
+def hold_back() -> None:
+    """Wait ``REQUEST_BUDGET_DELAY_S`` before a refusal (429/503 with ``Retry-After``): a client that
+    ignores ``Retry-After`` and asks again at once gets at most one answer a second per
+    connection, instead of a turn of the worker per refusal. Under gevent a sleeping greenlet."""
+    delay = float(current_app.config.get("REQUEST_BUDGET_DELAY_S") or 0)
+    if delay > 0:
+        time.sleep(delay)  # gevent's sleep in a worker (monkey-patched): cooperative
+
+
+def busy_response(exc: BusyError | ThrottledError, *, held_back: bool = False):
+    """503 (busy) or 429 (throttled) with ``Retry-After``, after ``hold_back()`` (unless the caller
+    held back already): the envelope for the API and JSON clients, the error page for the site."""
     from webmap.core.errors import error_response, wants_json
     from webmap.core.i18n import message_lang
 
+    if not held_back:
+        hold_back()
     status = 429 if isinstance(exc, ThrottledError) else 503
     message = localise(message_of(exc), message_lang())
     if wants_json():

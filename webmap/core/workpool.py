@@ -96,24 +96,29 @@ class _Child:
 
     def receive(self, deadline: float) -> bytes | None:
         """The child's whole answer; ``None`` when the deadline passed; ``EOFError`` when it died."""
-        buffer, need = bytearray(), None
-        while need is None or len(buffer) < need:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            readable, _, _ = select.select([self.from_child], [], [], left)
-            if not readable:
-                continue
-            try:
-                chunk = os.read(self.from_child, 1 << 20)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise EOFError("the job's process ended")
-            buffer += chunk
-            if need is None and len(buffer) >= HEADER.size:
-                need = HEADER.size + HEADER.unpack_from(buffer)[0]
-        return bytes(buffer[HEADER.size:need])
+        return _receive(self.from_child, deadline)
+
+
+def _receive(fd: int, deadline: float) -> bytes | None:
+    """One length-prefixed message from ``fd`` (non-blocking); ``None`` past ``deadline``; ``EOFError`` at its end."""
+    buffer, need = bytearray(), None
+    while need is None or len(buffer) < need:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        readable, _, _ = select.select([fd], [], [], left)
+        if not readable:
+            continue
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            raise EOFError("the job's process ended")
+        buffer += chunk
+        if need is None and len(buffer) >= HEADER.size:
+            need = HEADER.size + HEADER.unpack_from(buffer)[0]
+    return bytes(buffer[HEADER.size:need])
 
 
 class WorkPool:
@@ -169,13 +174,8 @@ class WorkPool:
                 raise JobLimitError("memory", self.memory_mb) from None
             if answer is None:
                 raise JobLimitError("time", self.time_s)
-            status, value = pickle.loads(answer)  # noqa: S301 - our own child's answer
             healthy = True
-            if status == "memory":
-                raise JobLimitError("memory", self.memory_mb)
-            if status == "error":
-                raise value
-            return value
+            return _unpack(answer, self.memory_mb)
         finally:
             self._give_back(child, healthy)
 
@@ -184,6 +184,82 @@ class WorkPool:
             idle, self._idle = self._idle, []
         for child in idle:
             child.kill()
+
+
+def run_forked(job, args: tuple, kwargs: dict, memory_mb: float, time_s: float):
+    """``job(*args, **kwargs)`` in a child forked from this process for this job alone.
+
+    For work that needs what this process holds in memory (the registry, its indexes and
+    planning caches) and would cost more to send to a pool than to compute: the child sees it
+    all, copy-on-write, and sends back only the pickled result. Niced, ``memory_mb`` above what
+    the child starts with, ``time_s`` of wall-clock (then killed); ``JobLimitError`` beyond.
+    Under gevent ``os.fork`` and ``select`` are gevent's: the worker's loop goes on meanwhile.
+    Call it from the event loop's thread (``fork`` copies only the calling thread).
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, answer, leave without running the parent's exit handlers
+        code = 0
+        try:
+            os.close(read_fd)
+            os.nice(19)
+            import resource
+
+            allowance = _address_space_bytes() + int(memory_mb * 2**20)
+            resource.setrlimit(resource.RLIMIT_AS, (allowance, allowance))
+            data = _answer(job, args, kwargs)
+            view = memoryview(HEADER.pack(len(data)) + data)
+            while view:
+                view = view[os.write(write_fd, view):]
+        except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    os.set_blocking(read_fd, False)
+    finished = False
+    try:
+        try:
+            answer = _receive(read_fd, time.monotonic() + time_s)
+        except EOFError:
+            raise JobLimitError("memory", memory_mb) from None
+        if answer is None:
+            raise JobLimitError("time", time_s)
+        finished = True
+        return _unpack(answer, memory_mb)
+    finally:
+        os.close(read_fd)
+        if not finished:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        os.waitpid(pid, 0)
+
+
+def _answer(job, args, kwargs) -> bytes:
+    """The pickled ``("ok", result)``, ``("memory", None)`` or ``("error", exception)`` of a job."""
+    try:
+        answer = ("ok", job(*args, **kwargs))
+    except MemoryError:
+        answer = ("memory", None)
+    except Exception as exc:  # noqa: BLE001 - the parent re-raises it
+        answer = ("error", exc)
+    try:
+        return pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+    except MemoryError:
+        return pickle.dumps(("memory", None))
+    except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
+        return pickle.dumps(("error", RuntimeError(f"unpicklable answer: {exc!r}")))
+
+
+def _unpack(answer: bytes, memory_mb: float):
+    status, value = pickle.loads(answer)  # noqa: S301 - our own child's answer
+    if status == "memory":
+        raise JobLimitError("memory", memory_mb)
+    if status == "error":
+        raise value
+    return value
 
 
 _SHARED: dict = {}
@@ -226,6 +302,10 @@ def _address_space_bytes() -> int:
         return 0
 
 
+def _raise(exc: BaseException):
+    raise exc
+
+
 def child_main(argv: list[str]) -> None:
     import importlib
     import resource
@@ -247,18 +327,10 @@ def child_main(argv: list[str]) -> None:
             return
         try:
             job, args, kwargs = pickle.loads(data)  # noqa: S301 - from our own parent
-            del data
-            answer = ("ok", job(*args, **kwargs))
-        except MemoryError:
-            answer = ("memory", None)
-        except Exception as exc:  # noqa: BLE001 - the parent re-raises it
-            answer = ("error", exc)
-        try:
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        except MemoryError:
-            data = pickle.dumps(("memory", None))
-        except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
-            data = pickle.dumps(("error", RuntimeError(f"unpicklable answer: {exc!r}")))
+        except Exception as exc:  # noqa: BLE001 - e.g. a job this process cannot import
+            job, args, kwargs = _raise, (exc,), {}
+        del data
+        data = _answer(job, args, kwargs)
         sink.write(HEADER.pack(len(data)) + data)
         sink.flush()
 
