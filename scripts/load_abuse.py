@@ -9,9 +9,11 @@ own, ``--rider-connections`` at once) comes from ``--rider-addresses`` loopback 
 (127.0.1.1 and up), a connection per address for ``--requests-per-connection`` requests, so
 each address stays well under the server's per-address request budget while an attacker's few
 addresses do not. The baseline is measured the same way in the same run. Every phase is
-bounded in time (``--seconds``) and every attacker in count. Prints one table: attack, rider
-p50/p99, rider req/s (and its share of the baseline), and how the server answered the
-attacker, with the machine's load average (other sessions share its cores).
+bounded in time (``--seconds``) and every attacker in count. Each attack is measured right
+after a quiet baseline of the same length (other sessions' load on the shared cores drifts
+within a run). Prints one table: attack, the quiet neighbour's p50/p99 and req/s, riders'
+p50/p99 and req/s under attack (and its share of the quiet figure), and how the server
+answered the attacker, with the machine's load average before and after.
 
 ``--pool 0`` runs the server with uploads read in its worker's threads instead of its pool of
 separate niced processes (``STATIONMAP_WORK_POOL=0``): the pool's benchmark.
@@ -404,7 +406,6 @@ def main(argv=None) -> int:
         print("starting stationmap serve (2 workers) …", file=sys.stderr)
         server, token = start_server(Path(tmp))
         phases = [
-            ("no attack (baseline)", None),
             ("nearest from far away (2 connections)", far_attack()),
             ("made-up bearer tokens (8 connections)", token_attack()),
             ("~480 connections trickling headers", SlowHeaders("slow", 8, 20)),
@@ -412,30 +413,34 @@ def main(argv=None) -> int:
              XlsxBombs("xlsx", 4, 30, token, bomb)),
             ("6 planners, a new radius each time", PlanningRadii("plan", 6, 40)),
         ]
-        rows, baseline, loads = [], None, []
+        rows = []
         try:
             riders(server.port, 2, args)  # warm: connections, caches
             for name, attack in phases:
-                print(f"phase: {name} …", file=sys.stderr)
-                if attack is not None:
-                    attack.start(server.port)
-                    time.sleep(1.0)  # let it bite before riders are measured
+                # A quiet baseline right before each attack: other sessions' load on the shared
+                # cores drifts within a run, so each attack is compared with its own neighbour.
+                print(f"phase: quiet, then {name} …", file=sys.stderr)
+                quiet = riders(server.port, seconds, args)
+                quiet_load = load_average()
+                time.sleep(0.5)
+                attack.start(server.port)
+                time.sleep(1.0)  # let it bite before riders are measured
                 rider = riders(server.port, seconds, args)
-                answers = attack.finish() if attack is not None else "—"
-                loads.append(load_average())
-                baseline = baseline or rider
-                share = rider.get("rps", 0) / baseline["rps"] * 100 if baseline.get("rps") else float("nan")
-                rows.append([name, f"{rider.get('p50_ms', float('nan')):.1f}", f"{rider.get('p99_ms', float('nan')):.1f}",
-                             f"{rider.get('rps', 0):,.0f} ({share:.0f} %)", rider.get("errors", 0), answers, loads[-1]])
-                time.sleep(1.0)  # let the server settle between phases
+                answers = attack.finish()
+                share = rider.get("rps", 0) / quiet["rps"] * 100 if quiet.get("rps") else float("nan")
+                rows.append([name, f"{quiet['p50_ms']:.1f} / {quiet['p99_ms']:.1f}", f"{quiet['rps']:,.0f}",
+                             f"{rider.get('p50_ms', float('nan')):.1f}", f"{rider.get('p99_ms', float('nan')):.1f}",
+                             f"{rider.get('rps', 0):,.0f} ({share:.0f} %)", rider.get("errors", 0), answers,
+                             f"{quiet_load} → {load_average()}"])
+                time.sleep(1.5)  # let the server settle (and held-back refusals drain) between phases
         finally:
             server.stop()
     pool = "uploads read in separate niced processes" if args.pool else "uploads read in worker threads (--pool 0)"
     print(f"\n## Riders' /api/nearest under attack (python client: {args.rider_connections} connections from "
           f"{args.rider_addresses} addresses, {args.requests_per_connection} requests each; {seconds:g} s per phase; "
           f"2 gevent workers; {pool}; loopback)\n")
-    print(table(["attack", "rider p50 ms", "rider p99 ms", "rider req/s (of baseline)", "rider errors",
-                 "attacker's answers", "load 1/5/15 min"], rows))
+    print(table(["attack", "quiet p50 / p99 ms", "quiet req/s", "rider p50 ms", "rider p99 ms",
+                 "rider req/s (of quiet)", "rider errors", "attacker's answers", "load 1/5/15 min"], rows))
     print("\nTargets (issue 14): p99 ≤ 100 ms and ≥ 80 % of the baseline's req/s in every phase; "
           "uploads answered 2xx/4xx/503, never 500. Load average: other sessions share the cores.")
     return 0
