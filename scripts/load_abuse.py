@@ -171,6 +171,7 @@ class Attack:
         self.answers: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
+        self._connections: dict[int, http.client.HTTPConnection] = {}
 
     def count(self, what) -> None:
         with self._lock:
@@ -191,16 +192,24 @@ class Attack:
         return ", ".join(f"{k}×{v}" for k, v in sorted(self.answers.items(), key=lambda kv: -kv[1])) or "none"
 
     def request(self, port, i, method, path, body=None, headers=None, timeout=30):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(self.address(i), 0))
+        """One request on this thread's kept-alive connection (a full-speed attacker reuses its
+        connections, as wrk does), opened again after the server closes it."""
+        conn = self._connections.get(i)
+        if conn is None:
+            conn = self._connections[i] = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                                                     source_address=(self.address(i), 0))
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
             response.read()
             self.count(response.status)
-        except OSError as exc:
+            if response.will_close:
+                conn.close()
+                del self._connections[i]
+        except (OSError, http.client.HTTPException) as exc:
             self.count(type(exc).__name__)
-        finally:
             conn.close()
+            del self._connections[i]
 
     def run(self, port: int, i: int) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

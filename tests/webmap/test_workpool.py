@@ -138,3 +138,15 @@ def test_upload_while_the_pool_is_busy_is_503_with_retry_after(registry_path, tm
         assert response.get_json()["errors"][0]["where"] == "upload"
     finally:
         assert release() == ["done"]
+
+
+def test_planning_runs_in_the_pool_and_a_plan_over_its_limit_is_named_not_500(registry_path, tmp_path):
+    path = "/api/plan?new=1&radius_m=1000&district=500103"
+    app = make_test_app(registry_path, tmp_path)
+    assert app.extensions["stationmap.gates"]["plan"].registry is not None  # the pool can reopen this registry
+    assert app.test_client().get(path).status_code == 200
+    slow = make_test_app(registry_path, tmp_path, GATE_PLAN_TIME_S=0.001)
+    response = slow.test_client().get(path, headers={"Accept-Language": "en"})
+    assert response.status_code == 400
+    error = response.get_json()["errors"][0]
+    assert error["where"] == "plan" and "took longer than 0.001 s" in error["message"]
