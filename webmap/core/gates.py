@@ -174,7 +174,19 @@ def off_the_event_loop(job, *args, **kwargs):
         return job(*args, **kwargs)
     if not monkey.is_module_patched("threading"):
         return job(*args, **kwargs)
-    return get_hub().threadpool.apply(job, args, kwargs)
+    ok, value = get_hub().threadpool.apply(_captured, (job, args, kwargs))
+    if ok:
+        return value
+    raise value
+
+
+def _captured(job, args, kwargs):
+    """``(True, result)`` or ``(False, exception)``: an exception raised in gevent's threadpool would
+    also be printed there with its traceback, though the caller handles it (a bad upload)."""
+    try:
+        return True, job(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised by off_the_event_loop in the caller
+        return False, exc
 
 
 def gate(kind: str) -> WorkGate:
