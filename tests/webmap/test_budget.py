@@ -7,6 +7,8 @@ import pytest
 from tests.conftest import make_test_app
 from webmap.core import budget
 
+pytest_plugins = ("tests.portal_fixtures",)
+
 NEAREST = "/api/nearest?lon=106.5516&lat=29.5630"
 
 

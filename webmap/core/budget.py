@@ -4,9 +4,10 @@ Riders are many people, each phone asking a few times a minute (the finder refre
 few seconds; a page load is a few dozen requests). One address sending hundreds of requests a
 second is a program, and every request it sends — even a cheap nearest query, even a refused
 token — takes a turn of the worker from the riders. So each address may make
-``REQUEST_BUDGET_PER_ADDRESS`` requests per worker process (``limits`` syntax; default 200 in
-10 seconds, i.e. 20 a second sustained: far above what a phone needs, room for several phones
-behind one carrier NAT, and a short window keeps a flooding address's first burst small).
+``REQUEST_BUDGET_PER_ADDRESS`` requests per worker process (``limits`` syntax; default 100 in
+10 seconds, i.e. 10 a second sustained, 20 over two workers: far above what a phone needs, room
+for dozens of phones behind one carrier NAT, and a short window keeps a flooding address's
+first burst small).
 Beyond that it is answered 429 with ``Retry-After``, the JSON envelope under ``/api/`` and an
 error page elsewhere, in the reader's language.
 

@@ -51,10 +51,11 @@ DEFAULTS = {
     # Bad bearer tokens from one address; beyond this every token from it waits for the window.
     "BAD_BEARER_LIMIT_PER_IP": "20 per minute",
     # Requests per client address and worker process, any path (webmap.core.budget, limits syntax):
-    # 20 a second sustained, far above a rider's phone (a finder refresh every few seconds, a few
-    # dozen requests per page load), room for several phones behind one carrier NAT; a 10 s window
-    # keeps a flooding address's first burst small. Beyond it: 429 + Retry-After. None or "": no budget.
-    "REQUEST_BUDGET_PER_ADDRESS": os.environ.get("STATIONMAP_REQUEST_BUDGET", "200 per 10 seconds"),
+    # 10 a second sustained (20 over two workers), far above a rider's phone (a finder refresh every
+    # few seconds, a few dozen requests per page load), room for dozens of phones behind one carrier
+    # NAT; a 10 s window keeps a flooding address's first burst small. Beyond it: 429 + Retry-After.
+    # None or "": no budget.
+    "REQUEST_BUDGET_PER_ADDRESS": os.environ.get("STATIONMAP_REQUEST_BUDGET", "100 per 10 seconds"),
     # Every 429/503 with Retry-After (budget, throttles, busy gates) is answered after this many
     # seconds, so a client that ignores Retry-After gets one answer a second per connection.
     "REQUEST_BUDGET_DELAY_S": 1.0,
