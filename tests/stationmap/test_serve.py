@@ -22,7 +22,7 @@ from werkzeug.test import encode_multipart
 from geo.access.accounts import AccountStore
 from geo.access.permissions import CLI_ACTOR
 from geo.registry import GeoJSONFileStore, dump_feature_collection
-from tests.conftest import SMALL_REGISTRY, make_station
+from tests.conftest import ONE_ADDRESS_FOR_EVERYONE, SMALL_REGISTRY, make_station
 from tests.portal_helpers import CHEAP_HASHER, YUZHONG_ROW, bearer, csv_bytes
 
 # Real `stationmap serve` processes on sockets: seconds each, so outside the quick suite (./run.sh test runs them).
@@ -41,8 +41,10 @@ def _free_port() -> int:
 class Server:
     def __init__(self, registry, workers: int, *options: str, env: dict | None = None):
         self.port = _free_port()
+        # The test is one address for every client: a budget it never reaches (tests/conftest.py).
         env = dict(os.environ, STATIONMAP_TILES="none", STATIONMAP_SECRET_KEY="test-only",  # noqa: S106 - a throwaway server
-                   STATIONMAP_ACCOUNTS=str(registry.with_name("accounts.json")), **(env or {}))
+                   STATIONMAP_ACCOUNTS=str(registry.with_name("accounts.json")),
+                   STATIONMAP_REQUEST_BUDGET=ONE_ADDRESS_FOR_EVERYONE["REQUEST_BUDGET_PER_ADDRESS"]) | (env or {})
         self.log = registry.with_name(f"server-{self.port}.log")  # a file: a full pipe would stall the server
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
