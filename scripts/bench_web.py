@@ -372,17 +372,29 @@ def python_load(base: str, path: str, duration: int, connections: int) -> dict:
                 latencies.append(elapsed) if ok else None
                 errors[0] += 0 if ok else 1
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    wall = run_threads(worker, connections)
+    return latency_summary(latencies, wall) | {"errors": errors[0]}
+
+
+def run_threads(target, n: int) -> float:
+    """``target(i)`` in ``n`` threads at once; the wall-clock seconds until all are done."""
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - started
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
-    return {"rps": len(latencies) / wall, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "requests": len(latencies),
-            "errors": errors[0]}
+    return time.perf_counter() - started
+
+
+def latency_summary(latencies: list[float], wall: float) -> dict:
+    """req/s, p50 and p99 (ms) of answered requests' latencies (seconds) over ``wall`` seconds."""
+    latencies = sorted(latencies)
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+    return {"rps": len(latencies) / wall, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "requests": len(latencies)}
 
 
 # -- report --------------------------------------------------------------------------------------

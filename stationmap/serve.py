@@ -71,8 +71,10 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
 
 def warm_up(app) -> None:
     """Build now what the first requests would build in every worker: the nearest index,
-    coverage at 1 km, the place-search gazetteer (pinyin for every name, about a second) and each
-    language's station JSON for the finder."""
+    coverage at 1 km, the place-search gazetteer (pinyin for every name, about a second), the
+    population grids and each language's station JSON for the finder."""
+    from geo.planning.plans import COVERAGE_CELL_M, DISTRICT_CELL_M, snapshot_population_grid
+    from geo.planning.population import DEFAULT_CELL_M
     from geo.queries.coverage import snapshot_coverage
     from geo.queries.nearest import index_for
     from geo.queries.search import gazetteer_for
@@ -84,6 +86,10 @@ def warm_up(app) -> None:
         index_for(snapshot)
         gazetteer_for(snapshot)
         snapshot_coverage(snapshot, 1000.0)
+        # The population grids planning's provenance notes read in the worker (the planning itself
+        # runs in a separate process): built here once, not on a worker's event loop.
+        for cell_m in {DEFAULT_CELL_M, DISTRICT_CELL_M, COVERAGE_CELL_M}:
+            snapshot_population_grid(snapshot, cell_m)
     client = app.test_client()
     for lang in LANGS:
         client.get(f"/api/nearest?lon=106.5516&lat=29.5630&lang={lang}")

@@ -67,6 +67,11 @@ def store(registry_path, districts) -> GeoJSONFileStore:
     return GeoJSONFileStore(registry_path, districts)
 
 
+# A test client (or a test's browser) is one address making hundreds of requests in seconds, the
+# traffic the per-address request budget refuses; tests/webmap/test_budget.py sets a small one.
+ONE_ADDRESS_FOR_EVERYONE = {"REQUEST_BUDGET_PER_ADDRESS": "100000 per 10 seconds"}
+
+
 def make_test_app(registry_path, tmp_path, **overrides):
     """The app over ``registry_path``, with every file it writes (accounts, secret key) in ``tmp_path``."""
     from webmap import create_app
@@ -79,6 +84,9 @@ def make_test_app(registry_path, tmp_path, **overrides):
         "TILE_PROVIDER": "none",
         "ACCOUNTS_PATH": str(tmp_path / "accounts.json"),
         "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        # Refusals are answered at once here (tests/webmap/test_budget.py checks the hold-back).
+        "REQUEST_BUDGET_DELAY_S": 0.0,
+        **ONE_ADDRESS_FOR_EVERYONE,
         **overrides,
     })
 

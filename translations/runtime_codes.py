@@ -348,8 +348,10 @@ CODES_TYPE = (
     N_("type.list"),
     N_("type.str"),
 )
-# abuse: gates name their kind at run time (webmap.core.gates), idempotency refusals pass the code on
+# abuse: gates name their kind and a stopped job's limit at run time (webmap.core.gates), idempotency refusals pass the code on
 CODES_ABUSE = (
+    N_("busy.job_memory"),
+    N_("busy.job_time"),
     N_("busy.password"),
     N_("busy.plan"),
     N_("busy.upload"),

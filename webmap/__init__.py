@@ -70,4 +70,14 @@ def create_app(config: dict | None = None) -> Flask:
 
     if app.config["NEAREST_FAST_PATH"]:
         app.wsgi_app = NearestFastPath(app)
+    # Outermost: ProxyFix (the real client address and scheme, behind PROXY_COUNT proxies), then
+    # the per-address request budget, counted before anything is parsed or routed.
+    from webmap.core import budget
+
+    budget.init_app(app)
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     return app

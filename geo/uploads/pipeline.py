@@ -45,7 +45,7 @@ from geo.uploads.rules import UploadChecker, fill_district
 __all__ = [
     "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "ConfirmationRequiredError", "ParsedUpload", "UploadCommit", "UploadIssue",
     "UploadRejectedError", "UploadReport", "UploadRow", "check_upload", "commit_upload", "parse_upload",
-    "review_upload",
+    "read_upload", "review_upload",
 ]
 
 COORD_DECIMALS = 7  # about 1 cm
@@ -215,13 +215,28 @@ def check_upload(features: list[dict], snapshot, actor: Actor, districts: Distri
     return checker.run()
 
 
+def read_upload(filename: str, raw: bytes, crs: str, **limits) -> ParsedUpload:
+    """``parse_upload`` without the districts: the part of reading a file that depends on the
+    file alone (and so can run in a separate process; ``review_upload(parsed=…)`` completes it)."""
+    return parse_upload(filename, raw, crs, **limits)
+
+
 def review_upload(filename: str, raw: bytes, crs: str, snapshot, actor: Actor, districts: Districts,
-                  **limits) -> UploadReport:
+                  parsed: ParsedUpload | ValidationError | None = None, **limits) -> UploadReport:
     """``parse_upload`` + ``check_upload`` in one call that never raises for a bad file:
-    file-level problems (empty, wrong encoding, missing columns …) come back in the report."""
+    file-level problems (empty, wrong encoding, missing columns …) come back in the report.
+
+    ``parsed``: what ``read_upload`` made of the file (or the ``ValidationError`` it raised),
+    when it was read elsewhere; its rows' districts are filled here."""
     require_write(actor, actor.district_adcode)
     try:
-        parsed = parse_upload(filename, raw, crs, district_adcode=actor.district_adcode, districts=districts, **limits)
+        if isinstance(parsed, ValidationError):
+            raise parsed
+        if parsed is None:
+            parsed = parse_upload(filename, raw, crs, district_adcode=actor.district_adcode, districts=districts, **limits)
+        else:
+            for feature in parsed:
+                fill_district(feature, actor.district_adcode, districts)
     except ValidationError as exc:
         issues = [UploadIssue(_row_of(p.where), p.where, None, None, p.message_text, p.hint_text, "file")
                   for p in exc.problems]

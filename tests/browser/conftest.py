@@ -18,7 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from geo.registry import dump_feature_collection
-from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY, make_station
+from tests.conftest import DISTRICTS_PATH, ONE_ADDRESS_FOR_EVERYONE, SMALL_REGISTRY, make_station
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -80,7 +80,7 @@ def browser_app(tmp: Path, tiles: str = "osm", **config):
     return create_app({
         "REGISTRY_PATH": str(registry), "DISTRICTS_PATH": str(DISTRICTS_PATH), "SECRET_KEY": "browser-test",
         "TILE_PROVIDER": tiles, "ACCOUNTS_PATH": str(tmp / "accounts.json"), "SECRET_KEY_FILE": str(tmp / "secret"),
-        **config,
+        **ONE_ADDRESS_FOR_EVERYONE, **config,
     })
 
 

@@ -25,7 +25,7 @@ from tests.browser.conftest import (
     open_context,
     wait_for_stations,
 )
-from tests.conftest import DISTRICTS_PATH
+from tests.conftest import DISTRICTS_PATH, ONE_ADDRESS_FOR_EVERYONE
 from tests.portal_helpers import (
     CHEAP_HASHER,
     CSV_HEADER,
@@ -54,7 +54,7 @@ def portal_server(tmp_path_factory):
     app = create_app({
         "REGISTRY_PATH": str(registry), "DISTRICTS_PATH": str(DISTRICTS_PATH), "SECRET_KEY": "portal-browser-test",
         "TILE_PROVIDER": "osm", "ACCOUNTS": accounts, "ACCOUNTS_PATH": str(tmp / "accounts.json"),
-        "SECRET_KEY_FILE": str(tmp / "secret"), "UPLOAD_STASH_DIR": str(tmp / "stash"),
+        "SECRET_KEY_FILE": str(tmp / "secret"), "UPLOAD_STASH_DIR": str(tmp / "stash"), **ONE_ADDRESS_FOR_EVERYONE,
     })
     with LiveServer(app) as server:
         yield server

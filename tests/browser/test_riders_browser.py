@@ -14,7 +14,7 @@ import pytest
 
 from geo.registry import dump_feature_collection
 from tests.browser.conftest import LiveServer, PageRecorder, attach, browser_registry, open_context, wait_for_stations
-from tests.conftest import DISTRICTS_PATH
+from tests.conftest import DISTRICTS_PATH, ONE_ADDRESS_FOR_EVERYONE
 from tests.portal_helpers import CHEAP_HASHER, PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ def server(tmp_path_factory):
     app = create_app({
         "REGISTRY_PATH": str(registry), "DISTRICTS_PATH": str(DISTRICTS_PATH), "SECRET_KEY": "riders-browser-test",
         "TILE_PROVIDER": "osm", "ACCOUNTS": accounts, "ACCOUNTS_PATH": str(tmp / "accounts.json"),
-        "SECRET_KEY_FILE": str(tmp / "secret"),
+        "SECRET_KEY_FILE": str(tmp / "secret"), **ONE_ADDRESS_FOR_EVERYONE,
     })
     with LiveServer(app) as live:
         yield live

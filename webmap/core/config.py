@@ -51,6 +51,15 @@ DEFAULTS = {
     "LOGIN_LIMIT_PER_IP": "30 per minute",
     # Bad bearer tokens from one address; beyond this every token from it waits for the window.
     "BAD_BEARER_LIMIT_PER_IP": "20 per minute",
+    # Requests per client address and worker process, any path (webmap.core.budget, limits syntax):
+    # 10 a second sustained (20 over two workers), far above a rider's phone (a finder refresh every
+    # few seconds, a few dozen requests per page load), room for dozens of phones behind one carrier
+    # NAT; a 10 s window keeps a flooding address's first burst small. Beyond it: 429 + Retry-After.
+    # None or "": no budget.
+    "REQUEST_BUDGET_PER_ADDRESS": os.environ.get("STATIONMAP_REQUEST_BUDGET", "100 per 10 seconds"),
+    # Every 429/503 with Retry-After (budget, throttles, busy gates) is answered after this many
+    # seconds, so a client that ignores Retry-After gets one answer a second per connection.
+    "REQUEST_BUDGET_DELAY_S": 1.0,
     # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0: none, trust no header).
     "PROXY_COUNT": int(os.environ.get("STATIONMAP_PROXIES", "0") or 0),
     # Where the throttle counts (None: the store's: a SQLite file beside ACCOUNTS_PATH shared by every
@@ -64,7 +73,20 @@ DEFAULTS = {
     # job may wait; beyond that 503 + Retry-After. Two cores: one upload or plan at a time leaves
     # the other core to riders; a sign-in's argon2 takes ~50 ms and 64 MiB, so four.
     "GATE_UPLOAD_SLOTS": 1, "GATE_UPLOAD_QUEUE": 4, "GATE_UPLOAD_WAIT_S": 10.0,
+    # Reading an uploaded file runs in a separate process at nice 19 (one per upload slot, kept
+    # between jobs), with this much memory above its start and this long (wall clock) per file;
+    # over either, the upload is refused naming the limit. The bounded file (10 MB, the XLSX
+    # limits in geo/uploads/formats.py) reads in well under a second and 200 MiB.
+    "GATE_UPLOAD_MEMORY_MB": 512, "GATE_UPLOAD_TIME_S": 60.0,
+    "GATE_UPLOAD_PRELOAD": ("geo.uploads.pipeline",),
+    # False: uploads and planning run in the worker's native threads instead (scripts/load_abuse.py --pool 0).
+    "WORK_POOL": os.environ.get("STATIONMAP_WORK_POOL", "1") != "0",
     "GATE_PLAN_SLOTS": 1, "GATE_PLAN_QUEUE": 4, "GATE_PLAN_WAIT_S": 10.0,
+    # Planning runs in a separate process at nice 19 too, which keeps its own copy of the registry
+    # (webmap.core.registry_job; memory: about one more registry per worker) and the planning
+    # caches; the limit covers that copy. Exact solves may search 120 s, plus the model build.
+    "GATE_PLAN_MEMORY_MB": 2048, "GATE_PLAN_TIME_S": 300.0,
+    "GATE_PLAN_PRELOAD": ("geo.planning.plans", "geo.registry", "webmap.core.registry_job"),
     "GATE_PASSWORD_SLOTS": 4, "GATE_PASSWORD_QUEUE": 16, "GATE_PASSWORD_WAIT_S": 5.0,
     # Planning computations for visitors who are not signed in, per address (429 beyond).
     "PLAN_LIMIT_ANON": "60 per minute",

@@ -249,17 +249,18 @@ def quantised_radius(radius_m: float) -> float:
     return max(RADIUS_STEP_M, round(float(radius_m) / RADIUS_STEP_M) * RADIUS_STEP_M)
 
 
-def expensive(job, *args, **kwargs):
-    """Run a planning computation: visitors who are not signed in are rate-limited per address
-    (``PLAN_LIMIT_ANON``), and every computation passes the ``plan`` gate (bounded concurrency,
-    off the event loop; 503 when full)."""
+def expensive(fn, snapshot, *args, **kwargs):
+    """Run a planning computation ``fn(snapshot, *args, **kwargs)``: visitors who are not signed in
+    are rate-limited per address (``PLAN_LIMIT_ANON``), and every computation passes the ``plan``
+    gate (bounded concurrency, in a separate niced process bounded in memory and time, which
+    keeps its own copy of the registry; 503 when full)."""
     from webmap.signin.auth import charge_address, current_user
 
     if current_user() is None:
         wait = charge_address("plan-anonymous", current_app.config["PLAN_LIMIT_ANON"])
         if wait:
             raise ThrottledError(wait, Text("busy.plan_limit"))
-    return gate("plan").run(job, *args, **kwargs)
+    return gate("plan").run_on_registry(fn, snapshot, *args, **kwargs)
 
 
 def plan_key(args: dict) -> PlanKey:
@@ -281,13 +282,14 @@ def compute_plan(snapshot, args: dict, candidate_bytes: bytes | None = None):
         data = candidate_bytes
         if key.candidates is not None and data is None:
             data = state.candidates.get(key.candidates)
-        return snapshot_plan(snapshot, key.n_new, key.radius_m, key.district, candidates=data, method=key.method,
-                             time_limit_s=key.time_limit_s, cell_m=key.cell_m, kinds=key.kinds or None, at=key.at)
+        return expensive(snapshot_plan, snapshot, key.n_new, key.radius_m, key.district, candidates=data,
+                         method=key.method, time_limit_s=key.time_limit_s, cell_m=key.cell_m, kinds=key.kinds or None,
+                         at=key.at)
 
     cache_key = (snapshot_fingerprint(snapshot), key)
     if key.method != "greedy" and state.plans.get(cache_key) is None:
         require_planner_for_exact()
-    return state.plans.get_or_compute(cache_key, lambda: expensive(solve), exact=key.method != "greedy")
+    return state.plans.get_or_compute(cache_key, solve, exact=key.method != "greedy")
 
 
 def require_planner_for_exact() -> None:

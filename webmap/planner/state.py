@@ -43,10 +43,18 @@ class PlanCache:
     def __init__(self, entries: int, exact_slots: int, slot_wait_s: float):
         self.entries = entries
         self.slot_wait_s = slot_wait_s
-        self.slots = threading.BoundedSemaphore(max(1, exact_slots))
+        self._exact_slots, self._slots, self._slots_pid = max(1, exact_slots), None, None
         self._items: OrderedDict = OrderedDict()
         self._flights: dict = {}
         self._lock = threading.Lock()
+
+    @property
+    def slots(self) -> threading.BoundedSemaphore:
+        """Made in the process that uses it: in a gevent worker, after the fork and gevent's patch, so
+        waiting for a slot yields to the event loop instead of stopping the whole worker."""
+        if self._slots_pid != os.getpid():
+            self._slots, self._slots_pid = threading.BoundedSemaphore(self._exact_slots), os.getpid()
+        return self._slots
 
     def get(self, key):
         with self._lock:

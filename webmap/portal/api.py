@@ -23,7 +23,13 @@ from geo.access.permissions import require_write
 from geo.errors import Problem, ValidationError
 from geo.messages import LANGS, Text
 from geo.registry.validate import one_of, parse_json_strict
-from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
+from geo.uploads.pipeline import (
+    ConfirmationRequiredError,
+    UploadRejectedError,
+    commit_upload,
+    read_upload,
+    review_upload,
+)
 from webmap.core.errors import error_response, http_error
 from webmap.core.gates import gate
 from webmap.core.i18n import message_lang
@@ -242,6 +248,25 @@ def uploaded_file():
     return upload.filename, raw
 
 
+def upload_limits() -> dict:
+    return {"max_bytes": int(current_app.config.get("MAX_CONTENT_LENGTH") or 10 * 1024 * 1024),
+            "max_rows": int(current_app.config["MAX_UPLOAD_ROWS"])}
+
+
+def review_file(filename: str, raw: bytes, crs: str, actor):
+    """The dry-run report for an uploaded file. The file is read in the upload gate's separate
+    process (niced, bounded in memory and time: a workbook bomb costs the riders nothing and a
+    file over a limit is refused naming it), then checked against the registry off the event loop."""
+    store = get_store()
+    limits = upload_limits()
+    try:
+        parsed = gate("upload").run_isolated(read_upload, filename, raw, crs, **limits)
+    except ValidationError as exc:  # the file as a whole (or the job's limits): reported as such
+        parsed = exc
+    return gate("upload").run(review_upload, filename, raw, crs, store.snapshot(), actor, store.districts,
+                              parsed=parsed, **limits)
+
+
 def check_crs_field(value: str | None) -> str:
     if not value:
         raise ValidationError(Problem("crs", Text("api.no_crs"), Text("api.crs_choices")))
@@ -280,9 +305,7 @@ def upload():
     drop = _row_numbers(request.form.get("drop") or "", "drop")
     filename, raw = uploaded_file()
     store = get_store()
-    report = gate("upload").run(review_upload, filename, raw, crs, store.snapshot(), actor, store.districts,
-                                max_bytes=int(current_app.config.get("MAX_CONTENT_LENGTH") or len(raw)),
-                                max_rows=int(current_app.config["MAX_UPLOAD_ROWS"]))
+    report = review_file(filename, raw, crs, actor)
     lang = message_lang()
     if dry_run:
         return jsonify({"ok": True, "dry_run": True, "valid": report.ok, "report": report.to_dict(lang)})

@@ -19,13 +19,12 @@ from geo.coords import from_wgs84
 from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.listing.status import filter_by_listing, listing_status, set_listing_status
 from geo.messages import localise, message_of, place
-from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload, review_upload
-from webmap.core.gates import gate
+from geo.uploads.pipeline import ConfirmationRequiredError, UploadRejectedError, commit_upload
 from webmap.core.i18n import get_lang, t
 from webmap.core.state import get_snapshot, get_store
 from webmap.portal import idempotency
 from webmap.portal import ops as portal_ops
-from webmap.portal.api import check_crs_field, uploaded_file
+from webmap.portal.api import check_crs_field, review_file, upload_limits, uploaded_file
 from webmap.portal.idempotency import idempotent
 from webmap.portal.stash import UploadStash, report_fingerprint
 from webmap.signin.auth import current_actor, current_user, role_required
@@ -54,8 +53,7 @@ def _stash() -> UploadStash:
 
 
 def _limits() -> dict:
-    return {"max_bytes": int(current_app.config.get("MAX_CONTENT_LENGTH") or 10 * 1024 * 1024),
-            "max_rows": int(current_app.config["MAX_UPLOAD_ROWS"])}
+    return upload_limits()
 
 
 def _district_choices() -> list[tuple[str, str]]:
@@ -137,8 +135,7 @@ def upload():
         filename, raw = uploaded_file()
     except ValidationError as exc:
         return _upload_page(status=400, errors=[p.as_dict(get_lang()) for p in exc.problems])
-    store = get_store()
-    report = gate("upload").run(review_upload, filename, raw, crs, store.snapshot(), actor, store.districts, **_limits())
+    report = review_file(filename, raw, crs, actor)
     token = _stash().save(actor, filename, crs, raw, report_fingerprint(report)) if report.ok else None
     return _upload_page(report, token)
 
@@ -154,8 +151,7 @@ def upload_commit():
         return _upload_page(status=410, errors=[{"message": t("portal.upload_expired")}])
     meta, raw = claimed
     store = get_store()
-    report = gate("upload").run(review_upload, meta["filename"], raw, meta["crs"], store.snapshot(), actor, store.districts,
-                                **_limits())
+    report = review_file(meta["filename"], raw, meta["crs"], actor)
     choices = {r: request.form.get(f"choice-{r}") for r in report.needs_confirmation}
 
     def again(status, message=None, errors=()):

@@ -50,7 +50,6 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from limits import parse as parse_limit
 from limits.strategies import FixedWindowRateLimiter
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geo.access.permissions import Actor
 from geo.errors import NotFoundError
@@ -62,6 +61,7 @@ bp = Blueprint("auth", __name__)
 ACCOUNTS_EXTENSION = "stationmap_accounts"
 LIMITER_EXTENSION = "stationmap_limiter"
 BAD_CREDENTIAL_THROTTLE = "stationmap_token_throttle"
+REFUSED_EXTENSION = "stationmap_refused"  # (scope, address) -> until when charge_address refuses it, this process
 
 def text(key: str, **values) -> str:
     from webmap.core.i18n import translate
@@ -107,9 +107,7 @@ def init_app(app: Flask) -> None:
     app.extensions[LIMITER_EXTENSION] = limiter
     app.extensions[BAD_CREDENTIAL_THROTTLE] = (FixedWindowRateLimiter(limiter.storage),
                                                 parse_limit(app.config["BAD_BEARER_LIMIT_PER_IP"]))
-    if app.config["PROXY_COUNT"]:
-        hops = int(app.config["PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    # ProxyFix (PROXY_COUNT) wraps the whole app in webmap.create_app, outside every middleware.
     # flask-limiter also checks every request in a before_request hook (about 0.35 ms, a
     # third of a whole /api/nearest request). Only the login view is limited, and its
     # decorator below runs the check itself, so the app-wide hook is dropped.
@@ -230,6 +228,7 @@ def _authenticate_request():
         throttle, limit = current_app.extensions[BAD_CREDENTIAL_THROTTLE]
         address = get_remote_address()
         if not throttle.test(limit, "bad-token", address):
+            _block_bad_tokens(throttle, limit, address)
             return None, "throttled"
         try:
             user = accounts().verify_token(token.strip())
@@ -237,7 +236,8 @@ def _authenticate_request():
             user = None
         if user is not None and _enabled(user):
             return user, "token"
-        throttle.hit(limit, "bad-token", address)
+        if not throttle.hit(limit, "bad-token", address):
+            _block_bad_tokens(throttle, limit, address)
         return None, "bad-token"
     name = session.get("user")
     if not isinstance(name, str):
@@ -253,6 +253,15 @@ def _authenticate_request():
         session.clear()
         return None, "expired"
     return user, "session"
+
+
+def _block_bad_tokens(throttle, limit, address: str) -> None:
+    """Over its allowance of bad tokens, an address is refused by the request budget until the
+    window passes: at the door, in microseconds, without another trip to the shared counters."""
+    from webmap.core.budget import block_address
+
+    reset_at, _ = throttle.get_window_stats(limit, "bad-token", address)
+    block_address(current_app, address, reset_at, Text("portal.throttled"))
 
 
 def _enabled(user) -> bool:
@@ -300,12 +309,21 @@ def charge_address(scope: str, limit: str) -> int:
     Returns 0 while within the limit, else the seconds until the window resets. The counts
     live in the same shared store as the sign-in throttle, so every worker sees them.
     """
+    address = get_remote_address()
+    refused = current_app.extensions.setdefault(REFUSED_EXTENSION, {})
+    refused_until = refused.get((scope, address))
+    if refused_until is not None:  # refused here already: no trip to the shared store until the window passes
+        if refused_until > time.time():
+            return max(1, int(refused_until - time.time()) + 1)
+        refused.pop((scope, address), None)
     strategy = FixedWindowRateLimiter(current_app.extensions[LIMITER_EXTENSION].storage)
     item = parse_limit(limit)
-    address = get_remote_address()
     if strategy.hit(item, scope, address):
         return 0
     reset_at, _ = strategy.get_window_stats(item, scope, address)
+    if len(refused) > 100_000:
+        refused.clear()
+    refused[(scope, address)] = reset_at
     return max(1, int(reset_at - time.time()) + 1)
 
 

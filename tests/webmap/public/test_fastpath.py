@@ -36,20 +36,29 @@ def apps(registry_path, tmp_path):
     """The same registry served with and without the fast path."""
     fast = make_test_app(registry_path, tmp_path)
     plain = make_test_app(registry_path, tmp_path, NEAREST_FAST_PATH=False)
-    assert isinstance(fast.wsgi_app, NearestFastPath) and not isinstance(plain.wsgi_app, NearestFastPath)
+    assert isinstance(fast_path_of(fast), NearestFastPath) and not isinstance(fast_path_of(plain), NearestFastPath)
     return fast, plain
+
+
+def fast_path_of(app):
+    """The middleware under the request budget (``webmap.core.budget``), which wraps everything."""
+    layer = app.wsgi_app
+    while not isinstance(layer, NearestFastPath) and hasattr(layer, "wsgi_app"):
+        layer = layer.wsgi_app
+    return layer
 
 
 def served_by_fast_path(app, monkeypatch) -> list:
     """Record which requests reach Flask behind the fast path."""
     reached = []
-    inner = app.wsgi_app.flask_wsgi_app
+    fast_path = fast_path_of(app)
+    inner = fast_path.flask_wsgi_app
 
     def flask_app(environ, start_response):
         reached.append(environ.get("QUERY_STRING"))
         return inner(environ, start_response)
 
-    monkeypatch.setattr(app.wsgi_app, "flask_wsgi_app", flask_app)
+    monkeypatch.setattr(fast_path, "flask_wsgi_app", flask_app)
     return reached
 
 
