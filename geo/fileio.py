@@ -39,6 +39,30 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fsync_directory(path.parent)
 
 
+def create_once(path: str | Path, text: str) -> str:
+    """``path``'s text if it exists, else ``text`` written there (mode 0600) and returned.
+
+    Written whole to a temporary file and then linked into place, so of processes racing to
+    create it the first link wins and none ever reads a half-written (empty) file."""
+    path = Path(path)
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
+    return text
+
+
 def _copy_mode_and_owner(path: Path, fd: int) -> None:
     try:
         st = os.stat(path)

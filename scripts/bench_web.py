@@ -115,7 +115,8 @@ class Gunicorn:
     sync worker, what ``stationmap serve`` ran before it moved to gevent.
     """
 
-    def __init__(self, registry: Path, workers: int = 2, setup: str = "serve", store: str | None = None):
+    def __init__(self, registry: Path, workers: int = 2, setup: str = "serve", store: str | None = None,
+                 budget: str | None = ""):
         from stationmap.serve import WORKER_CLASS
 
         self.port = free_port()
@@ -124,6 +125,10 @@ class Gunicorn:
                    STATIONMAP_SECRET_KEY="bench-only")  # noqa: S106 - a throwaway server
         if store is not None:  # e.g. postgresql://…; the registry path is then unused
             env["STATIONMAP_STORE"] = store
+        if budget is not None:
+            # wrk sends every rider's request from one address: a throughput benchmark switches the
+            # per-address budget off (""); the abuse load test keeps the production one (None).
+            env["STATIONMAP_REQUEST_BUDGET"] = budget
         gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
                     "--log-level", "warning"]
         if setup == "hello":

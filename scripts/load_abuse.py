@@ -387,7 +387,7 @@ def start_server(workdir: Path) -> tuple[Gunicorn, str]:
     accounts.add("yuzhong", "district", "500103")
     token = accounts.issue_token("yuzhong", label="load test")
     os.environ["STATIONMAP_ACCOUNTS"] = str(accounts_path)  # the server inherits this process's environment
-    server = Gunicorn(registry)
+    server = Gunicorn(registry, budget=None)  # the production budget: riders come from 1,000 addresses
     server.wait_ready(timeout=120)
     return server, token
 

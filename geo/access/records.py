@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from threading import Lock
 
 from geo.access.permissions import Actor
 from geo.errors import RegistryUnavailableError
-from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_files
+from geo.fileio import ProcessFileLock, atomic_write_bytes, create_once, remove_orphan_temp_files
 
 FILE_FORMAT = 1
 
@@ -123,19 +122,7 @@ def load_token_key(path: Path) -> bytes:
 
     Every process serving the same accounts file shares it; losing it invalidates every token.
     """
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return bytes.fromhex(path.read_text().strip())
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.hex())
-    return key
+    return bytes.fromhex(create_once(path, secrets.token_bytes(32).hex()))
 
 
 class FileAccountRecords(AccountRecords):

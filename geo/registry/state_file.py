@@ -1,7 +1,7 @@
 """The app's state in local files (the embedded default): what one machine's processes share.
 
 - accounts: one JSON file (``geo.access.records.FileAccountRecords``);
-- secrets: one file each, mode 0600, made with ``O_EXCL`` so concurrent workers agree;
+- secrets: one file each, mode 0600, made once (``geo.fileio.create_once``) so concurrent workers agree;
 - counters and Idempotency-Key records: SQLite files (one connection per process: ``SharedSQLite``);
 - upload drafts and planner inputs: files in a private directory (0700, ours, not a symlink).
 
@@ -24,6 +24,7 @@ from limits.storage import Storage
 
 from geo.access.records import FileAccountRecords
 from geo.errors import RegistryUnavailableError
+from geo.fileio import create_once
 from geo.registry.state import AppState, Blobs, Drafts, IdempotencyRecords
 
 PRUNE_EVERY_S = 3600
@@ -48,16 +49,7 @@ class FileState(AppState):
         try:
             return path.read_text().strip()
         except FileNotFoundError:
-            pass
-        value = make()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process won the race; use its secret
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
-        return value
+            return create_once(path, make())  # another process may win the race: its secret, then
 
     def counters_uri(self, path) -> str:
         return f"sqlite://{Path(path).resolve()}"
