@@ -197,6 +197,7 @@ ROWS = [
     ("first map request after a write", "map_after_write_s", "s", "≤ 0.5 s"),
     ("coverage, 38 districts at 1 km, from scratch", "coverage_first_s", "s", "≤ 3 s"),
     ("coverage, 38 districts at 1 km, after a write", "coverage_after_write_s", "s", "≤ 3 s"),
+    ("`stationmap serve` answering from cold (also gazetteer, coverage, grids)", "serve_ready_s", "s", ""),
     ("riders /api/nearest p99, quiet (2 workers, 16 connections)", "riders_quiet_p99_ms", "ms", ""),
     ("riders /api/nearest p99, an upload a second", "riders_writing_p99_ms", "ms", "≤ 100 ms"),
     ("riders req/s, quiet", "riders_quiet_rps", "", ""),
@@ -213,7 +214,7 @@ def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> di
     server = Gunicorn(Path("unused"), workers=2, store=url)
     writer = open_store(url, districts)
     try:
-        server.wait_ready()
+        serving_s = server.wait_ready()
         warm_up(server.url)
         quiet = _load(server.url, "&k=5", seconds, 16)
         stop, written = threading.Event(), [0]
@@ -235,7 +236,7 @@ def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> di
     finally:
         server.stop()
         writer.close()
-    return {"riders_quiet_p99_ms": quiet.get("p99_ms"), "riders_quiet_rps": quiet.get("rps"),
+    return {"serve_ready_s": serving_s, "riders_quiet_p99_ms": quiet.get("p99_ms"), "riders_quiet_rps": quiet.get("rps"),
             "riders_writing_p99_ms": busy.get("p99_ms"), "riders_writing_rps": busy.get("rps"), "uploads": written[0]}
 
 

@@ -144,15 +144,14 @@ def build_gazetteer(snapshot) -> Gazetteer:
         if short != name and len(short) >= 2:
             places.append(Place(short, "district", float(lon), float(lat), name))
     groups: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
-    for feature in snapshot.features:
-        props = feature["properties"]
-        if props.get("status") != "active":
-            continue
-        lon, lat = feature["geometry"]["coordinates"][:2]
-        district = props.get("district", "")
-        places.append(Place(props["name"], "station", lon, lat, district, props["id"], props.get("address", "")))
-        for kind, name in address_parts(props.get("address", ""), district):
-            groups.setdefault((kind, district, name), []).append((lon, lat))
+    column = snapshot.column  # straight from the columns: no Feature per station
+    active = np.flatnonzero(column("status") == "active")
+    texts = [[v if isinstance(v, str) else "" for v in column(name)[active].tolist()] for name in ("name", "district", "id", "address")]
+    lons, lats = snapshot.table.lon[active].tolist(), snapshot.table.lat[active].tolist()
+    for name, district, station_id, address, lon, lat in zip(*texts, lons, lats, strict=True):
+        places.append(Place(name, "station", lon, lat, district, station_id, address))
+        for kind, part in address_parts(address, district):
+            groups.setdefault((kind, district, part), []).append((lon, lat))
     for (kind, district, name), points in groups.items():
         lon, lat = np.mean(np.array(points), axis=0)
         places.append(Place(name, kind, float(lon), float(lat), district))

@@ -289,6 +289,16 @@ def test_the_next_versions_table_is_patched_not_rebuilt_and_equals_a_rebuild(sto
     store.add([new_station(), new_station(lon=106.5820)], YUZHONG)
     store.retire("500105-OS-0001", CLI_ACTOR)
     snap = store.snapshot()
-    assert "frame" in vars(snap)  # carried over from the previous version, not built on first use
-    assert_geodataframe_equal(snap.frame, stations_frame(snap.features))
+    assert "frame" not in vars(snap) and snap._frame_base is not None  # patched on first use, from the old one
+    import geo.registry.snapshot as snapshot_module
+
+    rebuilt = []
+    real = snapshot_module.table_frame
+    snapshot_module.table_frame = lambda table: rebuilt.append(len(table)) or real(table)
+    try:
+        frame = snap.frame
+    finally:
+        snapshot_module.table_frame = real
+    assert rebuilt == [4]  # only the four stations written since were made into rows
+    assert_geodataframe_equal(frame, stations_frame(snap.features))
     assert list(snap.active["id"]) == [f["properties"]["id"] for f in snap.features if f["properties"]["status"] == "active"]
