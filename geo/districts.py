@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from geo.paths import default_districts_path
 from geo.projection import CHONGQING_EQUAL_AREA
 
 DISTRICT_COLUMNS = ("adcode", "name_zh", "name_en", "kind", "population_2020", "seat_lon", "seat_lat")
+
+
+_LOADED: dict = {}
+_LOADED_LOCK = threading.Lock()
 
 
 class Districts:
@@ -35,8 +40,29 @@ class Districts:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Districts:
-        """Read the boundaries file (GeoJSON, WGS-84) with pyogrio."""
+        """Read the boundaries file (GeoJSON, WGS-84) with pyogrio; the same unchanged file gives the same
+        (immutable) object again, with whatever was derived from it (every app a process builds, and
+        every test's, shares one)."""
         path = Path(path or default_districts_path())
+        try:
+            st = path.stat()
+            key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        with _LOADED_LOCK:
+            held = _LOADED.get(key) if key is not None else None
+        if held is not None:
+            return held
+        districts = cls._read(path)
+        if key is not None:
+            with _LOADED_LOCK:
+                if len(_LOADED) >= 8:
+                    _LOADED.pop(next(iter(_LOADED)))
+                districts = _LOADED.setdefault(key, districts)
+        return districts
+
+    @classmethod
+    def _read(cls, path: Path) -> Districts:
         try:
             frame = gpd.read_file(path, engine="pyogrio")
         except Exception as exc:
