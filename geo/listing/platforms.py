@@ -72,8 +72,7 @@ def description(props: dict) -> str:
 def listing_rows(snapshot, platform: str, adcode: str | None = None) -> list[dict]:
     """Active stations (of district ``adcode``, or all) as dicts of the platform's fields, coordinates in its datum."""
     spec = PLATFORMS[platform]
-    chosen = [f for f in snapshot.features if f["properties"]["status"] == "active"
-              and (adcode is None or f["properties"]["district_adcode"] == adcode)]
+    chosen = snapshot.where(district=adcode, status="active")
     if not chosen:
         return []
     lon = [f["geometry"]["coordinates"][0] for f in chosen]

@@ -23,9 +23,11 @@ def format_moment(when: datetime | None, lang: str = "zh") -> str:
 
 def registry_time(snapshot) -> str | None:
     """The latest ``updated_at`` of any station in the snapshot (ISO, Chongqing time), or None."""
-    stamps = [f["properties"].get("updated_at") for f in snapshot.features]
-    stamps = [s for s in stamps if isinstance(s, str)]
-    return max(stamps) if stamps else None
+    def latest():
+        stamps = [s for s in snapshot.column("updated_at").tolist() if isinstance(s, str)]
+        return max(stamps) if stamps else ""
+
+    return snapshot.cached("registry_time", latest) or None  # once per version, from the column
 
 
 @dataclass(frozen=True)

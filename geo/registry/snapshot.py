@@ -266,6 +266,16 @@ class Snapshot:
         #: (an earlier version's frame, positions written since), to patch rather than rebuild the frame
         self._frame_base: tuple | None = None
 
+    def where(self, district: str | None = None, status: str | None = None) -> list[dict]:
+        """The Features of district ``district`` and status ``status`` (either None: any), registry order;
+        chosen on the columns, so only those stations are made into Features."""
+        mask = np.ones(len(self), dtype=bool)
+        if district:
+            mask &= self.column("district_adcode") == district
+        if status:
+            mask &= self.column("status") == status
+        return [self.table.feature(i) for i in np.flatnonzero(mask).tolist()]
+
     def column(self, name: str) -> np.ndarray:
         """One property for every station, registry order; ``MISSING`` where a station lacks it."""
         return self.table.columns[name]

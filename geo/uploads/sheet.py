@@ -22,12 +22,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def sheet_rows(snapshot, adcode: str | None, *, include_retired: bool = False) -> list[list]:
     """The stations of district ``adcode`` (all districts if None) as rows under ``SHEET_COLUMNS``' headers."""
     rows = []
-    for feature in snapshot.features:
+    for feature in snapshot.where(district=adcode, status=None if include_retired else "active"):
         props = feature["properties"]
-        if adcode is not None and props["district_adcode"] != adcode:
-            continue
-        if props["status"] != "active" and not include_retired:
-            continue
         lon, lat = feature["geometry"]["coordinates"][:2]
         kind = schema.KINDS.get(props["kind"])
         amenities = "、".join(schema.AMENITIES[a].zh if a in schema.AMENITIES else a for a in props.get("amenities") or ())

@@ -227,10 +227,8 @@ def stations():
     snapshot = get_snapshot()
     platform = args.get("platform") if args.get("platform") in schema.LISTING_PLATFORMS else ""
     listing = args.get("listing") if args.get("listing") in schema.LISTING_STATUSES else ""
-    rows = [f for f in snapshot.features
-            if (not district or f["properties"]["district_adcode"] == district)
-            and (not status or f["properties"]["status"] == status)
-            and (not folded or folded in f["properties"]["name"].casefold() or folded in f["properties"]["id"].casefold())]
+    rows = [f for f in snapshot.where(district=district or None, status=status or None)
+            if not folded or folded in f["properties"]["name"].casefold() or folded in f["properties"]["id"].casefold()]
     rows = filter_by_listing(rows, platform or None, listing or None)
     rows.sort(key=lambda f: f["properties"]["id"])
     page, pages = _page(len(rows), PAGE_SIZE)

@@ -26,11 +26,14 @@ from tests.conftest import make_station
 from tests.planning_fixtures import one_square, stations_at
 
 
-class _Snap:
-    """What ``Provenance.of`` reads from a registry snapshot."""
+def _snapshot():
+    """A registry snapshot (version 7) whose latest edit is 2026-12-01 10:00."""
+    from geo.registry.snapshot import Snapshot
+    from tests.conftest import make_station
 
-    version = 7
-    features = [{"properties": {"updated_at": "2026-12-01T10:00:00+08:00"}}, {"properties": {"updated_at": "2026-11-01T10:00:00+08:00"}}]
+    a, b = make_station("500103-OS-0001", 106.57, 29.56), make_station("500103-OS-0002", 106.58, 29.56)
+    a["properties"]["updated_at"], b["properties"]["updated_at"] = "2026-12-01T10:00:00+08:00", "2026-11-01T10:00:00+08:00"
+    return Snapshot(7, [a, b], None)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +140,7 @@ def _plan_with_provenance(towns):
     d, grid = towns
     plan = plan_sites(grid, stations_at([]), 1000, 8, districts=d, method="both", time_limit_s=30)
     plan.at = datetime(2026, 12, 7, 22, 0)
-    return plan, Provenance.of(_Snap(), grid, 1000, plan.at, plan)
+    return plan, Provenance.of(_snapshot(), grid, 1000, plan.at, plan)
 
 
 def test_plan_csv_is_for_excel_with_units_provenance_and_whole_people(towns):
@@ -190,7 +193,7 @@ def test_plan_workbook_is_fit_for_a_meeting(towns):
 def test_coverage_table_exports_have_the_page_columns(towns):
     d, grid = towns
     cov = population_coverage(stations_at([(-4000.0, 0.0)]), grid, d, 1000, at=datetime(2026, 12, 7, 22, 0))
-    prov = Provenance.of(_Snap(), grid, 1000, cov.at)
+    prov = Provenance.of(_snapshot(), grid, 1000, cov.at)
     lines = planexport.coverage_csv(cov, "zh", prov).decode("utf-8-sig").splitlines()
     rows = list(csv.DictReader([line for line in lines if not line.startswith("#")]))
     assert list(rows[0]) == [planexport.header(c, "zh") for c in planexport.COVERAGE_TABLE_COLUMNS]
@@ -209,7 +212,7 @@ def test_uploaded_population_is_named_in_the_provenance():
     lon, lat = metric_to_lonlat(0.0, 0.0)
     grid = population_from_points_csv(f"lon,lat,weight\n{lon},{lat},10\n".encode(), d, 1000)
     grid.source = "points 街道人口.csv; 1000 m cells"
-    prov = Provenance.of(_Snap(), grid, 1200, None)
+    prov = Provenance.of(_snapshot(), grid, 1200, None)
     assert prov.population_kind == "uploaded" and prov.population_file == "街道人口.csv"
     assert dict(prov.rows("zh"))["人口数据"] == "上传文件 街道人口.csv"
     assert dict(prov.rows("en"))["Stations counted"].startswith("all day")
@@ -217,12 +220,12 @@ def test_uploaded_population_is_named_in_the_provenance():
 
 def test_population_source_note_is_in_the_readers_language():
     """The grid's source stays a coded Text in the provenance: the 说明 sheet says it in Chinese, the JSON in English."""
-    prov = Provenance.of(_Snap(), modelled_population(one_square(1000), 1000.0), 1000, None)
+    prov = Provenance.of(_snapshot(), modelled_population(one_square(1000), 1000.0), 1000, None)
     zh, en = dict(prov.rows("zh")), dict(prov.rows("en"))
     assert "census" not in zh["人口数据详情"] and "cells" not in zh["人口数据详情"] and "2020" in zh["人口数据详情"]
     assert "census" in en["Population detail"]
     assert "census" in prov.as_dict()["population_detail"]
     lon, lat = metric_to_lonlat(0.0, 0.0)
     points = population_from_points_csv(f"lon,lat,weight\n{lon},{lat},10\n".encode(), one_square(1000), 1000, name="街道.csv")
-    uploaded = Provenance.of(_Snap(), points, 1000, None)
+    uploaded = Provenance.of(_snapshot(), points, 1000, None)
     assert uploaded.population_kind == "uploaded" and uploaded.population_file == "街道.csv"
