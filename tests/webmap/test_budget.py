@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tests.conftest import make_test_app
@@ -15,8 +17,15 @@ NEAREST = "/api/nearest?lon=106.5516&lat=29.5630"
 @pytest.fixture
 def slept(monkeypatch):
     """The refusal's hold-back, recorded instead of slept."""
-    calls = []
-    monkeypatch.setattr(budget.time, "sleep", calls.append)
+    calls, real, here = [], budget.time.sleep, threading.get_ident()
+
+    def sleep(seconds):  # only this test's thread: other apps' watcher threads keep their real sleep
+        if threading.get_ident() == here:
+            calls.append(seconds)
+        else:
+            real(seconds)
+
+    monkeypatch.setattr(budget.time, "sleep", sleep)
     return calls
 
 
