@@ -417,25 +417,25 @@ def check_xlsx_parts(archive: zipfile.ZipFile, max_rows: int) -> None:
     for info in archive.infolist():
         name = info.filename.lower()
         if name.endswith("sharedstrings.xml"):
-            if info.file_size > MAX_XLSX_SHARED_STRINGS_BYTES:
-                raise file_error(Text("file.xlsx_part_too_big", part=info.filename, size=info.file_size / 1e6,
-                                      limit=MAX_XLSX_SHARED_STRINGS_BYTES / 1e6), Text("file.xlsx_limits_hint"))
-            count, head = _count_in_member(archive, info, _SHARED_STRING, MAX_XLSX_SHARED_STRINGS)
-            declared = _COUNT_ATTRIBUTE.search(head)
-            count = max(count, int(declared[1]) if declared else 0)
-            if count > MAX_XLSX_SHARED_STRINGS:
-                raise file_error(Text("file.xlsx_too_many_strings", n=count, limit=MAX_XLSX_SHARED_STRINGS),
-                                 Text("file.xlsx_limits_hint"))
+            _check_part(archive, info, MAX_XLSX_SHARED_STRINGS_BYTES, _SHARED_STRING, _COUNT_ATTRIBUTE, MAX_XLSX_SHARED_STRINGS,
+                        lambda n: (Text("file.xlsx_too_many_strings", n=n, limit=MAX_XLSX_SHARED_STRINGS),
+                                   Text("file.xlsx_limits_hint")))
         elif name.startswith("xl/worksheets/") and name.endswith(".xml"):
-            if info.file_size > MAX_XLSX_SHEET_BYTES:
-                raise file_error(Text("file.xlsx_part_too_big", part=info.filename, size=info.file_size / 1e6,
-                                      limit=MAX_XLSX_SHEET_BYTES / 1e6), Text("file.xlsx_limits_hint"))
-            count, head = _count_in_member(archive, info, _ROW, max_sheet_rows)
-            declared = _DIMENSION.search(head)
-            count = max(count, int(declared[1]) if declared else 0)
-            if count > max_sheet_rows:
-                raise file_error(Text("file.xlsx_too_many_rows", n=count, limit=max_sheet_rows, max_rows=max_rows),
-                                 Text("file.split_rows", max_rows=max_rows))
+            _check_part(archive, info, MAX_XLSX_SHEET_BYTES, _ROW, _DIMENSION, max_sheet_rows,
+                        lambda n: (Text("file.xlsx_too_many_rows", n=n, limit=max_sheet_rows, max_rows=max_rows),
+                                   Text("file.split_rows", max_rows=max_rows)))
+
+
+def _check_part(archive, info, max_bytes: int, item, declared_pattern, max_items: int, too_many) -> None:
+    """One workbook part: its expanded size, then its items counted (streamed) or declared, whichever is more."""
+    if info.file_size > max_bytes:
+        raise file_error(Text("file.xlsx_part_too_big", part=info.filename, size=info.file_size / 1e6,
+                              limit=max_bytes / 1e6), Text("file.xlsx_limits_hint"))
+    count, head = _count_in_member(archive, info, item, max_items)
+    declared = declared_pattern.search(head)
+    count = max(count, int(declared[1]) if declared else 0)
+    if count > max_items:
+        raise file_error(*too_many(count))
 
 
 def _xlsx_cell(value):
