@@ -99,12 +99,29 @@ class SharedSQLite:
     def execute(self, sql: str, params=()) -> _Result:
         with self._lock:
             if self._db is None or self._pid != os.getpid():
-                self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.execute(self.schema)
+                self._db = self._connect()
                 self._pid = os.getpid()
             return _Result(self._db.execute(sql, params))
+
+    def _connect(self, patience: float = 10.0) -> sqlite3.Connection:
+        """Open the file and set it up. Switching a new file to WAL takes an exclusive lock and
+        SQLite answers "database is locked" at once, without its busy timeout, when another
+        process or handle is doing the same: retry that for up to ``patience`` seconds."""
+        db = sqlite3.connect(self.path, timeout=patience, isolation_level=None, check_same_thread=False)
+        deadline, pause = time.monotonic() + patience, 0.005
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(self.schema)
+                return db
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    db.close()
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
 
 
 class SQLiteStorage(Storage):

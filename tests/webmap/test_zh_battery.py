@@ -16,6 +16,7 @@ import pytest
 
 from geo import schema
 from geo.messages import LANGS
+from geo.reports.model import CODE_ALPHABET, CODE_LENGTH
 from tests.portal_helpers import ACCOUNTS, bearer
 from tests.webmap.planner.test_planner import BAD as PLANNER_BAD
 from tests.webmap.portal.test_portal import OWN, PATCH_CASES
@@ -36,7 +37,8 @@ WORD = re.compile(r"[A-Za-z][A-Za-z_\-]{2,}")
 QUOTED = re.compile(r"'[^']*'|“[^”]*”|\"[^\"]*\"|`[^`]*`|<[^>]*>")
 URLISH = re.compile(r"(?:https?://|/)[\w./?=&%:{}<>-]*")
 STATION_ID = re.compile(r"\d{6}-[A-Z]{2}-\d{4}")
-REPORT_CODE = re.compile(r"\b(?=[A-Z2-9]*\d)[A-HJ-NP-Z2-9]{8}\b")  # a report's receipt code (geo.reports.model.CODE_ALPHABET)
+# a report's receipt code: eight of its alphabet, digits or not (UCRBMBYQ is a code, not a word)
+REPORT_CODE = re.compile(rf"(?<![A-Za-z0-9])[{CODE_ALPHABET}]{{{CODE_LENGTH}}}(?![A-Za-z0-9])")
 # Lists of codes a program may send: "可选：full, min", "可用参数：bbox, kind", "可用字段：name, address".
 CODE_LIST = re.compile(r"(?:可选|可用参数|可用字段|可用的列名)：[\w ,、./-]*")
 
@@ -209,3 +211,9 @@ def test_coverage_and_listing_exports_in_chinese(anon, signed_in):
         listing = load_workbook(io.BytesIO(clerk.get(f"/portal/listing/{platform}.xlsx").get_data()))
         words += list(listing.sheetnames) + [str(c.value) for c in next(listing.active.iter_rows(max_row=1))]
     assert english_in("\n".join(words)) == []
+
+
+def test_a_receipt_code_of_letters_only_is_not_english():
+    """A code drawn without a digit (it happens one time in ~20) is still a code; a word is still a word."""
+    assert english_in("回执码UCRBMBYQ，请保存") == []
+    assert english_in("回执码 UCRBMBYQ Report") == ["Report"]
