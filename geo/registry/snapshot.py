@@ -83,6 +83,49 @@ def cached_on(holder, name, build):
     return value
 
 
+class StationMemo:
+    """``encode(feature)`` of the stations somebody asked for, made on first use and kept (a bounded
+    number): what a rider's answer needs for its five stations, without encoding all 200,000 up front.
+
+    Carried to the next version (``carried_to``) without the stations its write touched; the copy is
+    made on first use there, so following a write costs nothing until a request needs the memo.
+    """
+
+    #: stations held at most; past that the memo starts again (a view of the whole city needs few)
+    LIMIT = 50_000
+
+    def __init__(self, table: StationTable, encode, base: dict | None = None, dropped: set | None = None):
+        self.table, self.encode = table, encode
+        # ``base``: the earlier version's values (the same for every station not in ``dropped``)
+        self._values: dict[int, object] | None = None if base is not None else {}
+        self._base, self._dropped = base, dropped
+
+    def _resolve(self) -> dict:
+        values = self._values
+        if values is None:
+            dropped = self._dropped
+            values = {i: v for i, v in list(self._base.items()) if i not in dropped}
+            self._values, self._base, self._dropped = values, None, None
+        return values
+
+    def get(self, i: int):
+        values = self._resolve()
+        value = values.get(i)
+        if value is None:
+            if len(values) >= self.LIMIT:
+                values.clear()
+            value = values[i] = self.encode(self.table.feature(i))
+        return value
+
+    def carried_to(self, snapshot) -> StationMemo:
+        if snapshot.touched is None:
+            return StationMemo(snapshot.table, self.encode)
+        touched = set(snapshot.touched.tolist())
+        if self._values is None:  # not used in this version either: skip it
+            return StationMemo(snapshot.table, self.encode, self._base, self._dropped | touched)
+        return StationMemo(snapshot.table, self.encode, self._values, touched)
+
+
 def _object_array(values, n: int) -> np.ndarray:
     array = np.empty(n, dtype=object)
     for i, v in enumerate(values):  # element-wise: numpy would broadcast a list value into the slot
@@ -359,6 +402,11 @@ class Snapshot:
             values = bulk(self.table) if bulk is not None else _object_array((encode(f) for f in self.features), len(self))
             held = table.setdefault(name, (values, encode))
         return held[0]
+
+    def memo(self, name: str, encode) -> StationMemo:
+        """``encode(feature)`` per station, made when a station is first asked for (``StationMemo``);
+        carried to the next version without the stations written."""
+        return cached_on(self, f"memo:{name}", lambda: StationMemo(self.table, encode))
 
     def has_per_station(self, name: str) -> bool:
         return name in vars(self).get("derived", {}).get("per_station", {})

@@ -42,6 +42,10 @@ DEFAULTS = {
     # times that on a cheap phone); a city-wide view of grid cells draws at once, and the
     # street-level views a rider uses (a few hundred stations) still get every point.
     "MAX_POINTS_PER_VIEW": 1000,
+    # An ungrouped /api/stations answer lists at most this many stations (each ~0.8 kB of JSON):
+    # the whole of a 200,000-station registry in one answer took 9 s and 150 MB to make. Narrow it
+    # (bbox, district, kind) or ask group=auto; operators export everything with `stationmap db export`.
+    "MAX_STATIONS_PER_LIST": 20_000,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Vendored Leaflet and our own JS/CSS: let browsers keep them for an hour.

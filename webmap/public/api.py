@@ -16,6 +16,7 @@ import numpy as np
 from flask import Blueprint, current_app, request
 
 from geo import schema
+from geo.errors import Problem, ValidationError
 from geo.hours import describe_hours, hours_status, to_local_naive
 from geo.messages import Text
 from geo.queries.distance import NOTE_MESSAGES
@@ -92,11 +93,12 @@ def stations():
     args = p.parse_args(request.args, STATION_PARAMS)
     snapshot = get_snapshot()
     max_points = int(current_app.config["MAX_POINTS_PER_VIEW"])
-    etag = query_etag(snapshot_fingerprint(snapshot), max_points, answer_lang(args))
-    return cached(etag, LIST_CACHE, lambda: _station_list(snapshot, args, max_points))
+    max_listed = int(current_app.config["MAX_STATIONS_PER_LIST"])
+    etag = query_etag(snapshot_fingerprint(snapshot), max_points, max_listed, answer_lang(args))
+    return cached(etag, LIST_CACHE, lambda: _station_list(snapshot, args, max_points, max_listed))
 
 
-def _station_list(snapshot, args, max_points: int) -> Body:
+def _station_list(snapshot, args, max_points: int, max_listed: int) -> Body:
     columns = cached_on(snapshot, "columns", lambda: StationColumns.of_snapshot(snapshot))
     positions = columns.select(
         kinds=args["kind"] or (), statuses=() if args["status"] == "all" else (args["status"],),
@@ -113,6 +115,8 @@ def _station_list(snapshot, args, max_points: int) -> Body:
         single = [i for i in range(len(cells)) if cells.count[i] == 1]
         strings = dict(zip(single, _feature_strings_at(snapshot, fields, lang, positions[cells.first[single]]), strict=True))
         features = [strings[i] if i in strings else _cluster_json(cells, i) for i in range(len(cells))]
+    elif len(positions) > max_listed:
+        raise ValidationError(Problem("bbox", Text("q.too_many_stations", count=len(positions), max=max_listed)))
     else:
         features = _feature_strings_at(snapshot, fields, lang, positions)
     head = (f'{{"type":"FeatureCollection","count":{len(positions)},"registry_version":{int(snapshot.version)},'
@@ -218,14 +222,14 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
     exclude = frozenset() if args["show_reported"] else reported_closed
     pairs, note = rider_hits(snapshot, lon, lat, k=args["k"], kind=args["kind"], amenities=args["amenity"] or (),
                              open_at=when if args["open_now"] else False, exclude=exclude)
-    features = _feature_heads(snapshot, lang)
+    heads = _feature_heads(snapshot, lang)
     minute = local_minute(when)
     parts = []
     for hit, trip in pairs:
         row = snapshot.by_id[hit.id]
         props = snapshot.features[row]["properties"]
         live = {**trip.as_dict(), "stale": is_stale(props, max_age_days=max_age), "last_verified": last_verified(props)[:10]}
-        parts.append(features[row] + _opening_json(props["opening_hours"], minute) + b"," + dumps(live)[1:].encode() + b"}")
+        parts.append(heads.get(row) + _opening_json(props["opening_hours"], minute) + b"," + dumps(live)[1:].encode() + b"}")
     query = (f'{{"lon":{float(round(lon, 7))!r},"lat":{float(round(lat, 7))!r},"crs":{encode_basestring(args["crs"])},'
              f'"at":"{when.isoformat(timespec="minutes")}"}}')
     hint = crs_hint(snapshot, args["lon"], args["lat"], args["crs"]) if args["typed"] and note is None else None
@@ -240,9 +244,10 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
     return Body(b"".join((head.encode(), b",".join(parts), b"]}")), GEOJSON), cache_control
 
 
-def _feature_heads(snapshot, lang: str) -> np.ndarray:
-    """Each station's full Feature as UTF-8 JSON without its closing ``}}``, ready for live fields."""
-    return snapshot.per_station(f"features:heads:{lang}", functools.partial(_feature_head, lang=lang))
+def _feature_heads(snapshot, lang: str):
+    """Each station's full Feature as UTF-8 JSON without its closing ``}}``, ready for live fields:
+    made the first time a station is in an answer, kept for the next ones (``Snapshot.memo``)."""
+    return snapshot.memo(f"features:heads:{lang}", functools.partial(_feature_head, lang=lang))
 
 
 def _feature_head(feature: dict, lang: str) -> bytes:

@@ -117,6 +117,22 @@ def dense_app(registry_path, tmp_path):
     return make_app(registry_path, tmp_path, MAX_POINTS_PER_VIEW=3)
 
 
+def test_an_ungrouped_list_over_the_cap_is_refused_with_how_to_narrow_it(registry_path, tmp_path):
+    """No answer lists the whole of a national registry at once: past MAX_STATIONS_PER_LIST the client
+    is told (in its language) how many matched and how to narrow; narrowed or grouped, it answers."""
+    client = make_app(registry_path, tmp_path, MAX_STATIONS_PER_LIST=2, MAX_POINTS_PER_VIEW=2).test_client()
+    refused = client.get("/api/stations?lang=en")
+    assert refused.status_code == 400
+    problem = strict_json(refused)["errors"][0]
+    assert problem["where"] == "bbox"
+    assert f"{len(ACTIVE)} stations match" in problem["message"] and "group=auto" in problem["message"]
+    assert "缩小范围" in strict_json(client.get("/api/stations?lang=zh"))["errors"][0]["message"]
+    bookshelves = expected_ids(lambda f: f["properties"]["kind"] == "bookshelf")
+    assert 0 < len(bookshelves) <= 2
+    assert ids(strict_json(client.get("/api/stations?kind=bookshelf"))) == bookshelves
+    assert strict_json(client.get("/api/stations?group=auto"))["count"] == len(ACTIVE)
+
+
 @pytest.mark.parametrize("query", ["group=auto", "group=auto&zoom=9", "group=auto&zoom=0", "group=auto&zoom=22",
                                    "group=auto&bbox=106,29,107,30", "group=auto&fields=min&status=all"])
 def test_grouping_kicks_in_above_the_limit_and_counts_add_up(dense_app, query):

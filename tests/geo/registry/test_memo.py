@@ -1,0 +1,66 @@
+"""A per-station memo carried across writes gives what encoding the current version afresh gives."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geo.registry.snapshot import Snapshot, StationMemo
+from tests.geo.queries.test_nearest_carried import registry, station
+
+
+def encode(feature: dict) -> str:
+    return json.dumps([feature["properties"]["name"], feature["properties"]["status"], feature["geometry"]["coordinates"]])
+
+
+steps = st.lists(st.tuples(st.sampled_from(["rename", "move", "retire", "add", "read"]), st.integers(0, 10_000)),
+                 min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(steps, min_size=1, max_size=5), seed=st.integers(0, 100), limit=st.sampled_from([3, 50_000]))
+def test_memo_carried_across_versions_matches_a_fresh_encoding(batches, seed, limit):
+    StationMemo.LIMIT, saved = limit, StationMemo.LIMIT
+    try:
+        snap = Snapshot(1, registry(40, seed), None)
+        next_id = 41
+        for batch in batches:
+            changed = {}
+            for action, pick in batch:
+                if action == "read":  # some versions use the memo, some do not
+                    i = pick % len(snap)
+                    assert snap.memo("t", encode).get(i) == encode(snap.features[i])
+                    continue
+                if action == "add":
+                    f = station(next_id, 106.5, 29.5)
+                    next_id += 1
+                else:
+                    f = snap.features[pick % len(snap)]
+                    if action == "rename":
+                        f["properties"]["name"] = f"改名{pick}"
+                    elif action == "move":
+                        f["geometry"]["coordinates"] = [106.3 + pick / 1e5, 29.4]
+                    else:
+                        f["properties"]["status"] = "retired"
+                changed[f["properties"]["id"]] = f
+            if changed:
+                snap = snap.with_changes(snap.version + 1, list(changed.values()))
+        memo = snap.memo("t", encode)
+        for i in range(len(snap)):
+            assert memo.get(i) == encode(snap.features[i]), i
+        assert len(memo._resolve()) <= max(limit, 1) or limit >= len(snap)
+    finally:
+        StationMemo.LIMIT = saved
+
+
+def test_a_memo_encodes_only_what_is_asked_for():
+    snap = Snapshot(1, registry(30, 1), None)
+    seen = []
+    memo = snap.memo("t", lambda f: seen.append(f["properties"]["id"]) or len(seen))
+    assert memo.get(4) == 1 and memo.get(4) == 1 and memo.get(7) == 2
+    assert seen == [snap.features[4]["properties"]["id"], snap.features[7]["properties"]["id"]]
+    later = snap.with_changes(2, [snap.features[4]])
+    assert later.memo("t", None).get(7) == 2  # carried, not encoded again
+    assert later.memo("t", None).get(4) == 3 and len(seen) == 3  # written: encoded again
