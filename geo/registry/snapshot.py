@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import gc
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -87,43 +88,40 @@ class StationMemo:
     """``encode(feature)`` of the stations somebody asked for, made on first use and kept (a bounded
     number): what a rider's answer needs for its five stations, without encoding all 200,000 up front.
 
-    Carried to the next version (``carried_to``) without the stations its write touched; the copy is
-    made on first use there, so following a write costs nothing until a request needs the memo.
+    The next version (``carried_to``) takes the values over and drops the stations its write
+    touched: a cost in the size of the write, not of the memo. The version left behind still
+    answers its in-flight requests, encoding each station afresh.
     """
 
     #: stations held at most; past that the memo starts again (a view of the whole city needs few)
     LIMIT = 50_000
 
-    def __init__(self, table: StationTable, encode, base: dict | None = None, dropped: set | None = None):
+    def __init__(self, table: StationTable, encode, values: dict | None = None):
         self.table, self.encode = table, encode
-        # ``base``: the earlier version's values (the same for every station not in ``dropped``)
-        self._values: dict[int, object] | None = None if base is not None else {}
-        self._base, self._dropped = base, dropped
-
-    def _resolve(self) -> dict:
-        values = self._values
-        if values is None:
-            dropped = self._dropped
-            values = {i: v for i, v in list(self._base.items()) if i not in dropped}
-            self._values, self._base, self._dropped = values, None, None
-        return values
+        self._values: dict[int, object] = {} if values is None else values
+        self._lock = threading.Lock()
+        self._handed_on = False
 
     def get(self, i: int):
-        values = self._resolve()
-        value = values.get(i)
+        value = None if self._handed_on else self._values.get(i)  # handed on: the values are the next version's
         if value is None:
-            if len(values) >= self.LIMIT:
-                values.clear()
-            value = values[i] = self.encode(self.table.feature(i))
+            value = self.encode(self.table.feature(i))
+            with self._lock:
+                if not self._handed_on:
+                    if len(self._values) >= self.LIMIT:
+                        self._values.clear()
+                    self._values[i] = value
         return value
 
     def carried_to(self, snapshot) -> StationMemo:
         if snapshot.touched is None:
             return StationMemo(snapshot.table, self.encode)
-        touched = set(snapshot.touched.tolist())
-        if self._values is None:  # not used in this version either: skip it
-            return StationMemo(snapshot.table, self.encode, self._base, self._dropped | touched)
-        return StationMemo(snapshot.table, self.encode, self._values, touched)
+        with self._lock:
+            self._handed_on = True
+            values = self._values
+            for i in snapshot.touched.tolist():
+                values.pop(i, None)
+        return StationMemo(snapshot.table, self.encode, values)
 
 
 def _object_array(values, n: int) -> np.ndarray:
@@ -205,14 +203,11 @@ class StationTable:
         Each column is copied once (a server follows every write this way, so this is what a write
         costs each server: a few milliseconds a column at 200,000 stations)."""
         extra = StationTable.from_features(appended) if appended else None
-        n, m = len(self), len(appended)
+        n = len(self)
 
         def grown(column: np.ndarray, tail: np.ndarray | None) -> np.ndarray:
-            out = np.empty(n + m, dtype=column.dtype)
-            out[:n] = column
-            if tail is not None:
-                out[n:] = tail
-            return out
+            # copy/concatenate: not np.empty + assignment, which first fills an object array with None
+            return column.copy() if tail is None else np.concatenate([column, tail])
 
         lon, lat = grown(self.lon, extra and extra.lon), grown(self.lat, extra and extra.lat)
         columns = {name: grown(column, extra and extra.columns[name]) for name, column in self.columns.items()}
