@@ -33,11 +33,11 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
     from webmap import create_app
     from webmap.core.state import get_store
 
-    # Build and warm the app once, before forking: a missing or corrupt registry fails
-    # here with one line instead of a worker boot loop, and the workers inherit the loaded
-    # registry and its indexes (a 200,000-station registry takes tens of seconds to load).
+    # Load the registry and build the nearest index once, before forking: a missing or corrupt
+    # registry fails here with one line instead of a worker boot loop, and the workers inherit
+    # what riders need first. The rest is built by each worker in the background (warm_rest).
     app = create_app(config)
-    warm_up(app)
+    warm_essentials(app)
     # Each worker follows other servers' writes with a watcher of its own; the parent only supervises.
     with app.app_context():
         get_store().stop_watching()
@@ -62,6 +62,7 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
             self.cfg.set("preload_app", True)
             self.cfg.set("timeout", 120)
             self.cfg.set("control_socket", control_socket_path(host, port))
+            self.cfg.set("post_fork", lambda _server, _worker: start_warming(app))
 
         def load(self):
             return app
@@ -73,10 +74,28 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
     StationMapServer().run()
 
 
-def warm_up(app) -> None:
-    """Build now what the first requests would build in every worker: the nearest index,
-    coverage at 1 km, the place-search gazetteer (pinyin for every name, about a second), the
-    population grids and each language's station JSON for the finder."""
+def warm_essentials(app) -> None:
+    """What the server answers riders with from its first request: the registry and its nearest index."""
+    from geo.queries.nearest import index_for
+    from webmap.core.state import get_snapshot
+
+    with app.app_context():
+        index_for(get_snapshot())
+
+
+def start_warming(app) -> None:
+    """In a worker, just forked: build the rest (``warm_rest``) in a thread of its own while it answers."""
+    from geo.registry.backend import native_thread
+
+    native_thread(lambda: warm_rest(app), "stationmap-warm").start()
+
+
+def warm_rest(app) -> None:
+    """Build now what later first requests would otherwise wait for: the ball trees for far queries,
+    coverage at 1 km, the place-search gazetteer, the population grids, the finder's answer in each
+    language and the map page's first view (the whole city, grouped). A request that comes first
+    builds what it needs itself; this only spares the wait. At 200,000 stations this takes several
+    seconds, which is why the server answers before it is done."""
     from geo.planning.plans import COVERAGE_CELL_M, DISTRICT_CELL_M, snapshot_population_grid
     from geo.planning.population import DEFAULT_CELL_M
     from geo.queries.coverage import snapshot_coverage
@@ -85,20 +104,22 @@ def warm_up(app) -> None:
     from webmap.core.i18n import LANGS
     from webmap.core.state import get_snapshot
 
-    with app.app_context():
-        snapshot = get_snapshot()
-        index_for(snapshot).build_ball_trees()  # shared by the workers, not built once in each
-        gazetteer_for(snapshot)
-        snapshot_coverage(snapshot, 1000.0)
-        # The population grids planning's provenance notes read in the worker (the planning itself
-        # runs in a separate process): built here once, not on a worker's event loop.
-        for cell_m in {DEFAULT_CELL_M, DISTRICT_CELL_M, COVERAGE_CELL_M}:
-            snapshot_population_grid(snapshot, cell_m)
-    client = app.test_client()
-    for lang in LANGS:
-        client.get(f"/api/nearest?lon=106.5516&lat=29.5630&lang={lang}")
-    # The map page's first view (the whole city, grouped): its columns and fingerprint, built once here.
-    client.get("/api/stations?bbox=105.2,28.1,110.2,32.3&zoom=8&group=auto&fields=min")
+    try:
+        with app.app_context():
+            snapshot = get_snapshot()
+            index_for(snapshot).build_ball_trees()
+            snapshot_coverage(snapshot, 1000.0)
+            gazetteer_for(snapshot)
+            # The population grids planning's provenance notes read in the worker (the planning itself
+            # runs in a separate process).
+            for cell_m in {DEFAULT_CELL_M, DISTRICT_CELL_M, COVERAGE_CELL_M}:
+                snapshot_population_grid(snapshot, cell_m)
+        client = app.test_client()
+        for lang in LANGS:
+            client.get(f"/api/nearest?lon=106.5516&lat=29.5630&lang={lang}")
+        client.get("/api/stations?bbox=105.2,28.1,110.2,32.3&zoom=8&group=auto&fields=min")
+    except Exception as exc:  # noqa: BLE001 - warming is an optimisation: the requests build what they need
+        click.echo(f"驿站图: warming up in the background stopped: {exc!r}", err=True)
 
 
 @click.command()

@@ -174,8 +174,12 @@ def test_a_server_killed_mid_commit_leaves_every_transaction_whole_or_absent(tmp
                     acknowledged.extend(json.loads(answer)["ids"])
 
         writer = threading.Thread(target=stream)
+        before = len(acknowledged)
         writer.start()
-        time.sleep(rng.uniform(0.5, 2.0))
+        deadline = time.monotonic() + 60  # the stream is under way (a loaded machine may take a while) …
+        while len(acknowledged) == before and writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 1.5))  # … then the kill lands somewhere in it
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait()
         stop.set()
