@@ -12,6 +12,7 @@ import unicodedata
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 
 from geo import schema
 from geo.queries.nearest import AMENITY_BITS, amenity_mask
@@ -173,13 +174,23 @@ def _search_text(values) -> str:
 
 
 def _amenity_bits(amenity_lists) -> np.ndarray:
-    bits_of: dict[int, int] = {}  # the lists are shared between stations: each distinct one once
-    for amenities in amenity_lists:
-        if id(amenities) not in bits_of:
-            bits_of[id(amenities)] = sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
-    return np.fromiter((bits_of[id(a)] for a in amenity_lists), dtype=np.int64, count=len(amenity_lists))
+    """``AMENITY_BITS`` of each station's amenity list, OR-ed. The lists are shared between stations
+    (``Snapshot`` interns them): each distinct one is worked out once, found by identity in C."""
+    lists = np.asarray(amenity_lists, dtype=object)
+    if not len(lists):
+        return np.zeros(0, dtype=np.int64)
+    codes, _ = pd.factorize(np.fromiter(map(id, lists), dtype=np.int64, count=len(lists)))
+    _, at = np.unique(codes, return_index=True)
+    bits = np.array([sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
+                     for amenities in lists[at].tolist()], dtype=np.int64)
+    return bits[codes]
 
 
 def _codes(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """Each value's index in ``vocabulary`` (int8), -1 for anything else: hashed in C, the few distinct values looked up."""
+    values = np.asarray(values, dtype=object)
+    if not len(values):
+        return np.zeros(0, dtype=np.int8)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
     lookup = {code: i for i, code in enumerate(vocabulary)}
-    return np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int8, count=len(values))
+    return np.array([lookup.get(u, -1) if isinstance(u, str) else -1 for u in uniques.tolist()], dtype=np.int8)[codes]

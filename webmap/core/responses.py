@@ -15,6 +15,7 @@ from collections import OrderedDict
 from threading import Lock
 
 import numpy as np
+import pandas as pd
 from flask import Response, current_app, request
 
 from geo.registry.snapshot import cached_on
@@ -103,32 +104,57 @@ def body_cache() -> BodyCache:
 def snapshot_fingerprint(snapshot) -> str:
     """A short hash of what a snapshot's answers depend on; cached on it.
 
-    Its version, each station's id, edit time, status and position, and the district map
-    (whose boundaries and census figures coverage reports use).
+    Its version, each station's id, edit time, status and position (``RowHashes``, summed), and
+    the district map (whose boundaries and census figures coverage reports use).
     """
 
     def build() -> str:
         digest = hashlib.blake2b(str(snapshot.version).encode(), digest_size=12)
         digest.update(districts_fingerprint(snapshot.districts).encode())
-        digest.update("".join(snapshot.per_station("fingerprint", _fingerprint_line, _fingerprint_lines)).encode())
+        digest.update(snapshot.cached("row_hashes", lambda: RowHashes(snapshot.table)).total())
         return digest.hexdigest()
 
     return cached_on(snapshot, "fingerprint", build)
 
 
-def _fingerprint_line(feature: dict) -> str:
-    props = feature["properties"]
-    return f"{props['id']}|{props['updated_at']}|{props['status']}|{feature['geometry']['coordinates']}\n"
+class RowHashes:
+    """Per station two 64-bit hashes of its id, edit time, status and position (pandas' keyed
+    SipHash, the same in every process), and their sums: the registry's part of the fingerprint.
 
+    Hashed in C from the columns (200,000 stations in ~0.1 s), carried across a write by hashing
+    only the stations written, and 3 MB where lines of text per station were 20 MB."""
 
-def _fingerprint_lines(table) -> np.ndarray:
-    """``_fingerprint_line`` of every station of a ``StationTable``, from its columns."""
-    columns = table.columns
-    lines = np.empty(len(table), dtype=object)
-    lines[:] = [f"{i}|{u}|{s}|[{x!r}, {y!r}]\n" for i, u, s, x, y in zip(
-        columns["id"].tolist(), columns["updated_at"].tolist(), columns["status"].tolist(), table.lon.tolist(),
-        table.lat.tolist(), strict=True)]
-    return lines
+    _KEYS = ("stationmap-etag-1", "stationmap-etag-2")
+    _FIELDS = ("id", "updated_at", "status")
+
+    def __init__(self, table, hashes: np.ndarray | None = None):
+        self.hashes = self.of(table) if hashes is None else hashes
+
+    @classmethod
+    def of(cls, table, rows: np.ndarray | None = None) -> np.ndarray:
+        pick = (lambda a: a) if rows is None else (lambda a: a[rows])
+        out = np.zeros((len(pick(table.lon)), 2), dtype=np.uint64)
+        columns = [pick(table.columns[name]) for name in cls._FIELDS]
+        columns = [np.array([v if isinstance(v, str) else "" for v in column.tolist()], dtype=object) for column in columns]
+        columns += [pick(table.lon).view(np.uint64), pick(table.lat).view(np.uint64)]
+        with np.errstate(over="ignore"):
+            for k, key in enumerate(cls._KEYS):
+                for j, column in enumerate(columns):
+                    h = pd.util.hash_array(column, hash_key=key.ljust(16)[:16], categorize=False)
+                    out[:, k] ^= h * np.uint64(2 * j + 1) + np.uint64(j)
+        return out
+
+    def total(self) -> bytes:
+        with np.errstate(over="ignore"):
+            return self.hashes.sum(axis=0, dtype=np.uint64).tobytes()
+
+    def carried_to(self, snapshot) -> RowHashes:
+        touched = snapshot.touched
+        hashes = np.zeros((len(snapshot), 2), dtype=np.uint64)
+        hashes[: len(self.hashes)] = self.hashes
+        if len(touched):
+            hashes[touched] = self.of(snapshot.table, touched)
+        return RowHashes(snapshot.table, hashes)
 
 
 def districts_fingerprint(districts) -> str:
