@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo.registry.snapshot import Snapshot, StationMemo
-from tests.geo.queries.test_nearest_carried import registry, station
+from tests.edits import edited
+from tests.geo.queries.test_nearest_carried import registry
 
 
 def encode(feature: dict) -> str:
@@ -34,17 +35,7 @@ def test_memo_carried_across_versions_matches_a_fresh_encoding(batches, seed, li
                     i = pick % len(snap)
                     assert snap.memo("t", encode).get(i) == encode(snap.features[i])
                     continue
-                if action == "add":
-                    f = station(next_id, 106.5, 29.5)
-                    next_id += 1
-                else:
-                    f = snap.features[pick % len(snap)]
-                    if action == "rename":
-                        f["properties"]["name"] = f"改名{pick}"
-                    elif action == "move":
-                        f["geometry"]["coordinates"] = [106.3 + pick / 1e5, 29.4]
-                    else:
-                        f["properties"]["status"] = "retired"
+                f, next_id = edited(snap, action, pick, next_id)
                 changed[f["properties"]["id"]] = f
             if changed:
                 snap = snap.with_changes(snap.version + 1, list(changed.values()))

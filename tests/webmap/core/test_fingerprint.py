@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from geo.districts import Districts
 from geo.registry.snapshot import Snapshot
 from tests.conftest import DISTRICTS_PATH
-from tests.geo.queries.test_nearest_carried import registry, station
+from tests.edits import edited
+from tests.geo.queries.test_nearest_carried import registry
 from webmap.core.responses import snapshot_fingerprint
 
 DISTRICTS = Districts.load(DISTRICTS_PATH)
@@ -31,17 +32,7 @@ def test_a_carried_fingerprint_equals_a_fresh_one_and_every_write_changes_it(bat
     for batch in batches:
         changed = {}
         for action, pick in batch:
-            if action == "add":
-                f = station(next_id, 106.5, 29.5)
-                next_id += 1
-            else:
-                f = snap.features[pick % len(snap)]
-                if action == "move":
-                    f["geometry"]["coordinates"] = [106.3 + pick / 1e6, 29.4]
-                elif action == "retire":
-                    f["properties"]["status"] = "retired" if f["properties"]["status"] == "active" else "active"
-                else:
-                    f["properties"]["updated_at"] = f"2026-01-01T00:00:{pick % 60:02d}+08:00"
+            f, next_id = edited(snap, action, pick, next_id)
             changed[f["properties"]["id"]] = f
         snap = snap.with_changes(snap.version + 1, list(changed.values()))
         carried = snapshot_fingerprint(snap)
