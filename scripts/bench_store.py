@@ -197,13 +197,31 @@ ROWS = [
     ("first map request after a write", "map_after_write_s", "s", "≤ 0.5 s"),
     ("coverage, 38 districts at 1 km, from scratch", "coverage_first_s", "s", "≤ 3 s"),
     ("coverage, 38 districts at 1 km, after a write", "coverage_after_write_s", "s", "≤ 3 s"),
-    ("`stationmap serve` answering from cold (also gazetteer, coverage, grids)", "serve_ready_s", "s", ""),
+    ("`stationmap serve` answering from cold (registry + nearest index)", "serve_ready_s", "s", "≤ 5 s"),
+    ("serve worker, warmed (coverage, search, grids, map): resident", "worker_rss_mb", "MB", "≤ 400 MB"),
+    ("  … proportional (pages shared with the other processes split)", "worker_pss_mb", "MB", ""),
+    ("  … resident after the riders-while-writing run", "worker_rss_after_writes_mb", "MB", ""),
     ("riders /api/nearest p99, quiet (2 workers, 16 connections)", "riders_quiet_p99_ms", "ms", ""),
     ("riders /api/nearest p99, an upload a second", "riders_writing_p99_ms", "ms", "≤ 100 ms"),
     ("riders req/s, quiet", "riders_quiet_rps", "", ""),
     ("riders req/s, an upload a second", "riders_writing_rps", "", "unchanged"),
     ("PostGIS import (binary COPY)", "import_s", "s", ""),
 ]
+
+
+def worker_memory(arbiter_pid: int) -> dict:
+    """The largest resident and proportional (shared pages split between the processes) set of the
+    server's workers, from /proc (Linux)."""
+    try:
+        children = [int(pid) for task in Path(f"/proc/{arbiter_pid}/task").iterdir()
+                    for pid in (task / "children").read_text().split()]
+        sizes = []
+        for pid in children:
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+            sizes.append((int(fields["Rss"].split()[0]) / 1024, int(fields["Pss"].split()[0]) / 1024))
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {"worker_rss_mb": max(r for r, _ in sizes), "worker_pss_mb": max(p for _, p in sizes)} if sizes else {}
 
 
 def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> dict:
@@ -216,6 +234,8 @@ def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> di
     try:
         serving_s = server.wait_ready()
         warm_up(server.url)
+        time.sleep(15 if len(writer.snapshot()) > 50_000 else 2)  # each worker's warm thread finishing
+        memory = worker_memory(server.process.pid)
         quiet = _load(server.url, "&k=5", seconds, 16)
         stop, written = threading.Event(), [0]
 
@@ -233,10 +253,12 @@ def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> di
         busy = _load(server.url, "&k=5", seconds, 16)
         stop.set()
         thread.join()
+        after = worker_memory(server.process.pid)
     finally:
         server.stop()
         writer.close()
-    return {"serve_ready_s": serving_s, "riders_quiet_p99_ms": quiet.get("p99_ms"), "riders_quiet_rps": quiet.get("rps"),
+    return {**memory, "worker_rss_after_writes_mb": after.get("worker_rss_mb"),
+            "serve_ready_s": serving_s, "riders_quiet_p99_ms": quiet.get("p99_ms"), "riders_quiet_rps": quiet.get("rps"),
             "riders_writing_p99_ms": busy.get("p99_ms"), "riders_writing_rps": busy.get("rps"), "uploads": written[0]}
 
 

@@ -8,6 +8,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
+from geo import schema
 from geo.access.permissions import Actor
 from geo.coords import bd09_to_wgs84, gcj02_to_wgs84
 from geo.errors import PermissionDeniedError, ValidationError
@@ -81,3 +82,28 @@ def test_status_is_set_by_the_district_audited_and_counted(store):
     with pytest.raises(ValidationError):
         set_listing_status(store, sid, "amap", "rejected", "", YUZHONG)   # a rejection needs its reason
     assert store.snapshot().version == version
+
+
+def _counts_feature_by_feature(snapshot) -> dict:
+    """The reference: what listing_counts did before it read columns."""
+    from collections import Counter, defaultdict
+
+    counts: dict = defaultdict(lambda: {p: Counter() for p in schema.LISTING_PLATFORMS})
+    for f in snapshot.features:
+        props = f["properties"]
+        if props["status"] != "active":
+            continue
+        for code in (props["district_adcode"], "500000"):
+            for platform in schema.LISTING_PLATFORMS:
+                counts[code][platform][listing_status(props, platform)["status"]] += 1
+    return {code: {p: {s: int(c[s]) for s in schema.LISTING_STATUSES} for p, c in by_platform.items()}
+            for code, by_platform in counts.items()}
+
+
+def test_counts_from_columns_equal_counting_station_by_station(store):
+    for i, (sid, platform, status) in enumerate([("500103-OS-0001", "amap", "live"), ("500103-OS-0002", "amap", "submitted"),
+                                                 ("500103-OS-0002", "tencent", "rejected"), ("500103-OS-0003", "baidu", "live")]):
+        set_listing_status(store, sid, platform, status, f"说明{i}" if status == "rejected" else "", YUZHONG)
+    snapshot = store.snapshot()
+    assert listing_counts(snapshot) == _counts_feature_by_feature(snapshot)
+    assert listing_counts(snapshot)["500103"]["amap"]["live"] >= 1
