@@ -93,8 +93,8 @@ class StationMemo:
     answers its in-flight requests, encoding each station afresh.
     """
 
-    #: stations held at most; past that the memo starts again (a view of the whole city needs few)
-    LIMIT = 50_000
+    #: stations held at most (~15 MB of JSON per language); past that the memo starts again
+    LIMIT = 20_000
 
     def __init__(self, table: StationTable, encode, values: dict | None = None):
         self.table, self.encode = table, encode

@@ -22,7 +22,7 @@ steps = st.lists(st.tuples(st.sampled_from(["rename", "move", "retire", "add", "
 
 
 @settings(max_examples=60, deadline=None)
-@given(batches=st.lists(steps, min_size=1, max_size=5), seed=st.integers(0, 100), limit=st.sampled_from([3, 50_000]))
+@given(batches=st.lists(steps, min_size=1, max_size=5), seed=st.integers(0, 100), limit=st.sampled_from([3, 20_000]))
 def test_memo_carried_across_versions_matches_a_fresh_encoding(batches, seed, limit):
     StationMemo.LIMIT, saved = limit, StationMemo.LIMIT
     try:
