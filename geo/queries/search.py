@@ -7,12 +7,15 @@ network); a query scans a few thousand short strings (``scripts/bench_search.py`
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 from pypinyin import lazy_pinyin
+from pypinyin.constants import RE_HANS
+from pypinyin.seg.mmseg import seg
 
 from geo.registry.snapshot import cached_on
 
@@ -71,50 +74,259 @@ def fold(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text))).casefold()
 
 
-def _initials(text: str) -> tuple[str, str]:
-    """(initials, full pinyin) of the Chinese in ``text``, lower case, no separators."""
-    syllables = lazy_pinyin(text, errors="ignore")
+_KIND_NAMES = ("landmark", "district", "subdistrict", "street", "station")
+# Rows of text are held "\n"-joined: a folded name, address or pinyin never holds a "\n" (fold drops
+# all whitespace, pinyin is letters), so a query never spans two rows.
+_ROW = "\n"
+# Code points that fold (NFKC, spaces dropped, casefold) on their own: the NFKD of each is only
+# starters that never compose with what follows (Hangul jamo and some Indic vowel signs do).
+_COMPOSING = ((0x0900, 0x1100), (0x1100, 0x1200), (0x1B00, 0x1B80), (0x3130, 0x3190), (0xA960, 0xA980),
+              (0xAC00, 0xD800), (0x11000, 0x12000))
+_HAN_RUN = re.compile(RE_HANS.pattern.removeprefix("^").removesuffix("$"))
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+# An address's 街道/镇 (at most 6 + 2 characters) and street (10 + 2) lie in its first 20 characters.
+_PARTS_WINDOW = 20
+
+
+def _folds_alone(char: str) -> bool:
+    for c in unicodedata.normalize("NFKD", char):
+        code = ord(c)
+        if unicodedata.combining(c) or any(lo <= code < hi for lo, hi in _COMPOSING):
+            return False
+    return True
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _text(codes: np.ndarray) -> str:
+    return codes.astype(np.uint32, copy=False).tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def _fold_all(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``fold`` of every text at once: the folded texts' code points, each followed by a 0, and each
+    one's folded length. Character by character through a table of the distinct characters (the
+    same result as ``fold`` on each text, a hundred times faster); one text at a time if any
+    character's fold depends on its neighbours."""
+    n = len(texts)
+    if not n:
+        return np.zeros(0, np.uint32), np.zeros(0, np.int64)
+    codes = _codes("\x00".join(texts) + "\x00")
+    distinct = np.flatnonzero(np.bincount(codes))
+    folded = {c: fold(chr(c)) for c in distinct.tolist() if c}
+    if int((codes == 0).sum()) != n or not all(_folds_alone(chr(c)) for c in folded):
+        each = [fold(t) for t in texts]
+        return _codes("".join(t + "\x00" for t in each)), np.array([len(t) for t in each], dtype=np.int64)
+    else:
+        top = int(distinct[-1]) + 1
+        width = np.zeros(top, np.int64)
+        width[0] = 1
+        longest = max((len(f) for f in folded.values()), default=1)
+        table = np.zeros((top, max(longest, 1)), np.uint32)
+        for c, f in folded.items():
+            width[c] = len(f)
+            table[c, : len(f)] = [ord(x) for x in f]
+        widths = width[codes]
+        if longest <= 1:
+            keep = widths > 0
+            codes = table[codes[keep], 0]
+        else:  # some characters fold to several (ß → ss): repeat each by its width
+            total = int(widths.sum())
+            at = np.repeat(np.arange(len(codes)), widths)
+            offset = np.arange(total) - np.repeat(np.cumsum(widths) - widths, widths)
+            codes = table[codes[at], offset]
+    ends = np.flatnonzero(codes == 0)
+    lengths = np.diff(ends, prepend=-1) - 1
+    return codes, lengths
+
+
+class _Rows:
+    """Texts in one order as a single string ``"\\n" + "".join(text + "\\n")``: ``starts[k]`` is where
+    the "\\n" before row ``k`` is (``starts[-1]``: the final one). A find jumps from match to match."""
+
+    __slots__ = ("text", "starts")
+
+    def __init__(self, text: str, starts: np.ndarray):
+        self.text, self.starts = text, starts
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Rows:
+        lengths = np.fromiter((len(t) + 1 for t in texts), np.int64, len(texts))
+        return cls(_ROW + "".join(t + _ROW for t in texts), np.concatenate([[0], np.cumsum(lengths)]))
+
+    @classmethod
+    def gathered(cls, codes: np.ndarray, lengths: np.ndarray, order: np.ndarray) -> _Rows:
+        """Rows ``order`` of texts held as code points each followed by a 0 (``_fold_all``)."""
+        spans = lengths + 1
+        firsts = np.cumsum(spans) - spans
+        spans, firsts = spans[order], firsts[order]
+        starts = np.concatenate([[0], np.cumsum(spans)])
+        at = np.repeat(firsts - starts[:-1], spans) + np.arange(int(starts[-1]))
+        picked = codes[at]
+        picked[starts[1:] - 1] = ord(_ROW)
+        return cls(_ROW + _text(picked), starts)
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, row: int) -> str:
+        return self.text[self.starts[row] + 1: self.starts[row + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.starts) - 1
+
+    def equals(self, row: int, q: str) -> bool:
+        start = int(self.starts[row]) + 1
+        return int(self.starts[row + 1]) - start == len(q) and self.text.startswith(q, start)
+
+    def contains(self, row: int, q: str) -> bool:
+        return self.text.find(q, int(self.starts[row]) + 1, int(self.starts[row + 1])) != -1
+
+    def find(self, needle: str):
+        """(row, offset in the row) of the first occurrence of ``needle`` in each row having it, in
+        row order. ``needle`` may start or end with the row separator (whole rows, prefixes)."""
+        text, starts = self.text, self.starts
+        at = text.find(needle)
+        while at != -1:
+            row = int(np.searchsorted(starts, at, side="right")) - 1
+            yield row, at - int(starts[row]) - 1
+            at = text.find(needle, int(starts[row + 1]))
+
+    def spliced(self, removed: np.ndarray, at: np.ndarray, texts: list[str]) -> _Rows:
+        """These rows without rows ``removed`` (sorted) and with ``texts[j]`` put before row ``at[j]``
+        (non-decreasing; ``len(self)`` for the end): slices of the text, one copy."""
+        n, text, starts = len(self), self.text, self.starts.tolist()
+        gone = set(removed.tolist())
+        cuts = sorted({0, n} | gone | {r + 1 for r in gone} | set(at.tolist()))
+        pieces, j = [_ROW], 0
+        for c, nxt in zip(cuts, [*cuts[1:], n], strict=True):
+            while j < len(texts) and at[j] == c:
+                pieces.append(texts[j] + _ROW)
+                j += 1
+            if c < n and c not in gone:
+                pieces.append(text[starts[c] + 1: starts[nxt] + 1])
+        kept = np.delete(np.diff(self.starts), removed)
+        spans = np.insert(kept, at - np.searchsorted(removed, at), [len(t) + 1 for t in texts])
+        return _Rows("".join(pieces), np.concatenate([[0], np.cumsum(spans)]))
+
+
+_WORD_PINYIN: dict[str, list[str]] = {}
+
+
+def _run_pinyin(run: str) -> tuple[str, str]:
+    """(initials, full pinyin) of a run of Chinese characters: ``lazy_pinyin`` cuts it into words
+    with its own segmenter and converts each word alone, so the same, with each word's pinyin kept."""
+    syllables = []
+    for word in seg.cut(run):
+        pinyin = _WORD_PINYIN.get(word)
+        if pinyin is None:
+            pinyin = _WORD_PINYIN.setdefault(word, lazy_pinyin(word, errors="ignore"))
+        syllables += pinyin
     return "".join(s[0] for s in syllables if s), "".join(syllables)
 
 
-class Gazetteer:
-    """Every searchable place of one registry version, with folded names and pinyin precomputed."""
+def _pinyin_rows(texts: list[str], cache: dict | None = None) -> tuple[_Rows, _Rows]:
+    """(initials, full pinyin) rows of ``texts`` as ``_initials`` makes them: the pinyin of a text is
+    that of its runs of Chinese characters one after another (``lazy_pinyin`` converts each run
+    alone and ignores the rest), and each distinct run is converted once."""
+    n = len(texts)
+    if not n:
+        return _Rows.of([]), _Rows.of([])
+    joined = "\x00".join(texts) + "\x00"
+    codes = _codes(joined)
+    distinct = np.flatnonzero(np.bincount(codes))
+    han = np.zeros(int(distinct[-1]) + 1, np.int8)
+    han[[c for c in distinct.tolist() if _HAN_RUN.fullmatch(chr(c))]] = 1
+    edges = np.diff(han[codes], prepend=0, append=0)
+    firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    ends_of_texts = np.cumsum(np.fromiter((len(t) + 1 for t in texts), np.int64, n)) - 1
+    rows = np.searchsorted(ends_of_texts, firsts)
+    cache = {} if cache is None else cache
+    initials, full = [], []
+    for first, end in zip(firsts.tolist(), ends.tolist(), strict=True):
+        run = joined[first:end]
+        got = cache.get(run)
+        if got is None:
+            got = cache[run] = _run_pinyin(run)
+        initials.append(got[0])
+        full.append(got[1])
+    bounds = np.searchsorted(rows, np.arange(n), side="right")
+    out = []
+    for parts in (initials, full):
+        lengths = np.bincount(rows, weights=[len(p) for p in parts], minlength=n).astype(np.int64) if parts else np.zeros(n, np.int64)
+        text = "".join(np.insert(np.array(parts, dtype=object), bounds, _ROW).tolist()) if parts else _ROW * n
+        out.append(_Rows(_ROW + text, np.concatenate([[0], np.cumsum(lengths + 1)])))
+    return out[0], out[1]
 
-    def __init__(self, places: list[Place]):
-        self.places = places
-        self.names = [fold(p.name) for p in places]
-        self.details = [fold(p.detail) for p in places]
-        pinyin = [_initials(p.name) for p in places]
-        self.initials = [i for i, _ in pinyin]
-        self.pinyin = [f for _, f in pinyin]
-        self.rank = np.array([_KIND_ORDER[p.kind] for p in places])
 
-    def search(self, query: str, limit: int = MAX_RESULTS) -> list[Place]:
-        """Places matching ``query``: whole name, then name prefix, then name or address containing it;
-        ASCII letters also match pinyin initials or full pinyin from the start (``jfb``, ``jiefangbei``).
-        Landmarks and districts before streets before stations; at most ``limit``.
-        """
-        q = fold(query)[:MAX_QUERY_CHARS]
-        if not q:
+def _pinyin_of(text: str) -> tuple[str, str]:
+    pieces = [_run_pinyin(run) for run in _HAN_RUN.findall(text)]
+    return "".join(i for i, _ in pieces), "".join(f for _, f in pieces)
+
+
+class _Segment:
+    """Searchable rows in result order (kind, folded name length, then place order): folded names,
+    folded addresses, pinyin initials and full pinyin; ``ids[row]`` says which place a row is."""
+
+    __slots__ = ("names", "details", "initials", "pinyin", "ids")
+
+    def __init__(self, names: _Rows, details: _Rows, initials: _Rows, pinyin: _Rows, ids: np.ndarray):
+        self.names, self.details, self.initials, self.pinyin, self.ids = names, details, initials, pinyin, ids
+
+    @classmethod
+    def build(cls, names: list[str], details: list[str], ranks: np.ndarray | None = None, cache: dict | None = None) -> _Segment:
+        """Rows for places with these (unfolded) names and addresses, sorted by (rank, folded name
+        length, position); ``cache``: pinyin of runs of Chinese characters, kept for the next build."""
+        name_codes, name_lengths = _fold_all(names)
+        detail_codes, detail_lengths = _fold_all(details)
+        if ranks is None:
+            order = np.argsort(name_lengths, kind="stable")
+        else:
+            order = np.lexsort((np.arange(len(names)), name_lengths, ranks))
+        initials, pinyin = _pinyin_rows([names[i] for i in order.tolist()], cache)
+        return cls(_Rows.gathered(name_codes, name_lengths, order), _Rows.gathered(detail_codes, detail_lengths, order),
+                   initials, pinyin, order.astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self, score: int, q: str, latin: bool, need: int) -> list[int]:
+        """The first ``need`` rows (row order) that score ``score`` for ``q`` (see ``Gazetteer.search``)."""
+        names = self.names
+        if score == 0:
+            return _first(((row for row, _ in names.find(_ROW + q + _ROW)),), need)
+        if score == 1:
+            streams = [(row for row, _ in names.find(_ROW + q) if not names.equals(row, q))]
+            if latin:
+                streams += [(row for row, _ in rows.find(_ROW + q + _ROW) if not names.contains(row, q))
+                            for rows in self._pinyin_rows(q)]
+            return _first(streams, need)
+        if score == 2:
+            streams = [(row for row, offset in names.find(q) if offset > 0)]
+            if latin:
+                streams += [(row for row, _ in rows.find(_ROW + q) if not self._pinyin_exact(row, q) and not names.contains(row, q))
+                            for rows in self._pinyin_rows(q)]
+            return _first(streams, need)
+        if latin:
             return []
-        latin = q.isascii() and q.isalpha()
-        scored = []
-        for i, name in enumerate(self.names):
-            if name == q:
-                score = 0
-            elif name.startswith(q):
-                score = 1
-            elif q in name:
-                score = 2
-            elif latin and (self.initials[i].startswith(q) or (len(q) >= 3 and self.pinyin[i].startswith(q))):
-                score = 1 if self.initials[i] == q or self.pinyin[i] == q else 2
-            elif not latin and q in self.details[i]:
-                score = 3
-            else:
-                continue
-            scored.append((score, int(self.rank[i]), len(name), i))
-        scored.sort()
-        return [self.places[i] for *_, i in scored[:limit]]
+        return _first(((row for row, _ in self.details.find(q) if not names.contains(row, q)),), need)
+
+    def _pinyin_rows(self, q: str) -> list[_Rows]:
+        return [self.initials, self.pinyin] if len(q) >= 3 else [self.initials]
+
+    def _pinyin_exact(self, row: int, q: str) -> bool:
+        return self.initials.equals(row, q) or (len(q) >= 3 and self.pinyin.equals(row, q))
+
+
+def _first(streams, need: int) -> list[int]:
+    """The ``need`` smallest rows of several ascending streams (a row may come in more than one)."""
+    if len(streams) == 1:
+        return list(itertools.islice(streams[0], need))
+    found = set()
+    for stream in streams:
+        found.update(itertools.islice(stream, need))
+    return sorted(found)[:need]
 
 
 def address_parts(address: str, district: str) -> list[tuple[str, str]]:
@@ -131,36 +343,216 @@ def address_parts(address: str, district: str) -> list[tuple[str, str]]:
     return parts
 
 
-def build_gazetteer(snapshot) -> Gazetteer:
-    """Stations (active), the 街道/镇 and streets named in their addresses (at the mean of their stations),
-    districts (at their seats) and ``LANDMARKS``."""
-    districts = snapshot.districts
-    places = [Place(name, "landmark", lon, lat, districts.name(code) if code in districts.by_adcode else "")
+def _part_ends(rest: str) -> tuple[int, int]:
+    """Where ``address_parts`` ends the 街道/镇 and the street of ``rest`` (0: none)."""
+    match = _SUBDIVISION.match(rest)
+    sub = match.end() if match else 0
+    match = _STREET.match(rest[sub:])
+    return sub, (sub + match.end() if match and len(match[1]) >= 2 else 0)
+
+
+class _Groups:
+    """The 街道/镇 and streets of every station's address, as numbers into ``keys`` (-1: none), so a
+    write re-reads only the addresses it changed. ``keys`` and the caches only grow, shared by versions."""
+
+    __slots__ = ("keys", "index", "ends", "sub", "street", "names")
+
+    def __init__(self, keys, index, ends, sub: np.ndarray, street: np.ndarray, names: dict):
+        self.keys, self.index, self.ends, self.sub, self.street, self.names = keys, index, ends, sub, street, names
+
+    @classmethod
+    def empty(cls, n: int) -> _Groups:
+        return cls([], {}, {}, np.full(n, -1, np.int64), np.full(n, -1, np.int64), {})
+
+    def read(self, positions: list[int], addresses: list[str], districts: list[str]) -> None:
+        """Set the parts of the stations at ``positions`` from their addresses (``address_parts``)."""
+        keys, index, ends, sub, street = self.keys, self.index, self.ends, self.sub, self.street
+        for p, address, district in zip(positions, addresses, districts, strict=True):
+            rest = address.strip().removeprefix("重庆市").removeprefix("重庆").removeprefix(district)
+            # The parts lie in the first characters, and which digits those are never changes where
+            # the patterns end: look the ends up by the window with its digits as 0.
+            window = rest[:_PARTS_WINDOW].translate(_ZERO_DIGITS)
+            got = ends.get(window)
+            if got is None:
+                got = ends[window] = _part_ends(window)
+            first, second = got
+            for kind, part, out in (("subdistrict", rest[:first] if first else "", sub),
+                                    ("street", rest[first:second] if second else "", street)):
+                if not part:
+                    out[p] = -1
+                    continue
+                key = (kind, district, part)
+                gid = index.get(key)
+                if gid is None:
+                    gid = index[key] = len(keys)
+                    keys.append(key)
+                out[p] = gid
+
+    def carried(self, n: int, touched: list[int], addresses: list[str | None], districts: list[str]) -> _Groups:
+        sub, street = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+        sub[: len(self.sub)], street[: len(self.street)] = self.sub, self.street
+        new = _Groups(self.keys, self.index, self.ends, sub, street, self.names)
+        active = [i for i, a in enumerate(addresses) if a is not None]
+        sub[touched], street[touched] = -1, -1
+        new.read([touched[i] for i in active], [addresses[i] for i in active], [districts[i] for i in active])
+        return new
+
+    def places(self, active: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> list[tuple]:
+        """(name, kind, lon, lat, district) of each part named by an active station, in the order
+        first named, at the mean of its stations (the same sums as ``np.mean``)."""
+        pairs = np.column_stack([self.sub[active], self.street[active]]).ravel()
+        named = pairs >= 0
+        seq = pairs[named]
+        if not len(seq):
+            return []
+        gids, first = np.unique(seq, return_index=True)
+        gids = gids[np.argsort(first)]
+        counts = np.bincount(seq)[gids]
+        lons = np.bincount(seq, weights=np.repeat(lon[active], 2)[named])[gids] / counts
+        lats = np.bincount(seq, weights=np.repeat(lat[active], 2)[named])[gids] / counts
+        keys = self.keys
+        return [(keys[g][2], keys[g][0], x, y, keys[g][1]) for g, x, y in zip(gids.tolist(), lons.tolist(), lats.tolist(), strict=True)]
+
+
+def _texts(column: np.ndarray) -> list[str]:
+    return [v if isinstance(v, str) else "" for v in column.tolist()]
+
+
+def _fixed_places(districts) -> list[tuple]:
+    """(name, kind, lon, lat, district) of the landmarks and districts (with short forms)."""
+    places = [(name, "landmark", lon, lat, districts.name(code) if code in districts.by_adcode else "")
               for name, code, lon, lat in LANDMARKS]
     frame = districts.frame
     for name, lon, lat in frame[["name_zh", "seat_lon", "seat_lat"]].itertuples(index=False):
-        places.append(Place(name, "district", float(lon), float(lat), name))
+        places.append((name, "district", float(lon), float(lat), name))
         short = re.sub(r"(区|县|自治县)$", "", name)
         if short != name and len(short) >= 2:
-            places.append(Place(short, "district", float(lon), float(lat), name))
-    groups: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
-    column = snapshot.column  # straight from the columns: no Feature per station
+            places.append((short, "district", float(lon), float(lat), name))
+    return places
+
+
+class Gazetteer:
+    """Every searchable place of one registry version: landmarks, districts, 街道/镇 and streets (a
+    few thousand, ``head``) and active stations (``stations``, read from the snapshot's columns), each
+    held as a few big strings of folded names, addresses and pinyin in result order.
+
+    ``carried_to`` makes the next version's from this one, re-reading only the stations written.
+    """
+
+    def __init__(self, table, head_places: list[tuple], stations: _Segment, groups: _Groups, fixed: list[tuple]):
+        self.table, self.head_places, self.stations, self.groups, self.fixed = table, head_places, stations, groups, fixed
+        names = [p[0] for p in head_places]
+        ranks = np.array([_KIND_ORDER[p[1]] for p in head_places], dtype=np.int64)
+        self.head = _Segment.build(names, [""] * len(names), ranks, groups.names)
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.stations)
+
+    def search(self, query: str, limit: int = MAX_RESULTS) -> list[Place]:
+        """Places matching ``query``: whole name, then name prefix, then name or address containing it;
+        ASCII letters also match pinyin initials or full pinyin from the start (``jfb``, ``jiefangbei``).
+        Landmarks and districts before streets before stations; at most ``limit``.
+
+        Each score's rows come in result order from the joined strings (``str.find`` jumping from
+        match to match), and the search stops once it has ``limit``: a query costs a few scans
+        of the strings however many places match.
+        """
+        q = fold(query)[:MAX_QUERY_CHARS]
+        if not q:
+            return []
+        latin = q.isascii() and q.isalpha()
+        found: list[tuple[_Segment, int]] = []
+        for score in range(4):
+            for part in (self.head, self.stations):
+                need = limit - len(found)
+                if need <= 0:
+                    break
+                found += [(part, row) for row in part.rows(score, q, latin, need)]
+        return [self._place(part, row) for part, row in found[:limit]]
+
+    def _place(self, part: _Segment, row: int) -> Place:
+        at = int(part.ids[row])
+        if part is self.head:
+            return Place(*self.head_places[at])
+        columns = self.table.columns
+        name, district, station_id, address = (v if isinstance(v, str) else "" for v in
+                                               (columns[c][at] for c in ("name", "district", "id", "address")))
+        return Place(name, "station", float(self.table.lon[at]), float(self.table.lat[at]), district, station_id, address)
+
+    def carried_to(self, snapshot) -> _Carried:
+        """This gazetteer for ``snapshot``, made by ``with_changes`` from this one's version: worked out
+        when first searched (``gazetteer_for``), from the stations written since."""
+        return _Carried(self, snapshot.touched)
+
+    def carried(self, snapshot, touched: np.ndarray) -> Gazetteer:
+        """The gazetteer of ``snapshot``, whose stations differ from this one's only at ``touched``."""
+        table, n = snapshot.table, len(snapshot)
+        columns = table.columns
+        stations = self.stations
+        old_n = len(self.groups.sub)
+        row_of = np.full(old_n, -1, np.int64)
+        row_of[stations.ids] = np.arange(len(stations))
+        before = row_of[touched[touched < old_n]]
+        removed = np.sort(before[before >= 0])
+        positions = touched.tolist()
+        now_active = [columns["status"][p] == "active" for p in positions]
+        names = [v if isinstance(v, str) else "" for v in columns["name"][touched].tolist()]
+        addresses = [v if isinstance(v, str) else "" for v in columns["address"][touched].tolist()]
+        districts = [v if isinstance(v, str) else "" for v in columns["district"][touched].tolist()]
+        folded = [(len(fold(names[i])), positions[i], i) for i in range(len(positions)) if now_active[i]]
+        folded.sort()
+        keys = np.array([(length << 32) | p for length, p, _ in folded], dtype=np.int64)
+        old_keys = (stations.names.lengths().astype(np.int64) << 32) | stations.ids
+        at = np.searchsorted(old_keys, keys)
+        rows = [i for _, _, i in folded]
+        pinyins = [_pinyin_of(names[i]) for i in rows]
+        segment = _Segment(stations.names.spliced(removed, at, [fold(names[i]) for i in rows]),
+                           stations.details.spliced(removed, at, [fold(addresses[i]) for i in rows]),
+                           stations.initials.spliced(removed, at, [p[0] for p in pinyins]),
+                           stations.pinyin.spliced(removed, at, [p[1] for p in pinyins]),
+                           np.insert(np.delete(stations.ids, removed), at - np.searchsorted(removed, at),
+                                     [positions[i] for i in rows]))
+        groups = self.groups.carried(n, positions, [a if on else None for a, on in zip(addresses, now_active, strict=True)],
+                                     districts)
+        active = np.sort(segment.ids)
+        return Gazetteer(table, self.fixed + groups.places(active, table.lon, table.lat), segment, groups, self.fixed)
+
+
+class _Carried:
+    """A gazetteer not yet worked out for its version: the last one built and the stations written
+    since (a write costs nothing here; the first search after it a few milliseconds)."""
+
+    def __init__(self, base: Gazetteer, touched: np.ndarray):
+        self.base, self.touched = base, touched
+
+    def carried_to(self, snapshot) -> _Carried:
+        return _Carried(self.base, np.union1d(self.touched, snapshot.touched))
+
+    def resolve(self, snapshot) -> Gazetteer:
+        return self.base.carried(snapshot, self.touched)
+
+
+def build_gazetteer(snapshot) -> Gazetteer:
+    """Stations (active), the 街道/镇 and streets named in their addresses (at the mean of their stations),
+    districts (at their seats) and ``LANDMARKS``."""
+    column, table = snapshot.column, snapshot.table  # straight from the columns: no Feature per station
     active = np.flatnonzero(column("status") == "active")
-    texts = [[v if isinstance(v, str) else "" for v in column(name)[active].tolist()] for name in ("name", "district", "id", "address")]
-    lons, lats = snapshot.table.lon[active].tolist(), snapshot.table.lat[active].tolist()
-    for name, district, station_id, address, lon, lat in zip(*texts, lons, lats, strict=True):
-        places.append(Place(name, "station", lon, lat, district, station_id, address))
-        for kind, part in address_parts(address, district):
-            groups.setdefault((kind, district, part), []).append((lon, lat))
-    for (kind, district, name), points in groups.items():
-        lon, lat = np.mean(np.array(points), axis=0)
-        places.append(Place(name, kind, float(lon), float(lat), district))
-    return Gazetteer(places)
+    names, districts, addresses = (_texts(column(name)[active]) for name in ("name", "district", "address"))
+    stations = _Segment.build(names, addresses)
+    stations.ids = active[stations.ids]
+    groups = _Groups.empty(len(snapshot))
+    groups.read(active.tolist(), addresses, districts)
+    fixed = _fixed_places(snapshot.districts)
+    return Gazetteer(table, fixed + groups.places(active, table.lon, table.lat), stations, groups, fixed)
 
 
 def gazetteer_for(snapshot) -> Gazetteer:
-    """The gazetteer of this registry version, built once."""
-    return cached_on(snapshot, "gazetteer", lambda: build_gazetteer(snapshot))
+    """The gazetteer of this registry version, built once (or carried from the version before)."""
+    gazetteer = cached_on(snapshot, "gazetteer", lambda: build_gazetteer(snapshot))
+    if isinstance(gazetteer, _Carried):
+        gazetteer = gazetteer.resolve(snapshot)
+        snapshot.derived["gazetteer"] = gazetteer
+    return gazetteer
 
 
 def search_places(snapshot, query: str, limit: int = MAX_RESULTS) -> list[Place]:
