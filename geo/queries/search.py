@@ -7,6 +7,7 @@ network); a query scans a few thousand short strings (``scripts/bench_search.py`
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import unicodedata
@@ -148,7 +149,7 @@ class _Rows:
     __slots__ = ("text", "starts")
 
     def __init__(self, text: str, starts: np.ndarray):
-        self.text, self.starts = text, starts
+        self.text, self.starts = text, _index_array(starts)
 
     @classmethod
     def of(cls, texts: list[str]) -> _Rows:
@@ -192,6 +193,26 @@ class _Rows:
             row = int(np.searchsorted(starts, at, side="right")) - 1
             yield row, at - int(starts[row]) - 1
             at = text.find(needle, int(starts[row + 1]))
+
+    def sorted_rows(self) -> np.ndarray:
+        """The rows ordered by their text (then by row)."""
+        texts = self.text[1:-1].split(_ROW) if len(self) else []
+        return _index_array(sorted(range(len(texts)), key=texts.__getitem__))
+
+    def bounds(self, order: np.ndarray, q: str) -> tuple[int, int, int]:
+        """In ``order`` (``sorted_rows``): where the rows ``>= q`` start, where those ``> q`` start, and
+        where those that do not start with ``q`` start again (``[lo, mid)``: equal, ``[lo, hi)``: prefixed)."""
+        text, starts, k = self.text, self.starts, len(q)
+
+        def row(i: int) -> str:
+            r = int(order[i])
+            return text[starts[r] + 1: starts[r + 1]]
+
+        n = len(order)
+        lo = bisect.bisect_left(range(n), q, key=row)
+        mid = bisect.bisect_right(range(n), q, lo=lo, key=row)
+        hi = bisect.bisect_right(range(n), q, lo=mid, key=lambda i: row(i)[:k])
+        return lo, mid, hi
 
     def spliced(self, removed: np.ndarray, at: np.ndarray, texts: list[str]) -> _Rows:
         """These rows without rows ``removed`` (sorted) and with ``texts[j]`` put before row ``at[j]``
@@ -267,26 +288,56 @@ def _pinyin_of(text: str) -> tuple[str, str]:
 
 class _Segment:
     """Searchable rows in result order (kind, folded name length, then place order): folded names,
-    folded addresses, pinyin initials and full pinyin; ``ids[row]`` says which place a row is."""
+    folded addresses, pinyin initials and full pinyin; ``ids[row]`` says which place a row is.
 
-    __slots__ = ("names", "details", "initials", "pinyin", "ids")
+    Names, initials and pinyin also have their rows sorted by text (``by_text``), so that a whole
+    text or a prefix is a range found by bisection however many rows it covers; containing is
+    found with ``str.find`` (a query whose characters a column never has skips it)."""
 
-    def __init__(self, names: _Rows, details: _Rows, initials: _Rows, pinyin: _Rows, ids: np.ndarray):
+    __slots__ = ("names", "details", "initials", "pinyin", "ids", "by_text", "chars")
+
+    def __init__(self, names: _Rows, details: _Rows, initials: _Rows, pinyin: _Rows, ids: np.ndarray,
+                 by_text: tuple | None = None, chars: tuple | None = None):
         self.names, self.details, self.initials, self.pinyin, self.ids = names, details, initials, pinyin, ids
+        self.by_text = by_text or tuple(rows.sorted_rows() for rows in (names, initials, pinyin))
+        self.chars = chars or (frozenset(names.text), frozenset(details.text))
 
     @classmethod
-    def build(cls, names: list[str], details: list[str], ranks: np.ndarray | None = None, cache: dict | None = None) -> _Segment:
+    def build(cls, names: list[str], details: list[str], ranks: np.ndarray | None = None) -> _Segment:
         """Rows for places with these (unfolded) names and addresses, sorted by (rank, folded name
-        length, position); ``cache``: pinyin of runs of Chinese characters, kept for the next build."""
+        length, position)."""
         name_codes, name_lengths = _fold_all(names)
         detail_codes, detail_lengths = _fold_all(details)
         if ranks is None:
             order = np.argsort(name_lengths, kind="stable")
         else:
             order = np.lexsort((np.arange(len(names)), name_lengths, ranks))
-        initials, pinyin = _pinyin_rows([names[i] for i in order.tolist()], cache)
+        initials, pinyin = _pinyin_rows([names[i] for i in order.tolist()])
         return cls(_Rows.gathered(name_codes, name_lengths, order), _Rows.gathered(detail_codes, detail_lengths, order),
-                   initials, pinyin, order.astype(np.int64))
+                   initials, pinyin, _index_array(order))
+
+    def spliced(self, removed: np.ndarray, at: np.ndarray, names: list[str], details: list[str], initials: list[str],
+                pinyin: list[str], ids: list[int]) -> _Segment:
+        """These rows without rows ``removed`` and with the new ones put before rows ``at`` (see ``_Rows.spliced``)."""
+        n = len(self)
+        into_kept = at - np.searchsorted(removed, at)
+        kept = np.delete(np.arange(n), removed)
+        moved = np.full(n, -1, np.int64)
+        moved[kept] = np.arange(len(kept)) + np.searchsorted(into_kept, np.arange(len(kept)), side="right")
+        added = into_kept + np.arange(len(at))
+        rows = [self.names.spliced(removed, at, names), self.details.spliced(removed, at, details),
+                self.initials.spliced(removed, at, initials), self.pinyin.spliced(removed, at, pinyin)]
+        by_text = []
+        for new, old_order, texts in zip((rows[0], rows[2], rows[3]), self.by_text, (names, initials, pinyin), strict=True):
+            order = moved[old_order]
+            order = order[order >= 0]
+            for row, text in sorted(zip(added.tolist(), texts, strict=True), key=lambda rt: (rt[1], rt[0])):
+                lo, hi = new.bounds(order, text)[:2]
+                order = np.insert(order, lo + int(np.searchsorted(order[lo:hi], row)), row)
+            by_text.append(_index_array(order))
+        chars = (self.chars[0] | frozenset("".join(names)), self.chars[1] | frozenset("".join(details)))
+        ids_new = np.insert(np.delete(self.ids, removed), into_kept, ids)
+        return _Segment(*rows, _index_array(ids_new), tuple(by_text), chars)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -295,38 +346,54 @@ class _Segment:
         """The first ``need`` rows (row order) that score ``score`` for ``q`` (see ``Gazetteer.search``)."""
         names = self.names
         if score == 0:
-            return _first(((row for row, _ in names.find(_ROW + q + _ROW)),), need)
+            lo, mid, _ = names.bounds(self.by_text[0], q)
+            return _smallest(self.by_text[0][lo:mid], need)
         if score == 1:
-            streams = [(row for row, _ in names.find(_ROW + q) if not names.equals(row, q))]
+            _, mid, hi = names.bounds(self.by_text[0], q)
+            found = _smallest(self.by_text[0][mid:hi], need)
             if latin:
-                streams += [(row for row, _ in rows.find(_ROW + q + _ROW) if not names.contains(row, q))
-                            for rows in self._pinyin_rows(q)]
-            return _first(streams, need)
+                exact = self._pinyin_ranges(q, exact=True)
+                found += _first_where(exact, lambda row: not names.contains(row, q), need)
+            return sorted(set(found))[:need]
         if score == 2:
-            streams = [(row for row, offset in names.find(q) if offset > 0)]
+            found = [] if self._absent(q, 0) else list(itertools.islice((row for row, offset in names.find(q) if offset > 0), need))
             if latin:
-                streams += [(row for row, _ in rows.find(_ROW + q) if not self._pinyin_exact(row, q) and not names.contains(row, q))
-                            for rows in self._pinyin_rows(q)]
-            return _first(streams, need)
-        if latin:
+                exact = self._pinyin_ranges(q, exact=True)
+                prefixed = np.setdiff1d(self._pinyin_ranges(q, exact=False), exact)
+                found += _first_where(prefixed, lambda row: not names.contains(row, q), need)
+            return sorted(set(found))[:need]
+        if latin or self._absent(q, 1):
             return []
-        return _first(((row for row, _ in self.details.find(q) if not names.contains(row, q)),), need)
+        return list(itertools.islice((row for row, _ in self.details.find(q) if not names.contains(row, q)), need))
 
-    def _pinyin_rows(self, q: str) -> list[_Rows]:
-        return [self.initials, self.pinyin] if len(q) >= 3 else [self.initials]
+    def _absent(self, q: str, column: int) -> bool:
+        chars = self.chars[column]
+        return any(c not in chars for c in q)
 
-    def _pinyin_exact(self, row: int, q: str) -> bool:
-        return self.initials.equals(row, q) or (len(q) >= 3 and self.pinyin.equals(row, q))
+    def _pinyin_ranges(self, q: str, exact: bool) -> np.ndarray:
+        """Rows whose initials (or, for 3 letters or more, full pinyin) are ``q`` (``exact``) or start with it, ascending."""
+        parts = []
+        for rows, order in ((self.initials, self.by_text[1]), (self.pinyin, self.by_text[2]))[: 2 if len(q) >= 3 else 1]:
+            lo, mid, hi = rows.bounds(order, q)
+            parts.append(order[lo: mid if exact else hi])
+        return np.unique(np.concatenate(parts)) if len(parts) > 1 else np.sort(parts[0])
 
 
-def _first(streams, need: int) -> list[int]:
-    """The ``need`` smallest rows of several ascending streams (a row may come in more than one)."""
-    if len(streams) == 1:
-        return list(itertools.islice(streams[0], need))
-    found = set()
-    for stream in streams:
-        found.update(itertools.islice(stream, need))
-    return sorted(found)[:need]
+def _index_array(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.int64)
+    return values.astype(np.int32) if not len(values) or values.max() < 2**31 else values
+
+
+def _smallest(rows: np.ndarray, need: int) -> list[int]:
+    """The ``need`` smallest of ``rows``, ascending (without sorting them all)."""
+    if len(rows) > need:
+        rows = np.partition(rows, need - 1)[:need]
+    return np.sort(rows).tolist()
+
+
+def _first_where(rows: np.ndarray, keep, need: int) -> list[int]:
+    """The first ``need`` of ascending ``rows`` that ``keep`` (rows it refuses are few: see ``Gazetteer.search``)."""
+    return list(itertools.islice((row for row in map(int, rows) if keep(row)), need))
 
 
 def address_parts(address: str, district: str) -> list[tuple[str, str]]:
@@ -353,20 +420,21 @@ def _part_ends(rest: str) -> tuple[int, int]:
 
 class _Groups:
     """The 街道/镇 and streets of every station's address, as numbers into ``keys`` (-1: none), so a
-    write re-reads only the addresses it changed. ``keys`` and the caches only grow, shared by versions."""
+    write re-reads only the addresses it changed. ``keys`` only grows, shared by versions."""
 
-    __slots__ = ("keys", "index", "ends", "sub", "street", "names")
+    __slots__ = ("keys", "index", "sub", "street")
 
-    def __init__(self, keys, index, ends, sub: np.ndarray, street: np.ndarray, names: dict):
-        self.keys, self.index, self.ends, self.sub, self.street, self.names = keys, index, ends, sub, street, names
+    def __init__(self, keys: list, index: dict, sub: np.ndarray, street: np.ndarray):
+        self.keys, self.index, self.sub, self.street = keys, index, sub, street
 
     @classmethod
     def empty(cls, n: int) -> _Groups:
-        return cls([], {}, {}, np.full(n, -1, np.int64), np.full(n, -1, np.int64), {})
+        return cls([], {}, np.full(n, -1, np.int32), np.full(n, -1, np.int32))
 
     def read(self, positions: list[int], addresses: list[str], districts: list[str]) -> None:
         """Set the parts of the stations at ``positions`` from their addresses (``address_parts``)."""
-        keys, index, ends, sub, street = self.keys, self.index, self.ends, self.sub, self.street
+        keys, index, sub, street = self.keys, self.index, self.sub, self.street
+        ends: dict[str, tuple[int, int]] = {}
         for p, address, district in zip(positions, addresses, districts, strict=True):
             rest = address.strip().removeprefix("重庆市").removeprefix("重庆").removeprefix(district)
             # The parts lie in the first characters, and which digits those are never changes where
@@ -389,29 +457,31 @@ class _Groups:
                 out[p] = gid
 
     def carried(self, n: int, touched: list[int], addresses: list[str | None], districts: list[str]) -> _Groups:
-        sub, street = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+        sub, street = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
         sub[: len(self.sub)], street[: len(self.street)] = self.sub, self.street
-        new = _Groups(self.keys, self.index, self.ends, sub, street, self.names)
+        new = _Groups(self.keys, self.index, sub, street)
         active = [i for i, a in enumerate(addresses) if a is not None]
         sub[touched], street[touched] = -1, -1
         new.read([touched[i] for i in active], [addresses[i] for i in active], [districts[i] for i in active])
         return new
 
-    def places(self, active: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> list[tuple]:
+    def places(self, active: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tuple[list[tuple], np.ndarray]:
         """(name, kind, lon, lat, district) of each part named by an active station, in the order
-        first named, at the mean of its stations (the same sums as ``np.mean``)."""
+        first named, at the mean of its stations (the same sums as ``np.mean``); and their numbers."""
         pairs = np.column_stack([self.sub[active], self.street[active]]).ravel()
         named = pairs >= 0
         seq = pairs[named]
         if not len(seq):
-            return []
-        gids, first = np.unique(seq, return_index=True)
-        gids = gids[np.argsort(first)]
+            return [], np.zeros(0, np.int64)
+        first = np.full(len(self.keys), len(seq), np.int64)
+        np.minimum.at(first, seq, np.arange(len(seq)))
+        gids = np.flatnonzero(first < len(seq))
+        gids = gids[np.argsort(first[gids])]
         counts = np.bincount(seq)[gids]
         lons = np.bincount(seq, weights=np.repeat(lon[active], 2)[named])[gids] / counts
         lats = np.bincount(seq, weights=np.repeat(lat[active], 2)[named])[gids] / counts
         keys = self.keys
-        return [(keys[g][2], keys[g][0], x, y, keys[g][1]) for g, x, y in zip(gids.tolist(), lons.tolist(), lats.tolist(), strict=True)]
+        return [(keys[g][2], keys[g][0], x, y, keys[g][1]) for g, x, y in zip(gids.tolist(), lons.tolist(), lats.tolist(), strict=True)], gids
 
 
 def _texts(column: np.ndarray) -> list[str]:
@@ -439,11 +509,41 @@ class Gazetteer:
     ``carried_to`` makes the next version's from this one, re-reading only the stations written.
     """
 
-    def __init__(self, table, head_places: list[tuple], stations: _Segment, groups: _Groups, fixed: list[tuple]):
-        self.table, self.head_places, self.stations, self.groups, self.fixed = table, head_places, stations, groups, fixed
-        names = [p[0] for p in head_places]
-        ranks = np.array([_KIND_ORDER[p[1]] for p in head_places], dtype=np.int64)
-        self.head = _Segment.build(names, [""] * len(names), ranks, groups.names)
+    def __init__(self, table, fixed: list[tuple], groups: _Groups, stations: _Segment, previous: Gazetteer | None = None):
+        self.table, self.fixed, self.groups, self.stations = table, fixed, groups, stations
+        active = np.sort(stations.ids)
+        group_places, gids = groups.places(active, table.lon, table.lat)
+        self.head_places = fixed + group_places
+        #: what each head place is: a group number, or -1 - its index among ``fixed``
+        self.head_gids = np.concatenate([-1 - np.arange(len(fixed)), gids]).astype(np.int64)
+        if previous is not None and np.array_equal(previous.head_gids, self.head_gids):
+            self.head = previous.head  # the same places in the same order: only where they are moved
+        else:
+            self.head = self._head_segment(previous)
+
+    def _head_segment(self, previous: Gazetteer | None) -> _Segment:
+        """The head's rows; the texts of places the previous version had are taken from its rows."""
+        n = len(self.head_places)
+        texts: list[tuple | None] = [None] * n
+        if previous is not None:
+            old = previous.head
+            row_of = {int(g): r for r, g in zip(np.argsort(old.ids).tolist(), previous.head_gids.tolist(), strict=True)}
+            for i, g in enumerate(self.head_gids.tolist()):
+                r = row_of.get(g)
+                if r is not None:
+                    texts[i] = (old.names[r], old.initials[r], old.pinyin[r])
+        missing = [i for i, t in enumerate(texts) if t is None]
+        if missing:
+            raw = [self.head_places[i][0] for i in missing]
+            codes, lengths = _fold_all(raw)
+            folded = _Rows.gathered(codes, lengths, np.arange(len(raw)))
+            initials, pinyin = _pinyin_rows(raw)
+            for k, i in enumerate(missing):
+                texts[i] = (folded[k], initials[k], pinyin[k])
+        ranks = [_KIND_ORDER[p[1]] for p in self.head_places]
+        order = sorted(range(n), key=lambda i: (ranks[i], len(texts[i][0]), i))
+        rows = [_Rows.of([texts[i][c] for i in order]) for c in range(3)]
+        return _Segment(rows[0], _Rows.of([""] * n), rows[1], rows[2], _index_array(order))
 
     def __len__(self) -> int:
         return len(self.head) + len(self.stations)
@@ -453,9 +553,8 @@ class Gazetteer:
         ASCII letters also match pinyin initials or full pinyin from the start (``jfb``, ``jiefangbei``).
         Landmarks and districts before streets before stations; at most ``limit``.
 
-        Each score's rows come in result order from the joined strings (``str.find`` jumping from
-        match to match), and the search stops once it has ``limit``: a query costs a few scans
-        of the strings however many places match.
+        Rows of each score come in result order (``_Segment.rows``), and the search stops once it
+        has ``limit``: rows of an earlier score it passes over are fewer than ``limit``.
         """
         q = fold(query)[:MAX_QUERY_CHARS]
         if not q:
@@ -496,26 +595,19 @@ class Gazetteer:
         removed = np.sort(before[before >= 0])
         positions = touched.tolist()
         now_active = [columns["status"][p] == "active" for p in positions]
-        names = [v if isinstance(v, str) else "" for v in columns["name"][touched].tolist()]
-        addresses = [v if isinstance(v, str) else "" for v in columns["address"][touched].tolist()]
-        districts = [v if isinstance(v, str) else "" for v in columns["district"][touched].tolist()]
-        folded = [(len(fold(names[i])), positions[i], i) for i in range(len(positions)) if now_active[i]]
-        folded.sort()
+        names, addresses, districts = ([v if isinstance(v, str) else "" for v in columns[c][touched].tolist()]
+                                       for c in ("name", "address", "district"))
+        folded = sorted((len(fold(names[i])), positions[i], i) for i in range(len(positions)) if now_active[i])
         keys = np.array([(length << 32) | p for length, p, _ in folded], dtype=np.int64)
         old_keys = (stations.names.lengths().astype(np.int64) << 32) | stations.ids
         at = np.searchsorted(old_keys, keys)
         rows = [i for _, _, i in folded]
         pinyins = [_pinyin_of(names[i]) for i in rows]
-        segment = _Segment(stations.names.spliced(removed, at, [fold(names[i]) for i in rows]),
-                           stations.details.spliced(removed, at, [fold(addresses[i]) for i in rows]),
-                           stations.initials.spliced(removed, at, [p[0] for p in pinyins]),
-                           stations.pinyin.spliced(removed, at, [p[1] for p in pinyins]),
-                           np.insert(np.delete(stations.ids, removed), at - np.searchsorted(removed, at),
-                                     [positions[i] for i in rows]))
+        segment = stations.spliced(removed, at, [fold(names[i]) for i in rows], [fold(addresses[i]) for i in rows],
+                                   [p[0] for p in pinyins], [p[1] for p in pinyins], [positions[i] for i in rows])
         groups = self.groups.carried(n, positions, [a if on else None for a, on in zip(addresses, now_active, strict=True)],
                                      districts)
-        active = np.sort(segment.ids)
-        return Gazetteer(table, self.fixed + groups.places(active, table.lon, table.lat), segment, groups, self.fixed)
+        return Gazetteer(table, self.fixed, groups, segment, previous=self)
 
 
 class _Carried:
@@ -539,11 +631,10 @@ def build_gazetteer(snapshot) -> Gazetteer:
     active = np.flatnonzero(column("status") == "active")
     names, districts, addresses = (_texts(column(name)[active]) for name in ("name", "district", "address"))
     stations = _Segment.build(names, addresses)
-    stations.ids = active[stations.ids]
+    stations.ids = _index_array(active[stations.ids])
     groups = _Groups.empty(len(snapshot))
     groups.read(active.tolist(), addresses, districts)
-    fixed = _fixed_places(snapshot.districts)
-    return Gazetteer(table, fixed + groups.places(active, table.lon, table.lat), stations, groups, fixed)
+    return Gazetteer(table, _fixed_places(snapshot.districts), groups, stations)
 
 
 def gazetteer_for(snapshot) -> Gazetteer:

@@ -196,7 +196,7 @@ def test_generated_stations(districts_map, features, data):
 
 def _segment_state(segment) -> tuple:
     return tuple((rows.text, rows.starts.tolist()) for rows in (segment.names, segment.details, segment.initials, segment.pinyin)) \
-        + (segment.ids.tolist(),)
+        + (segment.ids.tolist(), [order.tolist() for order in segment.by_text])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
