@@ -7,7 +7,9 @@ network); a query scans a few thousand short strings (``scripts/bench_search.py`
 
 from __future__ import annotations
 
+import array
 import bisect
+import functools
 import itertools
 import re
 import unicodedata
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pypinyin import lazy_pinyin
-from pypinyin.constants import RE_HANS
+from pypinyin.constants import PHRASES_DICT, RE_HANS
 from pypinyin.seg.mmseg import seg
 
 from geo.registry.snapshot import cached_on
@@ -84,9 +86,6 @@ _ROW = "\n"
 _COMPOSING = ((0x0900, 0x1100), (0x1100, 0x1200), (0x1B00, 0x1B80), (0x3130, 0x3190), (0xA960, 0xA980),
               (0xAC00, 0xD800), (0x11000, 0x12000))
 _HAN_RUN = re.compile(RE_HANS.pattern.removeprefix("^").removesuffix("$"))
-_ZERO_DIGITS = str.maketrans("123456789", "000000000")
-# An address's 街道/镇 (at most 6 + 2 characters) and street (10 + 2) lie in its first 20 characters.
-_PARTS_WINDOW = 20
 
 
 def _folds_alone(char: str) -> bool:
@@ -217,7 +216,7 @@ class _Rows:
     def spliced(self, removed: np.ndarray, at: np.ndarray, texts: list[str]) -> _Rows:
         """These rows without rows ``removed`` (sorted) and with ``texts[j]`` put before row ``at[j]``
         (non-decreasing; ``len(self)`` for the end): slices of the text, one copy."""
-        n, text, starts = len(self), self.text, self.starts.tolist()
+        n, text, starts = len(self), self.text, self.starts
         gone = set(removed.tolist())
         cuts = sorted({0, n} | gone | {r + 1 for r in gone} | set(at.tolist()))
         pieces, j = [_ROW], 0
@@ -226,36 +225,66 @@ class _Rows:
                 pieces.append(texts[j] + _ROW)
                 j += 1
             if c < n and c not in gone:
-                pieces.append(text[starts[c] + 1: starts[nxt] + 1])
+                pieces.append(text[int(starts[c]) + 1: int(starts[nxt]) + 1])
         kept = np.delete(np.diff(self.starts), removed)
         spans = np.insert(kept, at - np.searchsorted(removed, at), [len(t) + 1 for t in texts])
         return _Rows("".join(pieces), np.concatenate([[0], np.cumsum(spans)]))
 
 
-_WORD_PINYIN: dict[str, list[str]] = {}
+def _first_words(remain: str) -> tuple[list[str], str]:
+    """The words pypinyin's segmenter (``pypinyin.seg.mmseg.seg``, strict: only dictionary phrases
+    are words) takes from the start of ``remain``, and what it goes on with: its ``cut`` loop, one
+    turn. What it takes depends on ``remain`` alone, so runs with the same ending share the cut."""
+    prefixes = seg._prefix_set
+    last_valid = 0
+    for index in range(len(remain)):
+        word = remain[: index + 1]
+        if word in prefixes:
+            if word in PHRASES_DICT:
+                last_valid = index + 1
+        else:
+            return ([remain[:last_valid]], remain[last_valid:]) if last_valid else ([remain[0]], remain[1:])
+    if last_valid:
+        return [remain[:last_valid]], remain[last_valid:]
+    return list(remain), ""
 
 
-def _run_pinyin(run: str) -> tuple[str, str]:
-    """(initials, full pinyin) of a run of Chinese characters: ``lazy_pinyin`` cuts it into words
-    with its own segmenter and converts each word alone, so the same, with each word's pinyin kept."""
-    syllables = []
-    for word in seg.cut(run):
-        pinyin = _WORD_PINYIN.get(word)
-        if pinyin is None:
-            pinyin = _WORD_PINYIN.setdefault(word, lazy_pinyin(word, errors="ignore"))
-        syllables += pinyin
-    return "".join(s[0] for s in syllables if s), "".join(syllables)
+def _run_pinyin(run: str, memo: dict | None = None) -> tuple[str, str]:
+    """(initials, full pinyin) of a run of Chinese characters as ``lazy_pinyin`` gives them: cut into
+    words by its segmenter, each word converted alone (each word's pinyin kept). ``memo``: the
+    pinyin of the runs' endings met so far (many runs end alike: …环卫工人爱心驿站) and of words
+    (under ``None``); kept for one build only, so nothing small outlives it amid what it frees."""
+    memo = {} if memo is None else memo
+    words_pinyin = memo.setdefault(None, {})
+    chain, remain, tail = [], run, ("", "")
+    while remain:
+        got = memo.get(remain)
+        if got is not None:
+            tail = got
+            break
+        words, rest = _first_words(remain)
+        chain.append((remain, words))
+        remain = rest
+    for remain, words in reversed(chain):
+        syllables = []
+        for word in words:
+            pinyin = words_pinyin.get(word)
+            if pinyin is None:
+                pinyin = words_pinyin[word] = lazy_pinyin(word, errors="ignore")
+            syllables += pinyin
+        tail = memo[remain] = ("".join(s[0] for s in syllables if s) + tail[0], "".join(syllables) + tail[1])
+    return tail
 
 
-def _pinyin_rows(texts: list[str], cache: dict | None = None) -> tuple[_Rows, _Rows]:
+def _pinyin_rows(texts: list[str]) -> tuple[_Rows, _Rows]:
     """(initials, full pinyin) rows of ``texts`` as ``_initials`` makes them: the pinyin of a text is
     that of its runs of Chinese characters one after another (``lazy_pinyin`` converts each run
-    alone and ignores the rest), and each distinct run is converted once."""
+    alone and ignores the rest), and each distinct run is converted once (found as distinct rows of
+    code points, a run length at a time)."""
     n = len(texts)
     if not n:
         return _Rows.of([]), _Rows.of([])
-    joined = "\x00".join(texts) + "\x00"
-    codes = _codes(joined)
+    codes = _codes("\x00".join(texts) + "\x00")
     distinct = np.flatnonzero(np.bincount(codes))
     han = np.zeros(int(distinct[-1]) + 1, np.int8)
     han[[c for c in distinct.tolist() if _HAN_RUN.fullmatch(chr(c))]] = 1
@@ -263,15 +292,17 @@ def _pinyin_rows(texts: list[str], cache: dict | None = None) -> tuple[_Rows, _R
     firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     ends_of_texts = np.cumsum(np.fromiter((len(t) + 1 for t in texts), np.int64, n)) - 1
     rows = np.searchsorted(ends_of_texts, firsts)
-    cache = {} if cache is None else cache
-    initials, full = [], []
-    for first, end in zip(firsts.tolist(), ends.tolist(), strict=True):
-        run = joined[first:end]
-        got = cache.get(run)
-        if got is None:
-            got = cache[run] = _run_pinyin(run)
-        initials.append(got[0])
-        full.append(got[1])
+    run_lengths = ends - firsts
+    initials = np.empty(len(firsts), dtype=object)
+    full = np.empty(len(firsts), dtype=object)
+    memo: dict = {}
+    for length in np.unique(run_lengths).tolist():
+        these = np.flatnonzero(run_lengths == length)
+        firsts_of_runs, inverse = _distinct_rows(codes[firsts[these, None] + np.arange(length)])
+        got = [_run_pinyin(_text(codes[first: first + length]), memo) for first in firsts[these][firsts_of_runs].tolist()]
+        initials[these] = np.array([g[0] for g in got], dtype=object)[inverse]
+        full[these] = np.array([g[1] for g in got], dtype=object)[inverse]
+    initials, full = initials.tolist(), full.tolist()
     bounds = np.searchsorted(rows, np.arange(n), side="right")
     out = []
     for parts in (initials, full):
@@ -281,8 +312,23 @@ def _pinyin_rows(texts: list[str], cache: dict | None = None) -> tuple[_Rows, _R
     return out[0], out[1]
 
 
+def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(where each distinct row of ``matrix`` first is, which distinct row each row is): by a hash
+    of each row, then checked row by row against its group's first (if a hash is shared by rows
+    that differ, sorted exactly instead)."""
+    powers = np.cumprod(np.full(matrix.shape[1], 1_000_003, np.uint64), dtype=np.uint64)
+    hashes = (matrix.astype(np.uint64) * powers).sum(axis=1, dtype=np.uint64)
+    _, firsts, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if not np.array_equal(matrix, matrix[firsts[inverse]]):
+        _, firsts, inverse = np.unique(matrix, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+    return firsts, inverse
+
+
 def _pinyin_of(text: str) -> tuple[str, str]:
-    pieces = [_run_pinyin(run) for run in _HAN_RUN.findall(text)]
+    memo: dict = {}
+    pieces = [_run_pinyin(run, memo) for run in _HAN_RUN.findall(text)]
     return "".join(i for i, _ in pieces), "".join(f for _, f in pieces)
 
 
@@ -300,7 +346,7 @@ class _Segment:
                  by_text: tuple | None = None, chars: tuple | None = None):
         self.names, self.details, self.initials, self.pinyin, self.ids = names, details, initials, pinyin, ids
         self.by_text = by_text or tuple(rows.sorted_rows() for rows in (names, initials, pinyin))
-        self.chars = chars or (frozenset(names.text), frozenset(details.text))
+        self.chars = chars or (_chars(names.text), _chars(details.text))
 
     @classmethod
     def build(cls, names: list[str], details: list[str], ranks: np.ndarray | None = None) -> _Segment:
@@ -379,6 +425,11 @@ class _Segment:
         return np.unique(np.concatenate(parts)) if len(parts) > 1 else np.sort(parts[0])
 
 
+def _chars(text: str) -> frozenset[str]:
+    """The distinct characters of ``text``."""
+    return frozenset(map(chr, np.flatnonzero(np.bincount(_codes(text))).tolist())) if text else frozenset()
+
+
 def _index_array(values) -> np.ndarray:
     values = np.asarray(values, dtype=np.int64)
     return values.astype(np.int32) if not len(values) or values.max() < 2**31 else values
@@ -410,12 +461,27 @@ def address_parts(address: str, district: str) -> list[tuple[str, str]]:
     return parts
 
 
-def _part_ends(rest: str) -> tuple[int, int]:
-    """Where ``address_parts`` ends the 街道/镇 and the street of ``rest`` (0: none)."""
-    match = _SUBDIVISION.match(rest)
-    sub = match.end() if match else 0
-    match = _STREET.match(rest[sub:])
-    return sub, (sub + match.end() if match and len(match[1]) >= 2 else 0)
+@functools.lru_cache(maxsize=256)
+def _parts_pattern(district: str) -> re.Pattern:
+    """``address_parts`` for every line of a text of addresses in ``district``: what it strips and
+    removes from the start, taken at most once each (possessive), then the same two patterns."""
+    return re.compile(rf"(?m)^[^\S\n]*+(?:重庆市)?+(?:重庆)?+(?:{re.escape(district)})?+"
+                      rf"(?:{_SUBDIVISION.pattern.removeprefix('^')})?+(?:{_STREET.pattern.removeprefix('^')})?")
+
+
+def _address_parts_by_district(addresses: list[str], districts: list[str]):
+    """(positions in ``addresses``, (街道/镇, street) of each as ``address_parts`` finds them, "": none)
+    for the addresses of one district at a time: one regular expression over all of them."""
+    by_district: dict[str, array.array] = {}
+    for i, district in enumerate(districts):
+        by_district.setdefault(district, array.array("q")).append(i)
+    for district, rows in by_district.items():
+        text = _ROW.join([addresses[i] for i in rows])
+        if text.count(_ROW) == len(rows) - 1 and _ROW not in district:
+            yield district, rows, (m.groups("") for m in _parts_pattern(district).finditer(text))
+        else:  # an address or district over several lines: one at a time
+            yield district, rows, ((dict(parts).get("subdistrict", ""), dict(parts).get("street", ""))
+                                   for parts in (address_parts(addresses[i], district) for i in rows))
 
 
 class _Groups:
@@ -433,28 +499,38 @@ class _Groups:
 
     def read(self, positions: list[int], addresses: list[str], districts: list[str]) -> None:
         """Set the parts of the stations at ``positions`` from their addresses (``address_parts``)."""
-        keys, index, sub, street = self.keys, self.index, self.sub, self.street
-        ends: dict[str, tuple[int, int]] = {}
-        for p, address, district in zip(positions, addresses, districts, strict=True):
-            rest = address.strip().removeprefix("重庆市").removeprefix("重庆").removeprefix(district)
-            # The parts lie in the first characters, and which digits those are never changes where
-            # the patterns end: look the ends up by the window with its digits as 0.
-            window = rest[:_PARTS_WINDOW].translate(_ZERO_DIGITS)
-            got = ends.get(window)
-            if got is None:
-                got = ends[window] = _part_ends(window)
-            first, second = got
-            for kind, part, out in (("subdistrict", rest[:first] if first else "", sub),
-                                    ("street", rest[first:second] if second else "", street)):
-                if not part:
-                    out[p] = -1
-                    continue
-                key = (kind, district, part)
-                gid = index.get(key)
-                if gid is None:
-                    gid = index[key] = len(keys)
-                    keys.append(key)
-                out[p] = gid
+        keys, index = self.keys, self.index
+
+        def number(kind: str, district: str, part: str) -> int:
+            if not part:
+                return -1
+            gid = index.get((kind, district, part))
+            if gid is None:
+                gid = index[(kind, district, part)] = len(keys)
+                keys.append((kind, district, part))
+            return gid
+
+        numbers: dict = {}
+        subs, streets = array.array("q"), array.array("q")  # no int object per station
+        order = array.array("q")
+        for district, rows, parts in _address_parts_by_district(addresses, districts):
+            order.extend(rows)
+            for sub, street in parts:
+                got = numbers.get((district, sub, street))
+                if got is None:
+                    got = numbers[(district, sub, street)] = (number("subdistrict", district, sub),
+                                                              number("street", district, street if len(street) >= 2 else ""))
+                subs.append(got[0])
+                streets.append(got[1])
+        if len(order) > 10_000:
+            # Made amid what this pass freed: copied now, so that the freed memory goes back whole.
+            keys[:] = [(kind, district, part.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass"))
+                       for kind, district, part in keys]
+            index.clear()
+            index.update((key, gid) for gid, key in enumerate(keys))
+        at = np.asarray(positions, dtype=np.int64)[np.frombuffer(order, dtype=np.int64)] if len(order) else np.zeros(0, np.int64)
+        self.sub[at] = np.frombuffer(subs, dtype=np.int64) if len(subs) else []
+        self.street[at] = np.frombuffer(streets, dtype=np.int64) if len(streets) else []
 
     def carried(self, n: int, touched: list[int], addresses: list[str | None], districts: list[str]) -> _Groups:
         sub, street = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
@@ -633,7 +709,7 @@ def build_gazetteer(snapshot) -> Gazetteer:
     stations = _Segment.build(names, addresses)
     stations.ids = _index_array(active[stations.ids])
     groups = _Groups.empty(len(snapshot))
-    groups.read(active.tolist(), addresses, districts)
+    groups.read(active, addresses, districts)
     return Gazetteer(table, _fixed_places(snapshot.districts), groups, stations)
 
 

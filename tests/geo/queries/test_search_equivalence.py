@@ -154,7 +154,7 @@ def test_sample_registry_random_queries(sample, data):
 # address patterns look for, letters, digits, full-width forms, spaces, and characters whose fold
 # depends on what follows (a combining accent, Hangul jamo) or makes several (ß, ﬁ).
 HANZI = "解放碑朝天门观音桥重庆渝中北区江沙坪坝长寿行乐还都银爱心驿站环卫工人体育二双河口石桥铺快递小哥之家街道镇乡路大道巷号"
-CHARS = HANZI + "abcjfzAZ0123456789ＡＪ１（）  \u3000·-ßﬁ\u0301ᄀ\u1161ㄱㅏé"
+CHARS = HANZI + "abcjfzAZ0123456789ＡＪ１（）  \u3000\t\n·-ßﬁ\u0301ᄀ\u1161ㄱㅏé"
 DISTRICT_NAMES = ("渝中区", "江北区", "沙坪坝区", "渝北区", "城口县", "", "长寿区")
 
 
