@@ -152,8 +152,8 @@ class _Rows:
 
     @classmethod
     def of(cls, texts: list[str]) -> _Rows:
-        lengths = np.fromiter((len(t) + 1 for t in texts), np.int64, len(texts))
-        return cls(_ROW + "".join(t + _ROW for t in texts), np.concatenate([[0], np.cumsum(lengths)]))
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts)) + 1
+        return cls(_ROW + _ROW.join(texts) + _ROW if texts else _ROW, np.concatenate([[0], np.cumsum(lengths)]))
 
     @classmethod
     def gathered(cls, codes: np.ndarray, lengths: np.ndarray, order: np.ndarray) -> _Rows:
@@ -600,25 +600,26 @@ class Gazetteer:
     def _head_segment(self, previous: Gazetteer | None) -> _Segment:
         """The head's rows; the texts of places the previous version had are taken from its rows."""
         n = len(self.head_places)
-        texts: list[tuple | None] = [None] * n
+        columns: list[list[str | None]] = [[None] * n for _ in range(3)]
+        missing = list(range(n))
         if previous is not None:
             old = previous.head
-            row_of = {int(g): r for r, g in zip(np.argsort(old.ids).tolist(), previous.head_gids.tolist(), strict=True)}
-            for i, g in enumerate(self.head_gids.tolist()):
-                r = row_of.get(g)
-                if r is not None:
-                    texts[i] = (old.names[r], old.initials[r], old.pinyin[r])
-        missing = [i for i, t in enumerate(texts) if t is None]
+            old_texts = [rows.text[1:-1].split(_ROW) if len(rows) else [] for rows in (old.names, old.initials, old.pinyin)]
+            row_of = dict(zip(previous.head_gids[old.ids].tolist(), range(len(old)), strict=True))
+            rows_now = [row_of.get(g, -1) for g in self.head_gids.tolist()]
+            missing = [i for i, r in enumerate(rows_now) if r < 0]
+            for column, texts in zip(columns, old_texts, strict=True):
+                column[:] = [texts[r] if r >= 0 else None for r in rows_now]
         if missing:
             raw = [self.head_places[i][0] for i in missing]
             codes, lengths = _fold_all(raw)
-            folded = _Rows.gathered(codes, lengths, np.arange(len(raw)))
-            initials, pinyin = _pinyin_rows(raw)
-            for k, i in enumerate(missing):
-                texts[i] = (folded[k], initials[k], pinyin[k])
-        ranks = [_KIND_ORDER[p[1]] for p in self.head_places]
-        order = sorted(range(n), key=lambda i: (ranks[i], len(texts[i][0]), i))
-        rows = [_Rows.of([texts[i][c] for i in order]) for c in range(3)]
+            made = [_Rows.gathered(codes, lengths, np.arange(len(raw))), *_pinyin_rows(raw)]
+            for column, rows in zip(columns, made, strict=True):
+                for k, i in enumerate(missing):
+                    column[i] = rows[k]
+        ranks = np.array([_KIND_ORDER[p[1]] for p in self.head_places], dtype=np.int64)
+        order = np.lexsort((np.arange(n), np.fromiter(map(len, columns[0]), np.int64, n), ranks)).tolist()
+        rows = [_Rows.of([column[i] for i in order]) for column in columns]
         return _Segment(rows[0], _Rows.of([""] * n), rows[1], rows[2], _index_array(order))
 
     def __len__(self) -> int:
