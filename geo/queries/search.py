@@ -1,8 +1,13 @@
 """Finding a place without GPS: station names and addresses, streets and 街道/镇 from the addresses,
 district names and a small gazetteer of landmarks, by Chinese text or pinyin initials (``jfb`` → 解放碑).
 
-Everything is built once per registry version from the registry and the district layer (no
-network); a query scans a few thousand short strings (``scripts/bench_search.py``).
+Everything is built from the registry and the district layer (no network), with no object per
+station: folded names, addresses and pinyin are held as a few "\n"-joined strings in result order
+(``_Rows``), whole texts and prefixes are found by bisection in rows sorted by text, containing by
+``str.find``, and a ``Place`` is made only for what a search returns. A new registry version
+carries the previous one's gazetteer and works out again only the stations written
+(``Gazetteer.carried_to``). ``scripts/bench_search.py`` compares it with the simple implementation
+it replaced (kept in tests/geo/queries/test_search_equivalence.py, which checks both agree).
 """
 
 from __future__ import annotations
@@ -541,14 +546,14 @@ class _Groups:
         new.read([touched[i] for i in active], [addresses[i] for i in active], [districts[i] for i in active])
         return new
 
-    def places(self, active: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tuple[list[tuple], np.ndarray]:
-        """(name, kind, lon, lat, district) of each part named by an active station, in the order
-        first named, at the mean of its stations (the same sums as ``np.mean``); and their numbers."""
+    def places(self, active: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The numbers of the parts named by active stations, in the order first named, and where
+        each is: the mean of its stations (the same sums as ``np.mean``)."""
         pairs = np.column_stack([self.sub[active], self.street[active]]).ravel()
         named = pairs >= 0
         seq = pairs[named]
         if not len(seq):
-            return [], np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
         first = np.full(len(self.keys), len(seq), np.int64)
         np.minimum.at(first, seq, np.arange(len(seq)))
         gids = np.flatnonzero(first < len(seq))
@@ -556,8 +561,7 @@ class _Groups:
         counts = np.bincount(seq)[gids]
         lons = np.bincount(seq, weights=np.repeat(lon[active], 2)[named])[gids] / counts
         lats = np.bincount(seq, weights=np.repeat(lat[active], 2)[named])[gids] / counts
-        keys = self.keys
-        return [(keys[g][2], keys[g][0], x, y, keys[g][1]) for g, x, y in zip(gids.tolist(), lons.tolist(), lats.tolist(), strict=True)], gids
+        return gids, lons, lats
 
 
 def _texts(column: np.ndarray) -> list[str]:
@@ -588,8 +592,7 @@ class Gazetteer:
     def __init__(self, table, fixed: list[tuple], groups: _Groups, stations: _Segment, previous: Gazetteer | None = None):
         self.table, self.fixed, self.groups, self.stations = table, fixed, groups, stations
         active = np.sort(stations.ids)
-        group_places, gids = groups.places(active, table.lon, table.lat)
-        self.head_places = fixed + group_places
+        gids, self.group_lon, self.group_lat = groups.places(active, table.lon, table.lat)
         #: what each head place is: a group number, or -1 - its index among ``fixed``
         self.head_gids = np.concatenate([-1 - np.arange(len(fixed)), gids]).astype(np.int64)
         if previous is not None and np.array_equal(previous.head_gids, self.head_gids):
@@ -599,7 +602,7 @@ class Gazetteer:
 
     def _head_segment(self, previous: Gazetteer | None) -> _Segment:
         """The head's rows; the texts of places the previous version had are taken from its rows."""
-        n = len(self.head_places)
+        n = len(self.head_gids)
         columns: list[list[str | None]] = [[None] * n for _ in range(3)]
         missing = list(range(n))
         if previous is not None:
@@ -611,16 +614,26 @@ class Gazetteer:
             for column, texts in zip(columns, old_texts, strict=True):
                 column[:] = [texts[r] if r >= 0 else None for r in rows_now]
         if missing:
-            raw = [self.head_places[i][0] for i in missing]
+            raw = [self.head_place(i)[0] for i in missing]
             codes, lengths = _fold_all(raw)
             made = [_Rows.gathered(codes, lengths, np.arange(len(raw))), *_pinyin_rows(raw)]
             for column, rows in zip(columns, made, strict=True):
                 for k, i in enumerate(missing):
                     column[i] = rows[k]
-        ranks = np.array([_KIND_ORDER[p[1]] for p in self.head_places], dtype=np.int64)
+        keys = self.groups.keys
+        ranks = np.array([_KIND_ORDER[self.fixed[-1 - g][1] if g < 0 else keys[g][0]] for g in self.head_gids.tolist()], dtype=np.int64)
         order = np.lexsort((np.arange(n), np.fromiter(map(len, columns[0]), np.int64, n), ranks)).tolist()
-        rows = [_Rows.of([column[i] for i in order]) for column in columns]
-        return _Segment(rows[0], _Rows.of([""] * n), rows[1], rows[2], _index_array(order))
+        ordered = [[column[i] for i in order] for column in columns]
+        by_text = tuple(_index_array(sorted(range(n), key=texts.__getitem__)) for texts in ordered)
+        rows = [_Rows.of(texts) for texts in ordered]
+        return _Segment(rows[0], _Rows.of([""] * n), rows[1], rows[2], _index_array(order), by_text)
+
+    def head_place(self, i: int) -> tuple:
+        """(name, kind, lon, lat, district) of head place ``i``: a landmark or district, or a 街道/镇 or street."""
+        if i < len(self.fixed):
+            return self.fixed[i]
+        kind, district, name = self.groups.keys[int(self.head_gids[i])]
+        return name, kind, float(self.group_lon[i - len(self.fixed)]), float(self.group_lat[i - len(self.fixed)]), district
 
     def __len__(self) -> int:
         return len(self.head) + len(self.stations)
@@ -649,7 +662,7 @@ class Gazetteer:
     def _place(self, part: _Segment, row: int) -> Place:
         at = int(part.ids[row])
         if part is self.head:
-            return Place(*self.head_places[at])
+            return Place(*self.head_place(at))
         columns = self.table.columns
         name, district, station_id, address = (v if isinstance(v, str) else "" for v in
                                                (columns[c][at] for c in ("name", "district", "id", "address")))
