@@ -181,6 +181,9 @@ class _Rows:
     def lengths(self) -> np.ndarray:
         return np.diff(self.starts) - 1
 
+    def length(self, row: int) -> int:
+        return int(self.starts[row + 1]) - int(self.starts[row]) - 1
+
     def equals(self, row: int, q: str) -> bool:
         start = int(self.starts[row]) + 1
         return int(self.starts[row + 1]) - start == len(q) and self.text.startswith(q, start)
@@ -390,8 +393,20 @@ class _Segment:
         ids_new = np.insert(np.delete(self.ids, removed), into_kept, ids)
         return _Segment(*rows, _index_array(ids_new), tuple(by_text), chars)
 
+    @classmethod
+    def of_texts(cls, names: list[str], details: list[str], initials: list[str], pinyin: list[str], ids: list[int]) -> _Segment:
+        """Rows already folded and in order."""
+        return cls(_Rows.of(names), _Rows.of(details), _Rows.of(initials), _Rows.of(pinyin), _index_array(ids))
+
     def __len__(self) -> int:
         return len(self.ids)
+
+    def keys(self) -> np.ndarray:
+        """(folded name length, place) of each row as one number: ascending (the rows' order)."""
+        return (self.names.lengths().astype(np.int64) << 32) | self.ids
+
+    def found(self, score: int, q: str, latin: bool, need: int) -> list[tuple[_Segment, int]]:
+        return [(self, row) for row in self.rows(score, q, latin, need)]
 
     def rows(self, score: int, q: str, latin: bool, need: int) -> list[int]:
         """The first ``need`` rows (row order) that score ``score`` for ``q`` (see ``Gazetteer.search``)."""
@@ -591,7 +606,7 @@ class Gazetteer:
 
     def __init__(self, table, fixed: list[tuple], groups: _Groups, stations: _Segment, previous: Gazetteer | None = None):
         self.table, self.fixed, self.groups, self.stations = table, fixed, groups, stations
-        active = np.sort(stations.ids)
+        active = np.sort(stations.ids)  # of a _Segment or an _Overlay
         gids, self.group_lon, self.group_lat = groups.places(active, table.lon, table.lat)
         #: what each head place is: a group number, or -1 - its index among ``fixed``
         self.head_gids = np.concatenate([-1 - np.arange(len(fixed)), gids]).astype(np.int64)
@@ -656,7 +671,7 @@ class Gazetteer:
                 need = limit - len(found)
                 if need <= 0:
                     break
-                found += [(part, row) for row in part.rows(score, q, latin, need)]
+                found += part.found(score, q, latin, need)
         return [self._place(part, row) for part, row in found[:limit]]
 
     def _place(self, part: _Segment, row: int) -> Place:
@@ -678,26 +693,71 @@ class Gazetteer:
         table, n = snapshot.table, len(snapshot)
         columns = table.columns
         stations = self.stations
-        old_n = len(self.groups.sub)
-        row_of = np.full(old_n, -1, np.int64)
-        row_of[stations.ids] = np.arange(len(stations))
-        before = row_of[touched[touched < old_n]]
-        removed = np.sort(before[before >= 0])
+        base, extra, hidden = (stations.base, stations.extra, stations.hidden) if isinstance(stations, _Overlay) \
+            else (stations, _Segment.of_texts([], [], [], [], []), np.zeros(0, np.int64))
+        row_of = np.full(len(self.groups.sub), -1, np.int64)
+        row_of[base.ids] = np.arange(len(base))
+        before = row_of[touched[touched < len(row_of)]]
+        hidden = np.union1d(hidden, before[before >= 0])
         positions = touched.tolist()
         now_active = [columns["status"][p] == "active" for p in positions]
         names, addresses, districts = ([v if isinstance(v, str) else "" for v in columns[c][touched].tolist()]
                                        for c in ("name", "address", "district"))
         folded = sorted((len(fold(names[i])), positions[i], i) for i in range(len(positions)) if now_active[i])
-        keys = np.array([(length << 32) | p for length, p, _ in folded], dtype=np.int64)
-        old_keys = (stations.names.lengths().astype(np.int64) << 32) | stations.ids
-        at = np.searchsorted(old_keys, keys)
         rows = [i for _, _, i in folded]
         pinyins = [_pinyin_of(names[i]) for i in rows]
-        segment = stations.spliced(removed, at, [fold(names[i]) for i in rows], [fold(addresses[i]) for i in rows],
-                                   [p[0] for p in pinyins], [p[1] for p in pinyins], [positions[i] for i in rows])
+        removed = np.flatnonzero(np.isin(extra.ids, touched))
+        at = np.searchsorted(extra.keys(), np.array([(length << 32) | p for length, p, _ in folded], dtype=np.int64))
+        extra = extra.spliced(removed, at, [fold(names[i]) for i in rows], [fold(addresses[i]) for i in rows],
+                              [p[0] for p in pinyins], [p[1] for p in pinyins], [positions[i] for i in rows])
+        segment = _Overlay(base, hidden, extra)
+        if len(hidden) + len(extra) > _CARRIED_ROWS:
+            segment = segment.merged()
         groups = self.groups.carried(n, positions, [a if on else None for a, on in zip(addresses, now_active, strict=True)],
                                      districts)
         return Gazetteer(table, self.fixed, groups, segment, previous=self)
+
+    def station_rows(self) -> _Segment:
+        """The station rows as one segment (what a fresh build makes)."""
+        return self.stations.merged() if isinstance(self.stations, _Overlay) else self.stations
+
+
+# Stations written since the station rows were last joined, kept beside them (``_Overlay``) until this many.
+_CARRIED_ROWS = 512
+
+
+class _Overlay:
+    """Station rows of a version made by writes: an earlier version's rows (``base``) with the rows
+    of the stations written since hidden, and the rows of those now active beside them (``extra``).
+    Searching asks both and merges by (folded name length, position), the rows' order; a write
+    costs the written stations, not a copy of the ~40 MB of joined strings (``merged`` makes that
+    copy once ``_CARRIED_ROWS`` stations were written)."""
+
+    __slots__ = ("base", "hidden", "extra")
+
+    def __init__(self, base: _Segment, hidden: np.ndarray, extra: _Segment):
+        self.base, self.hidden, self.extra = base, hidden, extra
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.hidden) + len(self.extra)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.concatenate([np.delete(self.base.ids, self.hidden), self.extra.ids])
+
+    def found(self, score: int, q: str, latin: bool, need: int) -> list[tuple[_Segment, int]]:
+        hidden = set(self.hidden.tolist())
+        base = [row for row in self.base.rows(score, q, latin, need + len(hidden)) if row not in hidden][:need]
+        rows = [(self.base, row) for row in base] + [(self.extra, row) for row in self.extra.rows(score, q, latin, need)]
+        rows.sort(key=lambda sr: (sr[0].names.length(sr[1]), int(sr[0].ids[sr[1]])))
+        return rows[:need]
+
+    def merged(self) -> _Segment:
+        """The base with the hidden rows taken out and the extra rows put in."""
+        extra, n = self.extra, len(self.extra)
+        at = np.searchsorted(self.base.keys(), extra.keys())
+        return self.base.spliced(self.hidden, at, *([rows[r] for r in range(n)] for rows in (extra.names, extra.details, extra.initials, extra.pinyin)),
+                                 extra.ids.tolist())
 
 
 class _Carried:
