@@ -92,7 +92,7 @@ def start_warming(app) -> None:
 
 def warm_rest(app) -> None:
     """Build now what later first requests would otherwise wait for: the ball trees for far queries,
-    coverage at 1 km, the place-search gazetteer, the population grids, the finder's answer in each
+    coverage at 1 km, the place-search gazetteer (~2 s at 200,000 stations), the population grids, the finder's answer in each
     language, the map page's first view (the whole city, grouped) and its text filter. A request that comes first
     builds what it needs itself; this only spares the wait. At 200,000 stations this takes several
     seconds, which is why the server answers before it is done."""

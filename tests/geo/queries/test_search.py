@@ -57,7 +57,7 @@ def test_gazetteer_is_built_once_per_version(snapshot):
     from geo.queries.search import gazetteer_for
 
     assert gazetteer_for(snapshot) is gazetteer_for(snapshot)
-    assert len(build_gazetteer(snapshot).places) == len(gazetteer_for(snapshot).places)
+    assert len(build_gazetteer(snapshot)) == len(gazetteer_for(snapshot))
 
 
 def test_fold():
