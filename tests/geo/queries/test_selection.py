@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 
 from geo import schema
 from geo.errors import ValidationError
-from geo.queries.selection import StationColumns, normalise_text
+from geo.queries.selection import StationColumns, TextIndex, normalise_text
 from geo.registry import stations_frame
-from geo.registry.snapshot import cached_on
+from geo.registry.snapshot import Snapshot, cached_on
 from tests.conftest import SMALL_REGISTRY, make_station
+from tests.edits import edited
+from tests.geo.queries.test_nearest_carried import registry
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +81,31 @@ def test_cached_on_builds_once():
     for _ in range(3):
         assert cached_on(holder, "x", lambda: calls.append(1) or 42) == 42
     assert calls == [1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(batches=st.lists(st.lists(st.tuples(st.sampled_from(["rename", "add", "move", "touch"]), st.integers(0, 10_000)),
+                                 min_size=1, max_size=6), min_size=1, max_size=6),
+       seed=st.integers(0, 50), rejoin=st.sampled_from([2, 512]),
+       queries=st.lists(st.sampled_from(["改名", "站", "os-00", "测试", "1", "x"]), min_size=1, max_size=3))
+def test_a_carried_text_index_finds_what_a_fresh_one_finds(batches, seed, rejoin, queries):
+    """The map's text filter after writes (the written rows beside the joined text, joined in after
+    REJOIN_AFTER of them) equals one built afresh for the same version."""
+    saved, TextIndex.REJOIN_AFTER = TextIndex.REJOIN_AFTER, rejoin
+    try:
+        snap = Snapshot(1, registry(30, seed), None)
+        carried = StationColumns.of_snapshot(snap)
+        carried.text_mask("站")  # the index exists, so the next versions carry it
+        next_id = 31
+        for batch in batches:
+            changed = {}
+            for action, pick in batch:
+                f, next_id = edited(snap, action, pick, next_id)
+                changed[f["properties"]["id"]] = f
+            snap = snap.with_changes(snap.version + 1, list(changed.values()))
+            carried = carried.carried_to(snap)
+            fresh = StationColumns.of_snapshot(Snapshot(snap.version, list(snap.features), None))
+            for query in queries:
+                assert carried.text_mask(query).tolist() == fresh.text_mask(query).tolist(), query
+    finally:
+        TextIndex.REJOIN_AFTER = saved
