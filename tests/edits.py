@@ -21,3 +21,12 @@ def edited(snap, action: str, pick: int, next_id: int) -> tuple[dict, int]:
     else:
         props["updated_at"] = f"2026-01-01T00:00:{pick % 60:02d}+08:00"
     return f, next_id
+
+
+def written(snap, batch, next_id: int):
+    """(the next version with every ``(action, pick)`` of ``batch`` applied as one write, the next free number)."""
+    changed = {}
+    for action, pick in batch:
+        f, next_id = edited(snap, action, pick, next_id)
+        changed[f["properties"]["id"]] = f
+    return snap.with_changes(snap.version + 1, list(changed.values())), next_id

@@ -13,7 +13,7 @@ from geo.queries.selection import StationColumns, TextIndex, normalise_text
 from geo.registry import stations_frame
 from geo.registry.snapshot import Snapshot, cached_on
 from tests.conftest import SMALL_REGISTRY, make_station
-from tests.edits import edited
+from tests.edits import written
 from tests.geo.queries.test_nearest_carried import registry
 
 
@@ -98,11 +98,7 @@ def test_a_carried_text_index_finds_what_a_fresh_one_finds(batches, seed, rejoin
         carried.text_mask("站")  # the index exists, so the next versions carry it
         next_id = 31
         for batch in batches:
-            changed = {}
-            for action, pick in batch:
-                f, next_id = edited(snap, action, pick, next_id)
-                changed[f["properties"]["id"]] = f
-            snap = snap.with_changes(snap.version + 1, list(changed.values()))
+            snap, next_id = written(snap, batch, next_id)
             carried = carried.carried_to(snap)
             fresh = StationColumns.of_snapshot(Snapshot(snap.version, list(snap.features), None))
             for query in queries:

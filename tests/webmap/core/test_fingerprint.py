@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from geo.districts import Districts
 from geo.registry.snapshot import Snapshot
 from tests.conftest import DISTRICTS_PATH
-from tests.edits import edited
+from tests.edits import written
 from tests.geo.queries.test_nearest_carried import registry
 from webmap.core.responses import snapshot_fingerprint
 
@@ -30,11 +30,7 @@ def test_a_carried_fingerprint_equals_a_fresh_one_and_every_write_changes_it(bat
     seen = {snapshot_fingerprint(snap)}
     next_id = 31
     for batch in batches:
-        changed = {}
-        for action, pick in batch:
-            f, next_id = edited(snap, action, pick, next_id)
-            changed[f["properties"]["id"]] = f
-        snap = snap.with_changes(snap.version + 1, list(changed.values()))
+        snap, next_id = written(snap, batch, next_id)
         carried = snapshot_fingerprint(snap)
         assert carried == snapshot_fingerprint(fresh(snap))
         assert carried not in seen
