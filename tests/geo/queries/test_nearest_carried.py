@@ -101,3 +101,24 @@ def test_many_written_stations_get_a_full_index(monkeypatch):
     snap2 = snap.with_changes(2, moved)
     warm(snap2)
     assert isinstance(index_for(snap2), NearestIndex)
+
+
+def test_a_version_left_behind_is_freed_while_its_rebuild_timer_waits():
+    """Each carried version starts a thread that waits a few quiet seconds before rebuilding; the
+    wait must not keep the version alive (at a write a second that held five 37 MB versions)."""
+    import gc
+    import weakref
+
+    snap = Snapshot(1, registry(200, 3), None)
+    index_for(snap)
+    left = []
+    for version in (2, 3, 4):
+        f = snap.features[version]
+        f["geometry"]["coordinates"] = [106.5, 29.5 + version / 1000]
+        snap = snap.with_changes(version, [f])
+        warm(snap)
+        assert isinstance(index_for(snap), CarriedIndex)
+        snap.previous_derived = None  # what the store does once the version is warmed
+        left.append(weakref.ref(snap))
+    gc.collect()
+    assert [ref() is None for ref in left] == [True, True, False]  # only the current version is held
