@@ -14,6 +14,7 @@ from geo import schema
 from geo.errors import Problem, ValidationError
 from geo.messages import Join, Text
 from geo.registry import now_iso
+from geo.registry.snapshot import distinct_objects
 
 MAX_NOTE_CHARS = 200
 
@@ -63,9 +64,8 @@ def listing_counts(snapshot) -> dict:
         return {}
     adcodes = snapshot.column("district_adcode")[active]
     listings = snapshot.column("listing")[active]
-    which, _ = pd.factorize(np.fromiter(map(id, listings), dtype=np.int64, count=len(listings)))
-    _, first = np.unique(which, return_index=True)
-    distinct = [value if isinstance(value, dict) else {} for value in listings[first].tolist()]
+    which, values = distinct_objects(listings)
+    distinct = [value if isinstance(value, dict) else {} for value in values]
     district, codes = pd.factorize(adcodes)
     statuses = {status: i for i, status in enumerate(schema.LISTING_STATUSES)}
     counts: dict = {}

@@ -16,6 +16,7 @@ import pandas as pd
 
 from geo import schema
 from geo.queries.nearest import AMENITY_BITS, amenity_mask
+from geo.registry.snapshot import distinct_objects
 
 KIND_CODES = tuple(schema.KINDS)
 STATUS_CODES = tuple(schema.STATUSES)
@@ -201,16 +202,11 @@ def _search_text(values) -> str:
 
 
 def _amenity_bits(amenity_lists) -> np.ndarray:
-    """``AMENITY_BITS`` of each station's amenity list, OR-ed. The lists are shared between stations
-    (``Snapshot`` interns them): each distinct one is worked out once, found by identity in C."""
-    lists = np.asarray(amenity_lists, dtype=object)
-    if not len(lists):
-        return np.zeros(0, dtype=np.int64)
-    codes, _ = pd.factorize(np.fromiter(map(id, lists), dtype=np.int64, count=len(lists)))
-    _, at = np.unique(codes, return_index=True)
+    """``AMENITY_BITS`` of each station's amenity list, OR-ed; each distinct (shared) list worked out once."""
+    codes, lists = distinct_objects(amenity_lists)
     bits = np.array([sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
-                     for amenities in lists[at].tolist()], dtype=np.int64)
-    return bits[codes]
+                     for amenities in lists], dtype=np.int64)
+    return bits[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def _codes(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:

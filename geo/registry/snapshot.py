@@ -124,6 +124,20 @@ class StationMemo:
         return StationMemo(snapshot.table, self.encode, values)
 
 
+def distinct_objects(column) -> tuple[np.ndarray, list]:
+    """(each station's index into the distinct objects, those objects) of an object column.
+
+    A ``Snapshot`` holds a value many stations share (an amenity list, a listing) as one object,
+    so telling them apart by identity, hashed in C, finds the few distinct values of 200,000
+    stations without comparing lists or dicts."""
+    column = np.asarray(column, dtype=object)
+    if not len(column):
+        return np.zeros(0, dtype=np.int64), []
+    codes, _ = pd.factorize(np.fromiter(map(id, column), dtype=np.int64, count=len(column)))
+    _, first = np.unique(codes, return_index=True)
+    return codes, column[first].tolist()
+
+
 def _object_array(values, n: int) -> np.ndarray:
     array = np.empty(n, dtype=object)
     for i, v in enumerate(values):  # element-wise: numpy would broadcast a list value into the slot
