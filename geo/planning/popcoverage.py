@@ -20,7 +20,6 @@ from datetime import datetime, time, timedelta
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
@@ -188,6 +187,8 @@ def nearest_distance(points_xy: np.ndarray, stations_xy: np.ndarray, upper_bound
     """Albers distance (m) from each point to the nearest station; ``inf`` if none (or beyond ``upper_bound``)."""
     if len(stations_xy) == 0 or len(points_xy) == 0:
         return np.full(len(points_xy), np.inf)
+    from scipy.spatial import cKDTree
+
     d, _ = cKDTree(stations_xy).query(points_xy, k=1, distance_upper_bound=upper_bound, workers=-1)
     return d
 

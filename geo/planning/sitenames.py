@@ -14,7 +14,6 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from geo.messages import translate
 from geo.projection import lonlat_to_metric
@@ -36,6 +35,8 @@ def nearest_streets(lon, lat, adcodes, stations: pd.DataFrame) -> list[str | Non
 
     ``stations`` needs ``address`` and ``district_adcode`` and point geometries (EPSG:4326).
     """
+    from scipy.spatial import cKDTree
+
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     out: list[str | None] = [None] * len(lon)
     if len(lon) == 0 or len(stations) == 0 or "address" not in stations.columns:

@@ -31,7 +31,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.spatial import cKDTree
 
 from geo.coords import wgs84_to_gcj02
 from geo.districts import Districts
@@ -208,6 +207,8 @@ def coverage_matrix(cand_xy: np.ndarray, demand_xy: np.ndarray, radius_m: float)
     """Sparse 0/1 matrix, candidates × demand points, 1 where the distance is ≤ ``radius_m`` (Albers metres)."""
     if len(cand_xy) == 0 or len(demand_xy) == 0:
         return sparse.csr_matrix((len(cand_xy), len(demand_xy)), dtype=np.float64)
+    from scipy.spatial import cKDTree
+
     neighbours = cKDTree(demand_xy).query_ball_point(cand_xy, r=radius_m, workers=-1, return_sorted=False)
     lengths = np.fromiter((len(n) for n in neighbours), dtype=np.int64, count=len(neighbours))
     indptr = np.concatenate([[0], np.cumsum(lengths)])
@@ -373,6 +374,8 @@ def _candidates_without_districts(frame: gpd.GeoDataFrame, grid: PopulationGrid)
     frame = frame.to_crs(4326)
     lon, lat = frame.geometry.x.to_numpy(float), frame.geometry.y.to_numpy(float)
     x, y = lonlat_to_metric(lon, lat)
+    from scipy.spatial import cKDTree
+
     _, nearest = cKDTree(grid.xy).query(np.column_stack([x, y]), k=1)
     names = frame["name"].astype(str).to_numpy(dtype=object) if "name" in frame.columns else np.array(
         [f"candidate {i + 1}" for i in range(len(frame))], dtype=object)
@@ -425,6 +428,8 @@ def _marginals(ctx: _Context, site_xy: np.ndarray) -> tuple[list[float], np.ndar
     """Residents each site adds in rank order (recomputed from scratch, independent of the solver), and the covered mask."""
     covered = ctx.before.copy()
     added = []
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(ctx.demand_xy)
     for xy in site_xy:
         hits = np.asarray(tree.query_ball_point(xy, r=ctx.radius_m), dtype=np.int64)

@@ -21,9 +21,6 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
-from pypinyin import lazy_pinyin
-from pypinyin.constants import PHRASES_DICT, RE_HANS
-from pypinyin.seg.mmseg import seg
 
 from geo.registry.snapshot import cached_on
 
@@ -90,7 +87,18 @@ _ROW = "\n"
 # starters that never compose with what follows (Hangul jamo and some Indic vowel signs do).
 _COMPOSING = ((0x0900, 0x1100), (0x1100, 0x1200), (0x1B00, 0x1B80), (0x3130, 0x3190), (0xA960, 0xA980),
               (0xAC00, 0xD800), (0x11000, 0x12000))
-_HAN_RUN = re.compile(RE_HANS.pattern.removeprefix("^").removesuffix("$"))
+
+
+@functools.cache
+def _pypinyin():
+    """(``lazy_pinyin``, its phrase dictionary, its segmenter's prefix set, a run of Han characters as a
+    regex): pypinyin holds ~55 MB of dictionaries and takes 0.3 s to import, so it is loaded when
+    place search is first built (in the background after a start), not when the server starts."""
+    from pypinyin import lazy_pinyin
+    from pypinyin.constants import PHRASES_DICT, RE_HANS
+    from pypinyin.seg.mmseg import seg
+
+    return lazy_pinyin, PHRASES_DICT, seg._prefix_set, re.compile(RE_HANS.pattern.removeprefix("^").removesuffix("$"))
 
 
 def _folds_alone(char: str) -> bool:
@@ -243,12 +251,12 @@ def _first_words(remain: str) -> tuple[list[str], str]:
     """The words pypinyin's segmenter (``pypinyin.seg.mmseg.seg``, strict: only dictionary phrases
     are words) takes from the start of ``remain``, and what it goes on with: its ``cut`` loop, one
     turn. What it takes depends on ``remain`` alone, so runs with the same ending share the cut."""
-    prefixes = seg._prefix_set
+    _, phrases, prefixes, _ = _pypinyin()
     last_valid = 0
     for index in range(len(remain)):
         word = remain[: index + 1]
         if word in prefixes:
-            if word in PHRASES_DICT:
+            if word in phrases:
                 last_valid = index + 1
         else:
             return ([remain[:last_valid]], remain[last_valid:]) if last_valid else ([remain[0]], remain[1:])
@@ -278,7 +286,7 @@ def _run_pinyin(run: str, memo: dict | None = None) -> tuple[str, str]:
         for word in words:
             pinyin = words_pinyin.get(word)
             if pinyin is None:
-                pinyin = words_pinyin[word] = lazy_pinyin(word, errors="ignore")
+                pinyin = words_pinyin[word] = _pypinyin()[0](word, errors="ignore")
             syllables += pinyin
         tail = memo[remain] = ("".join(s[0] for s in syllables if s) + tail[0], "".join(syllables) + tail[1])
     return tail
@@ -295,7 +303,8 @@ def _pinyin_rows(texts: list[str]) -> tuple[_Rows, _Rows]:
     codes = _codes("\x00".join(texts) + "\x00")
     distinct = np.flatnonzero(np.bincount(codes))
     han = np.zeros(int(distinct[-1]) + 1, np.int8)
-    han[[c for c in distinct.tolist() if _HAN_RUN.fullmatch(chr(c))]] = 1
+    han_run = _pypinyin()[3]
+    han[[c for c in distinct.tolist() if han_run.fullmatch(chr(c))]] = 1
     edges = np.diff(han[codes], prepend=0, append=0)
     firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     ends_of_texts = np.cumsum(np.fromiter((len(t) + 1 for t in texts), np.int64, n)) - 1
@@ -336,7 +345,7 @@ def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _pinyin_of(text: str) -> tuple[str, str]:
     memo: dict = {}
-    pieces = [_run_pinyin(run, memo) for run in _HAN_RUN.findall(text)]
+    pieces = [_run_pinyin(run, memo) for run in _pypinyin()[3].findall(text)]
     return "".join(i for i, _ in pieces), "".join(f for _, f in pieces)
 
 
