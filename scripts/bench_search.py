@@ -3,7 +3,8 @@
 Prints, per registry, old way against new way in the same run: building the gazetteer from a
 fresh snapshot, working it out again for the next version after a write of a few stations
 (``Snapshot.with_changes``; the old way built it afresh), the resident memory the build adds, and
-per query the median and worst time over repeated runs, with whether both found the same places.
+per query the median and worst time over repeated runs, with whether both found the same places;
+and pypinyin itself against the compact copy of its dictionaries search reads with (geo.queries.pinyin).
 The old way is ``ReferenceGazetteer`` in tests/geo/queries/test_search_equivalence.py (a Place per
 station, a Python loop over all of them per query).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import json
 import shutil
 import statistics
 import sys
@@ -134,12 +136,51 @@ def bench(path: Path, districts: Districts) -> list[tuple]:
     return rows
 
 
+_PINYIN_PROBE = """
+import gc, json, sys, time, ctypes
+sys.path.insert(0, {root!r})
+def rss():
+    gc.collect(); ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+from geo.queries.pinyin import PinyinTable
+from geo.queries.search import _pinyin_of
+names = json.loads(sys.stdin.read())
+before = rss(); start = time.perf_counter()
+if {new!r}:
+    PinyinTable.load()
+    load_ms = (time.perf_counter() - start) * 1000; start = time.perf_counter()
+    read = [_pinyin_of(n) for n in names]
+else:
+    from pypinyin import lazy_pinyin
+    load_ms = (time.perf_counter() - start) * 1000; start = time.perf_counter()
+    read = [lazy_pinyin(n, errors="ignore") for n in names]
+print(json.dumps([load_ms, (time.perf_counter() - start) * 1000, rss() - before]))
+"""
+
+
+def pinyin_rows(names: list[str]) -> list[tuple]:
+    """pypinyin itself against its compact copy (geo.queries.pinyin), each in a fresh process: loading,
+    reading ``names`` one at a time (what a write costs), and the memory the process keeps for it."""
+    import subprocess
+
+    got = {}
+    for new in (False, True):
+        code = _PINYIN_PROBE.format(root=str(Path(__file__).resolve().parent.parent), new=new)
+        out = subprocess.run([sys.executable, "-c", code], input=json.dumps(names), capture_output=True, text=True, check=True)
+        got[new] = json.loads(out.stdout)
+    label = f"pinyin ({len(names):,} names)"
+    return [(label, "load the dictionaries", got[False][0], got[False][0], got[True][0], got[True][0], ""),
+            (label, "read every name, one at a time", got[False][1], got[False][1], got[True][1], got[True][1], ""),
+            (label, "memory kept (MB, resident)", got[False][2], got[False][2], got[True][2], got[True][2], "")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--big", type=Path, help="a big registry (e.g. 200,000 stations) to time as well")
     args = parser.parse_args()
     districts = Districts.load()
     rows = bench(DATA_DIR / "stations.geojson", districts)
+    rows += pinyin_rows([f["properties"]["name"] for f in json.loads((DATA_DIR / "stations.geojson").read_text())["features"]])
     if args.big:
         rows += bench(args.big, districts)
     print(f"{'registry':<34} {'what (ms unless said)':<58} {'old median':>10} {'old worst':>10} {'new median':>10} "

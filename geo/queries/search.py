@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geo.queries.pinyin import PinyinTable
 from geo.registry.snapshot import cached_on
 
 MAX_QUERY_CHARS = 40
@@ -87,18 +88,6 @@ _ROW = "\n"
 # starters that never compose with what follows (Hangul jamo and some Indic vowel signs do).
 _COMPOSING = ((0x0900, 0x1100), (0x1100, 0x1200), (0x1B00, 0x1B80), (0x3130, 0x3190), (0xA960, 0xA980),
               (0xAC00, 0xD800), (0x11000, 0x12000))
-
-
-@functools.cache
-def _pypinyin():
-    """(``lazy_pinyin``, its phrase dictionary, its segmenter's prefix set, a run of Han characters as a
-    regex): pypinyin holds ~55 MB of dictionaries and takes 0.3 s to import, so it is loaded when
-    place search is first built (in the background after a start), not when the server starts."""
-    from pypinyin import lazy_pinyin
-    from pypinyin.constants import PHRASES_DICT, RE_HANS
-    from pypinyin.seg.mmseg import seg
-
-    return lazy_pinyin, PHRASES_DICT, seg._prefix_set, re.compile(RE_HANS.pattern.removeprefix("^").removesuffix("$"))
 
 
 def _folds_alone(char: str) -> bool:
@@ -247,24 +236,6 @@ class _Rows:
         return _Rows("".join(pieces), np.concatenate([[0], np.cumsum(spans)]))
 
 
-def _first_words(remain: str) -> tuple[list[str], str]:
-    """The words pypinyin's segmenter (``pypinyin.seg.mmseg.seg``, strict: only dictionary phrases
-    are words) takes from the start of ``remain``, and what it goes on with: its ``cut`` loop, one
-    turn. What it takes depends on ``remain`` alone, so runs with the same ending share the cut."""
-    _, phrases, prefixes, _ = _pypinyin()
-    last_valid = 0
-    for index in range(len(remain)):
-        word = remain[: index + 1]
-        if word in prefixes:
-            if word in phrases:
-                last_valid = index + 1
-        else:
-            return ([remain[:last_valid]], remain[last_valid:]) if last_valid else ([remain[0]], remain[1:])
-    if last_valid:
-        return [remain[:last_valid]], remain[last_valid:]
-    return list(remain), ""
-
-
 def _run_pinyin(run: str, memo: dict | None = None) -> tuple[str, str]:
     """(initials, full pinyin) of a run of Chinese characters as ``lazy_pinyin`` gives them: cut into
     words by its segmenter, each word converted alone (each word's pinyin kept). ``memo``: the
@@ -272,13 +243,14 @@ def _run_pinyin(run: str, memo: dict | None = None) -> tuple[str, str]:
     (under ``None``); kept for one build only, so nothing small outlives it amid what it frees."""
     memo = {} if memo is None else memo
     words_pinyin = memo.setdefault(None, {})
+    table = PinyinTable.load()
     chain, remain, tail = [], run, ("", "")
     while remain:
         got = memo.get(remain)
         if got is not None:
             tail = got
             break
-        words, rest = _first_words(remain)
+        words, rest = table.first_words(remain)
         chain.append((remain, words))
         remain = rest
     for remain, words in reversed(chain):
@@ -286,7 +258,7 @@ def _run_pinyin(run: str, memo: dict | None = None) -> tuple[str, str]:
         for word in words:
             pinyin = words_pinyin.get(word)
             if pinyin is None:
-                pinyin = words_pinyin[word] = _pypinyin()[0](word, errors="ignore")
+                pinyin = words_pinyin[word] = table.syllables(word)
             syllables += pinyin
         tail = memo[remain] = ("".join(s[0] for s in syllables if s) + tail[0], "".join(syllables) + tail[1])
     return tail
@@ -303,7 +275,7 @@ def _pinyin_rows(texts: list[str]) -> tuple[_Rows, _Rows]:
     codes = _codes("\x00".join(texts) + "\x00")
     distinct = np.flatnonzero(np.bincount(codes))
     han = np.zeros(int(distinct[-1]) + 1, np.int8)
-    han_run = _pypinyin()[3]
+    han_run = PinyinTable.load().han_run
     han[[c for c in distinct.tolist() if han_run.fullmatch(chr(c))]] = 1
     edges = np.diff(han[codes], prepend=0, append=0)
     firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -345,7 +317,7 @@ def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _pinyin_of(text: str) -> tuple[str, str]:
     memo: dict = {}
-    pieces = [_run_pinyin(run, memo) for run in _pypinyin()[3].findall(text)]
+    pieces = [_run_pinyin(run, memo) for run in PinyinTable.load().han_run.findall(text)]
     return "".join(i for i, _ in pieces), "".join(f for _, f in pieces)
 
 
