@@ -187,9 +187,10 @@ def nearest_distance(points_xy: np.ndarray, stations_xy: np.ndarray, upper_bound
     """Albers distance (m) from each point to the nearest station; ``inf`` if none (or beyond ``upper_bound``)."""
     if len(stations_xy) == 0 or len(points_xy) == 0:
         return np.full(len(points_xy), np.inf)
-    from scipy.spatial import cKDTree
+    from pykdtree.kdtree import KDTree  # as the nearest index: scipy's cKDTree would add 16 MB to every worker
 
-    d, _ = cKDTree(stations_xy).query(points_xy, k=1, distance_upper_bound=upper_bound, workers=-1)
+    d, _ = KDTree(np.ascontiguousarray(stations_xy, dtype=float)).query(
+        np.ascontiguousarray(points_xy, dtype=float), k=1, distance_upper_bound=None if np.isinf(upper_bound) else upper_bound)
     return d
 
 

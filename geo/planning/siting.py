@@ -26,11 +26,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from geo.coords import wgs84_to_gcj02
 from geo.districts import Districts
@@ -38,6 +38,9 @@ from geo.errors import Problem, ValidationError
 from geo.messages import Text, clipped
 from geo.planning.popcoverage import nearest_distance, station_xy
 from geo.planning.population import PopulationGrid, read_points_csv
+
+if TYPE_CHECKING:  # scipy is imported by the planning jobs (run in their own processes), not by every server
+    from scipy import sparse
 from geo.planning.sitenames import site_names
 from geo.projection import lonlat_to_metric
 from geo.queries.coverage import check_radius
@@ -205,9 +208,11 @@ def grid_candidates(grid: PopulationGrid, mask: np.ndarray) -> Candidates:
 
 def coverage_matrix(cand_xy: np.ndarray, demand_xy: np.ndarray, radius_m: float) -> sparse.csr_matrix:
     """Sparse 0/1 matrix, candidates × demand points, 1 where the distance is ≤ ``radius_m`` (Albers metres)."""
+    from scipy import sparse
+    from scipy.spatial import cKDTree
+
     if len(cand_xy) == 0 or len(demand_xy) == 0:
         return sparse.csr_matrix((len(cand_xy), len(demand_xy)), dtype=np.float64)
-    from scipy.spatial import cKDTree
 
     neighbours = cKDTree(demand_xy).query_ball_point(cand_xy, r=radius_m, workers=-1, return_sorted=False)
     lengths = np.fromiter((len(n) for n in neighbours), dtype=np.int64, count=len(neighbours))

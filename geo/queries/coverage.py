@@ -206,8 +206,8 @@ def _district_raster(districts: Districts, cell_m: float):
 def grid_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m: float, area_m2: np.ndarray):
     """Covered area per district (m², the share of its cells within ``radius_m`` of a station times its true
     area) and per district its uncovered land as polygons drawn from the cells (gap rows)."""
+    from pykdtree.kdtree import KDTree  # the nearest index's k-d tree: scipy's would add 16 MB to every worker
     from rasterio import features
-    from scipy.spatial import cKDTree
 
     labels, transform = _district_raster(districts, GRID_CELL_M)
     inside = np.flatnonzero(labels)
@@ -216,8 +216,7 @@ def grid_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m: fl
     district = labels.ravel()[inside].astype(np.intp) - 1
     if len(x):
         centres = np.column_stack([transform.c + (cols + 0.5) * GRID_CELL_M, transform.f - (rows + 0.5) * GRID_CELL_M])
-        reach, _ = cKDTree(np.column_stack([x, y])).query(centres, k=1, workers=-1,
-                                                          distance_upper_bound=radius_m * (1 + 1e-12))
+        reach, _ = KDTree(np.column_stack([x, y])).query(centres, k=1, distance_upper_bound=radius_m * (1 + 1e-12))
         del centres
         hit = np.isfinite(reach)
     else:

@@ -1,0 +1,31 @@
+"""What a server worker loads: the libraries only planning jobs or one-off builds need stay out of it.
+
+Every worker holds what it imports for as long as it runs. pypinyin (55 MB of dictionaries: place
+search keeps a compact copy, geo.queries.pinyin), scipy (planning jobs run in their own processes;
+the coverage grid uses the nearest index's k-d tree) and GDAL through pyogrio (the district file
+is read as JSON) would add ~110 MB to each worker at 200,000 stations."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+KEPT_OUT = ("pypinyin", "scipy", "pyogrio", "sklearn", "matplotlib")
+
+
+def test_answering_riders_and_planners_loads_none_of_the_heavy_optional_libraries():
+    code = f"""
+import json, sys
+from webmap import create_app
+client = create_app().test_client()
+codes = [client.get(url).status_code for url in (
+    "/", "/nearest", "/api/nearest?lon=106.55&lat=29.56&k=5", "/api/search?q=jfb", "/api/search?q=解放碑",
+    "/api/stations?bbox=105.2,28.1,110.2,32.3&zoom=8&group=auto&fields=min&q=站", "/coverage",
+    "/api/coverage?radius_m=1000", "/api/population-coverage?radius_m=1000", "/planner")]
+print(json.dumps({{"codes": codes, "loaded": sorted({{m.split('.')[0] for m in sys.modules}} & set({list(KEPT_OUT)!r}))}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(got["codes"]) == {200}, got
+    assert got["loaded"] == [], got
