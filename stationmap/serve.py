@@ -36,6 +36,7 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
     loading = RegistryLoad(config)
     from gunicorn.app.base import BaseApplication
 
+    from geo.registry.snapshot import release_freed_memory
     from stationmap.worker import FairHandler
     from webmap import create_app
     from webmap.core.state import get_store
@@ -49,7 +50,7 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
     # Everything built so far lives as long as the server. Frozen, the workers' garbage
     # collector skips it: a full collection no longer walks the whole registry (it paused
     # a worker for ~100 ms), and the pages stay shared with the parent after the fork.
-    gc.collect()
+    release_freed_memory()  # what loading and importing freed would otherwise stay resident in every worker too
     gc.freeze()
     # A worker follows other servers' writes in a thread of its own; riders' requests (the event loop)
     # must get the interpreter back quickly while it works: switch every 1 ms, not every 5.

@@ -542,12 +542,10 @@ class StationArrays:
 def active_arrays(snapshot, among: np.ndarray | None = None) -> StationArrays:
     """The active stations of a snapshot (only those at registry positions ``among``, if given),
     straight from its columns (no GeoDataFrame)."""
-    status = snapshot.column("status")
-    active = np.flatnonzero(status == "active") if among is None else among[status[among] == "active"]
     table = snapshot.table
-    return StationArrays(table.lon[active], table.lat[active], snapshot.column("id")[active],
-                         snapshot.column("kind")[active], snapshot.column("amenities")[active].tolist(),
-                         snapshot.column("opening_hours")[active].tolist(), active)
+    active = np.flatnonzero(table.equals("status", "active")) if among is None else among[table.equals("status", "active", among)]
+    return StationArrays(table.lon[active], table.lat[active], table.take("id", active), table.take("kind", active),
+                         table.take("amenities", active).tolist(), table.take("opening_hours", active).tolist(), active)
 
 
 #: a carried index is replaced by a full one once this many stations were written since the last

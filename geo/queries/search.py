@@ -659,9 +659,8 @@ class Gazetteer:
         at = int(part.ids[row])
         if part is self.head:
             return Place(*self.head_place(at))
-        columns = self.table.columns
         name, district, station_id, address = (v if isinstance(v, str) else "" for v in
-                                               (columns[c][at] for c in ("name", "district", "id", "address")))
+                                               (self.table.value(c, at) for c in ("name", "district", "id", "address")))
         return Place(name, "station", float(self.table.lon[at]), float(self.table.lat[at]), district, station_id, address)
 
     def carried_to(self, snapshot) -> _Carried:
@@ -672,7 +671,6 @@ class Gazetteer:
     def carried(self, snapshot, touched: np.ndarray) -> Gazetteer:
         """The gazetteer of ``snapshot``, whose stations differ from this one's only at ``touched``."""
         table, n = snapshot.table, len(snapshot)
-        columns = table.columns
         stations = self.stations
         base, extra, hidden = (stations.base, stations.extra, stations.hidden) if isinstance(stations, _Overlay) \
             else (stations, _Segment.of_texts([], [], [], [], []), np.zeros(0, np.int64))
@@ -681,8 +679,8 @@ class Gazetteer:
         before = row_of[touched[touched < len(row_of)]]
         hidden = np.union1d(hidden, before[before >= 0])
         positions = touched.tolist()
-        now_active = [columns["status"][p] == "active" for p in positions]
-        names, addresses, districts = ([v if isinstance(v, str) else "" for v in columns[c][touched].tolist()]
+        now_active = table.equals("status", "active", touched).tolist()
+        names, addresses, districts = ([v if isinstance(v, str) else "" for v in table.take(c, touched).tolist()]
                                        for c in ("name", "address", "district"))
         folded = sorted((len(fold(names[i])), positions[i], i) for i in range(len(positions)) if now_active[i])
         rows = [i for _, _, i in folded]

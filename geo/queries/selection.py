@@ -21,6 +21,8 @@ from geo.registry.snapshot import distinct_objects
 KIND_CODES = tuple(schema.KINDS)
 STATUS_CODES = tuple(schema.STATUSES)
 SEARCHED_PROPERTIES = ("name", "address", "operator", "id")
+# What the columns are made from.
+_READ = ("kind", "status", "district_adcode", "amenities", *SEARCHED_PROPERTIES)
 # Separates rows (and fields within a row) in the search text; queries never contain it.
 _ROW_SEP, _FIELD_SEP = "\x00", "\x1f"
 # Above this share of rows containing the query, scanning every row beats walking the matches.
@@ -71,14 +73,16 @@ class StationColumns:
     @classmethod
     def of_snapshot(cls, snapshot) -> StationColumns:
         """The columns of every station of a registry snapshot (carried to its next versions)."""
-        return cls(lon=snapshot.table.lon, lat=snapshot.table.lat, columns=snapshot.table.columns)
+        table = snapshot.table
+        return cls(lon=table.lon, lat=table.lat, columns={name: table.column(name) for name in _READ})
 
     def carried_to(self, snapshot) -> StationColumns:
         """These columns for ``snapshot``, made from this one's version by ``with_changes``: only the
         stations written are worked out again (a write at 200,000 stations costs milliseconds here)."""
         touched = snapshot.touched
-        part = StationColumns(lon=snapshot.table.lon[touched], lat=snapshot.table.lat[touched],
-                              columns={name: column[touched] for name, column in snapshot.table.columns.items()})
+        table = snapshot.table
+        part = StationColumns(lon=table.lon[touched], lat=table.lat[touched],
+                              columns={name: table.take(name, touched) for name in _READ})
         new = object.__new__(StationColumns)
         new.size = len(snapshot)
         new.lon = np.ascontiguousarray(snapshot.table.lon)
@@ -92,7 +96,7 @@ class StationColumns:
         if "_text_index" in vars(self):  # carried: the written rows' texts beside the previous index
             new._text_index = self._text_index.with_rows(touched.tolist(), part._search_texts(), new.size)
         else:
-            new._searched = [snapshot.table.columns[name] for name in SEARCHED_PROPERTIES]
+            new._searched = [snapshot.table.column(name) for name in SEARCHED_PROPERTIES]
         return new
 
     def _search_texts(self) -> list[str]:

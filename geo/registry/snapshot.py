@@ -16,8 +16,9 @@ from __future__ import annotations
 import copy
 import ctypes
 import gc
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 
 import geopandas as gpd
@@ -145,34 +146,83 @@ def _object_array(values, n: int) -> np.ndarray:
     return array
 
 
-class _Interner:
-    """One shared object per distinct value of a column (lists by their items)."""
-
-    def __init__(self):
-        self.seen: dict = {}
-
-    def __call__(self, value):
-        if isinstance(value, str):
-            return self.seen.setdefault(value, value)
-        if isinstance(value, list):
-            try:
-                key = ("list", *value)
-                return self.seen.setdefault(key, value)
-            except TypeError:  # unhashable items: keep as is
-                return value
+def _key(value):
+    """A hashable stand-in for a property value: equal values (lists and objects by their JSON) share it."""
+    if isinstance(value, str):
         return value
+    if value is MISSING:
+        return ("missing",)
+    if isinstance(value, list) and all(type(item) is str for item in value):
+        return ("list", *value)  # an amenity list: the usual case, and cheap
+    if isinstance(value, list | dict):  # by their JSON, which tells true from 1
+        return (type(value).__name__, json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr))
+    return (type(value).__name__, repr(value))
+
+
+class _Coder:
+    """Codes of one shared property: ``values`` (each distinct value once) and ``code(value)``, which adds a
+    value not seen before. Copied on the first addition, so a table's values never change under it."""
+
+    def __init__(self, values: list, lookup: dict | None = None):
+        self.values, self._lookup, self._copied = values, lookup, False
+
+    @property
+    def lookup(self) -> dict:
+        if self._lookup is None:
+            self._lookup = {}
+            for code, value in enumerate(self.values):
+                self._lookup.setdefault(_key(value), code)
+        return self._lookup
+
+    def code(self, value) -> int:
+        key = _key(value)
+        code = self.lookup.get(key)
+        if code is None:
+            if not self._copied:
+                self.values, self._lookup, self._copied = list(self.values), dict(self._lookup), True
+            code = self._lookup[key] = len(self.values)
+            self.values.append(value)
+        return code
+
+
+def _coded(column: np.ndarray) -> tuple[np.ndarray, list]:
+    """(int32 code per station, distinct values) of an object column; equal values get one code."""
+    which, distinct = distinct_objects(column)
+    coder = _Coder([])
+    remap = np.array([coder.code(v) for v in distinct], dtype=np.int32)
+    return (remap[which] if len(which) else np.zeros(0, np.int32)), coder.values
 
 
 class StationTable:
-    """Every station of one version as columns: ``lon``, ``lat`` (float64) and one object array per
-    schema property (``MISSING`` where a station lacks it). Immutable once built."""
+    """Every station of one version as columns: ``lon``, ``lat`` (float64); the properties a station has
+    to itself (id, name, address, phone, timestamps) as object arrays (``own``); the properties whose
+    values repeat (``SHARED``: kind, district, hours, amenities, status…) as an int32 code per station into
+    a short list of distinct values (``codes``, ``values``). ``MISSING`` where a station lacks a property.
+    Immutable once built.
 
-    __slots__ = ("lon", "lat", "columns", "tails")
+    Coded columns hold no object per station: following a write copies them without touching a
+    reference count, and the full object column of a shared property is made only when asked for
+    (``column``). Read one station (``value``), some (``take``) or a comparison (``equals``) without it.
+    """
+
+    __slots__ = ("lon", "lat", "names", "own", "codes", "values", "tails", "_coders")
 
     def __init__(self, lon: np.ndarray, lat: np.ndarray, columns: dict[str, np.ndarray], tails: dict[int, list] | None = None):
-        self.lon, self.lat, self.columns = lon, lat, columns
+        """From one object array per property (the shared ones are coded here)."""
+        own, codes, values = {}, {}, {}
+        for name, column in columns.items():
+            if name in SHARED:
+                codes[name], values[name] = _coded(np.asarray(column, dtype=object))
+            else:
+                own[name] = column
+        self._set(lon, lat, tuple(columns), own, codes, values, tails or {}, {})
+
+    def _set(self, lon, lat, names, own, codes, values, tails, coders) -> StationTable:
+        self.lon, self.lat, self.names, self.own, self.codes, self.values = lon, lat, names, own, codes, values
         #: extra coordinate members (an altitude) by position, for the rare station that has one
-        self.tails = tails or {}
+        self.tails = tails
+        self._coders = coders  # name -> lookup of values to codes, handed on while the values do not change
+        return self
 
     def __len__(self) -> int:
         return len(self.lon)
@@ -185,20 +235,71 @@ class StationTable:
         tails = {i: list(f["geometry"]["coordinates"][2:]) for i, f in enumerate(features)
                  if len(f["geometry"]["coordinates"]) > 2}
         props = [f["properties"] for f in features]
-        columns = {}
+        own, codes, values, coders = {}, {}, {}, {}
         for name in schema.PROPERTY_NAMES:
-            values = (p.get(name, MISSING) for p in props)
             if name in SHARED:
-                intern = _Interner()
-                values = (intern(v) for v in values)
-            columns[name] = _object_array(values, n)
-        return cls(lon, lat, columns, tails)
+                coder = _Coder([])
+                codes[name] = np.fromiter((coder.code(p.get(name, MISSING)) for p in props), dtype=np.int32, count=n)
+                values[name], coders[name] = coder.values, coder.lookup
+            else:
+                own[name] = _object_array((p.get(name, MISSING) for p in props), n)
+        return object.__new__(cls)._set(lon, lat, tuple(schema.PROPERTY_NAMES), own, codes, values, tails, coders)
+
+    # -- reading ----------------------------------------------------------------
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every property as a full object array (the shared ones made now: prefer ``take``/``equals``)."""
+        return {name: self.column(name) for name in self.names}
+
+    def column(self, name: str) -> np.ndarray:
+        """One property for every station as an object array (a shared property's is made on each call)."""
+        if name in self.own:
+            return self.own[name]
+        return self._values_array(name)[self.codes[name]]
+
+    def _values_array(self, name: str) -> np.ndarray:
+        values = self.values[name]
+        return _object_array(values, len(values))
+
+    def take(self, name: str, rows) -> np.ndarray:
+        """The property of the stations at ``rows`` (positions), as an object array."""
+        if name in self.own:
+            return self.own[name][rows]
+        return self._values_array(name)[self.codes[name][rows]]
+
+    def value(self, name: str, i: int):
+        """The property of station ``i``."""
+        if name in self.own:
+            return self.own[name][i]
+        return self.values[name][self.codes[name][i]]
+
+    def equals(self, name: str, value, rows=None) -> np.ndarray:
+        """Whether the property equals ``value``, for every station (or those at ``rows``)."""
+        if name in self.own:
+            column = self.own[name] if rows is None else self.own[name][rows]
+            return np.fromiter((type(v) is type(value) and v == value for v in column), dtype=bool, count=len(column))
+        codes = self.codes[name] if rows is None else self.codes[name][rows]
+        matching = [c for c, v in enumerate(self.values[name]) if type(v) is type(value) and v == value]
+        return codes == matching[0] if len(matching) == 1 else np.isin(codes, matching)
+
+    def coded(self, name: str) -> tuple[np.ndarray, list]:
+        """(code per station, distinct values) of a shared property."""
+        return self.codes[name], self.values[name]
+
+    def subset(self, rows: np.ndarray) -> StationTable:
+        """The stations at ``rows`` as a table of their own (sharing the distinct values)."""
+        tails = {k: self.tails[r] for k, r in enumerate(np.asarray(rows).tolist()) if r in self.tails}
+        return object.__new__(StationTable)._set(
+            self.lon[rows], self.lat[rows], self.names, {n: c[rows] for n, c in self.own.items()},
+            {n: c[rows] for n, c in self.codes.items()}, self.values, tails, self._coders)
 
     def feature(self, i: int) -> dict:
         """Station ``i`` as a new GeoJSON Feature (properties in the schema's order; the caller may change it)."""
         props = {}
-        for name, column in self.columns.items():
-            value = column[i]
+        own, codes, values = self.own, self.codes, self.values
+        for name in self.names:
+            value = own[name][i] if name in own else values[name][codes[name][i]]
             if value is MISSING:
                 continue
             if name in _LISTS and isinstance(value, list):
@@ -211,11 +312,14 @@ class StationTable:
             coordinates += self.tails[i]
         return {"type": "Feature", "geometry": {"type": "Point", "coordinates": coordinates}, "properties": props}
 
+    # -- the next version ------------------------------------------------------------
+
     def with_rows(self, rows: dict[int, dict], appended: list[dict]) -> StationTable:
         """A new table: the Features in ``rows`` (position → Feature) replace those rows, ``appended`` are added.
 
         Each column is copied once (a server follows every write this way, so this is what a write
-        costs each server: a few milliseconds a column at 200,000 stations)."""
+        costs each server): the own columns' object arrays, and the shared ones' int32 codes, which
+        copy as plain memory."""
         extra = StationTable.from_features(appended) if appended else None
         n = len(self)
 
@@ -224,7 +328,18 @@ class StationTable:
             return column.copy() if tail is None else np.concatenate([column, tail])
 
         lon, lat = grown(self.lon, extra and extra.lon), grown(self.lat, extra and extra.lat)
-        columns = {name: grown(column, extra and extra.columns[name]) for name, column in self.columns.items()}
+        own = {name: grown(column, extra and extra.own[name]) for name, column in self.own.items()}
+        codes, values, coders = {}, {}, {}
+        for name, column in self.codes.items():
+            coder = _Coder(self.values[name], self._coders.get(name))
+            tail = None
+            if extra is not None:
+                remap = np.array([coder.code(v) for v in extra.values[name]], dtype=np.int32)
+                tail = remap[extra.codes[name]]
+            column = grown(column, tail)
+            for i, f in rows.items():
+                column[i] = coder.code(f["properties"].get(name, MISSING))
+            codes[name], values[name], coders[name] = column, coder.values, coder.lookup
         tails = {i: t for i, t in self.tails.items() if i not in rows}
         if extra is not None:
             tails.update({n + i: t for i, t in extra.tails.items()})
@@ -234,18 +349,46 @@ class StationTable:
             if len(coordinates) > 2:
                 tails[i] = list(coordinates[2:])
             props = f["properties"]
-            for name, column in columns.items():
-                column[i] = _shared(self.columns[name], props.get(name, MISSING)) if name in SHARED else props.get(name, MISSING)
-        return StationTable(lon, lat, columns, tails)
+            for name, column in own.items():
+                column[i] = props.get(name, MISSING)
+        return object.__new__(StationTable)._set(lon, lat, self.names, own, codes, values, tails, coders)
 
 
-def _shared(column: np.ndarray, value):
-    """``value`` itself, or an equal value already held in ``column`` (a few hundred distinct ones)."""
-    if isinstance(value, str | list):
-        for held in column[: min(len(column), 64)]:  # the usual values are near the start; a miss only costs memory
-            if type(held) is type(value) and held == value:
-                return held
-    return value
+class StationIds(Mapping):
+    """Station id → position in the registry. Positions never change (an edit keeps its place, a new
+    station is appended), so a version shares its predecessor's dict and holds only the ids added since:
+    following a write does not copy 200,000 entries."""
+
+    __slots__ = ("_base", "_added")
+    #: ids added before they are merged into a dict of their own
+    MERGE_AFTER = 4096
+
+    def __init__(self, base: dict[str, int], added: dict[str, int] | None = None):
+        self._base, self._added = base, added or {}
+
+    def __getitem__(self, station_id: str) -> int:
+        i = self._added.get(station_id)
+        return self._base[station_id] if i is None else i
+
+    def get(self, station_id, default=None):
+        i = self._added.get(station_id)
+        return self._base.get(station_id, default) if i is None else i
+
+    def __contains__(self, station_id) -> bool:
+        return station_id in self._added or station_id in self._base
+
+    def __len__(self) -> int:
+        return len(self._base) + len(self._added)
+
+    def __iter__(self):
+        yield from self._base
+        yield from self._added
+
+    def with_added(self, added: dict[str, int]) -> StationIds:
+        if not added:
+            return self
+        merged = {**self._added, **added}
+        return StationIds({**self._base, **merged}) if len(merged) > self.MERGE_AFTER else StationIds(self._base, merged)
 
 
 class FeatureView(Sequence):
@@ -299,13 +442,13 @@ class Snapshot:
     """
 
     def __init__(self, version: int, features: Sequence[dict] | None, districts: Districts,
-                 by_id: dict[str, int] | None = None, table: StationTable | None = None):
+                 by_id: StationIds | None = None, table: StationTable | None = None):
         self.version = version
         self.districts = districts
         self.table = table if table is not None else StationTable.from_features(features or [])
         #: what the snapshot was built from, when a backend holds that list anyway (the file store)
         self.source = features
-        self.by_id = by_id if by_id is not None else {fid: i for i, fid in enumerate(self.table.columns["id"].tolist())}
+        self.by_id = by_id if by_id is not None else StationIds({fid: i for i, fid in enumerate(self.table.column("id").tolist())})
         self.features = FeatureView(self.table)
         #: positions written since the previous version (None: a fresh load)
         self.touched: np.ndarray | None = None
@@ -323,30 +466,32 @@ class Snapshot:
         chosen on the columns, so only those stations are made into Features."""
         mask = np.ones(len(self), dtype=bool)
         if district:
-            mask &= self.column("district_adcode") == district
+            mask &= self.table.equals("district_adcode", district)
         if status:
-            mask &= self.column("status") == status
+            mask &= self.table.equals("status", status)
         return [self.table.feature(i) for i in np.flatnonzero(mask).tolist()]
 
     def column(self, name: str) -> np.ndarray:
-        """One property for every station, registry order; ``MISSING`` where a station lacks it."""
-        return self.table.columns[name]
+        """One property for every station, registry order; ``MISSING`` where a station lacks it (a shared
+        property's array is made on each call: ``table.take``/``table.equals`` read it without)."""
+        return self.table.column(name)
 
     def with_changes(self, version: int, changed: list[dict], features: list[dict] | None = None) -> Snapshot:
         """The next version: these Features replace those with their ids, new ids are appended in order.
 
         ``features``: the resulting list, if the backend holds it anyway (kept as ``source``)."""
-        by_id = dict(self.by_id)
         rows: dict[int, dict] = {}
         appended: list[dict] = []
+        added: dict[str, int] = {}
         for f in changed:
             fid = f["properties"]["id"]
-            i = by_id.get(fid)
+            i = added.get(fid, self.by_id.get(fid))
             if i is None:
-                i = by_id[fid] = len(by_id)
+                i = added[fid] = len(self.by_id) + len(added)
                 appended.append(f)
             else:
                 rows[i] = f
+        by_id = self.by_id.with_added(added)
         if features is not None and len(features) != len(by_id):
             return Snapshot(version, features, self.districts)  # not this version plus these changes: start afresh
         touched = np.array(sorted(set(rows) | set(range(len(self.table), len(by_id)))), dtype=np.int64)
@@ -457,8 +602,7 @@ def _patched_frame(old: gpd.GeoDataFrame, table: StationTable, touched: np.ndarr
     """``table_frame(table)`` from the previous version's frame plus the rows at ``touched`` (a few
     hundred milliseconds at 200,000 stations instead of seconds)."""
     rows = touched.tolist()
-    patch = table_frame(StationTable(table.lon[touched], table.lat[touched],
-                                     {name: column[touched] for name, column in table.columns.items()}))
+    patch = table_frame(table.subset(touched))
     positions = np.arange(len(table))
     positions[rows] = len(old) + np.arange(len(rows))
     combined = pd.concat([old, patch], ignore_index=True)

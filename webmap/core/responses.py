@@ -134,7 +134,7 @@ class RowHashes:
     def of(cls, table, rows: np.ndarray | None = None) -> np.ndarray:
         pick = (lambda a: a) if rows is None else (lambda a: a[rows])
         out = np.zeros((len(pick(table.lon)), 2), dtype=np.uint64)
-        columns = [pick(table.columns[name]) for name in cls._FIELDS]
+        columns = [table.column(name) if rows is None else table.take(name, rows) for name in cls._FIELDS]
         columns = [np.array([v if isinstance(v, str) else "" for v in column.tolist()], dtype=object) for column in columns]
         columns += [pick(table.lon).view(np.uint64), pick(table.lat).view(np.uint64)]
         with np.errstate(over="ignore"):

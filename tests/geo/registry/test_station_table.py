@@ -1,0 +1,109 @@
+"""The registry's column store (geo.registry.snapshot.StationTable): what it gives back is what it was
+given, a write makes a new table and leaves the old one as it was, and the coded columns of shared
+properties read the same through every accessor."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geo.paths import DATA_DIR
+from geo.registry.snapshot import MISSING, SHARED, StationTable
+
+
+@pytest.fixture(scope="module")
+def sample() -> list[dict]:
+    return json.loads((DATA_DIR / "stations.geojson").read_text(encoding="utf-8"))["features"][:300]
+
+
+def features_of(table: StationTable) -> list[dict]:
+    return [table.feature(i) for i in range(len(table))]
+
+
+def test_features_come_back_as_given_and_equal_values_share_one_code(sample):
+    features = copy.deepcopy(sample)
+    features[0]["geometry"]["coordinates"].append(312.5)  # an altitude
+    features[1]["properties"]["operator"] = None  # an explicit null, not an absent property
+    del features[2]["properties"]["phone"]
+    table = StationTable.from_features(features)
+    assert features_of(table) == features
+    assert "phone" not in table.feature(2)["properties"] and table.value("phone", 2) is MISSING
+    assert table.feature(1)["properties"]["operator"] is None
+    codes, values = table.coded("amenities")
+    assert len(values) == len({json.dumps(v) for v in values}) < len(table)  # each distinct list once
+    # The same stations read from object columns (what the PostGIS store hands over) are the same table.
+    again = StationTable(table.lon, table.lat, table.columns, table.tails)
+    assert features_of(again) == features
+
+
+def test_every_accessor_reads_the_same_values(sample):
+    table = StationTable.from_features(sample)
+    rows = np.array([5, 0, 17, 5, 299])
+    for name in table.names:
+        full = table.column(name)
+        assert len(full) == len(table)
+        assert table.take(name, rows).tolist() == full[rows].tolist()
+        assert [table.value(name, i) for i in rows.tolist()] == full[rows].tolist()
+        for probe in {*(v for v in full[:40].tolist() if isinstance(v, str)), "no such value"}:
+            expected = np.array([isinstance(v, str) and v == probe for v in full.tolist()])
+            assert np.array_equal(table.equals(name, probe), expected), (name, probe)
+            assert np.array_equal(table.equals(name, probe, rows), expected[rows])
+    assert set(table.codes) == set(SHARED) and not set(table.own) & set(SHARED)
+
+
+VALUES = st.one_of(st.none(), st.sampled_from(["active", "retired", "渝中区", "Mo-Su 00:00-24:00", ""]),
+                   st.lists(st.sampled_from(["rest", "toilet", "drinking_water", "wifi"]), max_size=3),
+                   st.lists(st.sampled_from([1, True, 0, False, "1", None]), max_size=2),
+                   st.dictionaries(st.sampled_from(["meituan", "amap"]), st.sampled_from(["listed", "absent"]), max_size=2),
+                   st.integers(-3, 3), st.booleans(), st.floats(-1, 1), st.just(MISSING))
+
+
+@settings(max_examples=60, deadline=None)
+@given(writes=st.lists(st.lists(st.tuples(st.integers(0, 400), st.sampled_from(sorted(SHARED | {"name", "phone"})), VALUES),
+                                min_size=1, max_size=6), min_size=1, max_size=5))
+def test_writes_make_new_tables_equal_to_one_made_afresh_and_leave_the_old_ones_alone(sample, writes):
+    features = copy.deepcopy(sample[:40])
+    table = StationTable.from_features(features)
+    history = [(table, copy.deepcopy(features))]
+    next_id = 0
+    for batch in writes:
+        rows, appended = {}, []
+        for pick, name, value in batch:
+            if pick >= 300:  # a new station, a copy of one with this value
+                f = copy.deepcopy(features[pick % len(features)])
+                f["properties"]["id"] = f"new-{next_id}"
+                next_id += 1
+            else:
+                i = pick % len(features)
+                f = copy.deepcopy(rows.get(i) or features[i])
+            if value is MISSING:
+                f["properties"].pop(name, None)
+            else:
+                f["properties"][name] = copy.deepcopy(value)
+            if pick >= 300:
+                appended.append(f)
+            else:
+                rows[pick % len(features)] = f
+        table = table.with_rows(rows, appended)
+        for i, f in rows.items():
+            features[i] = f
+        features += appended
+        history.append((table, copy.deepcopy(features)))
+    for version, expected in history:  # every version still reads as it did when it was made
+        assert json.dumps(features_of(version)) == json.dumps(expected)  # JSON: true is not 1
+        assert features_of(StationTable.from_features(expected)) == expected
+
+
+def test_values_equal_in_python_but_not_in_json_keep_their_own_codes(sample):
+    features = copy.deepcopy(sample[:6])
+    for f, value in zip(features, [[1], [True], [1.0], {"amap": 1}, {"amap": True}, ["1"]], strict=True):
+        f["properties"]["amenities"] = value
+    table = StationTable.from_features(features)
+    written = table.with_rows({0: features[1], 1: features[0]}, [features[3], features[4]])
+    assert json.dumps(features_of(table)) == json.dumps(features)
+    assert json.dumps(features_of(written)) == json.dumps([features[1], features[0], *features[2:], features[3], features[4]])
