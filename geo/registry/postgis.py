@@ -117,43 +117,66 @@ def read_columns(fetch) -> StationTable:
     """The stations as a ``StationTable`` in registry order; ``fetch(names)`` yields chunks of rows of
     those columns (each call the same stations in the same order).
 
-    A value that repeats (a district, opening hours, an amenity list) becomes one shared object,
-    and JSON text is parsed once per distinct value. NULL is an absent property unless the
-    ``null_keys`` column names it."""
-    values = _columns_of(fetch(_OWN), _OWN, shared=False)
-    values.update(_columns_of(fetch(_SHARED_COLUMNS), _SHARED_COLUMNS, shared=True))
-    lon, lat = values.pop("lon").astype(float), values.pop("lat").astype(float)
-    null_keys = values.pop("null_keys")
-    columns = {}
-    for name in schema.PROPERTY_NAMES:
-        column = values[name]
-        absent = np.equal(column, None)
-        if name in _JSON_COLUMNS:
-            parsed = {text: json.loads(text) for text in set(column[~absent].tolist())}
-            for i in np.flatnonzero(~absent).tolist():
-                column[i] = parsed[column[i]]
-        column[absent] = MISSING
-        columns[name] = column
-    for i in np.flatnonzero(np.not_equal(null_keys, None)).tolist():
-        for key in json.loads(null_keys[i]):
-            if key in columns:
-                columns[key][i] = None
-    return StationTable(lon, lat, columns)
+    A value that repeats (a district, opening hours, an amenity list) is read as a code into its
+    distinct values, each held once and its JSON text parsed once: no object per station. NULL is
+    an absent property unless the ``null_keys`` column names it."""
+    own = _columns_of(fetch(_OWN), _OWN)
+    codes, distinct = _coded_columns(fetch(_SHARED_COLUMNS), _SHARED_COLUMNS)
+    lon, lat = own.pop("lon").astype(float), own.pop("lat").astype(float)
+    for column in own.values():
+        column[np.equal(column, None)] = MISSING
+    values = {name: [MISSING if v is None else json.loads(v) if name in _JSON_COLUMNS else v for v in texts]
+              for name, texts in distinct.items() if name != "null_keys"}
+    null_codes = codes.pop("null_keys")
+    for code, text in enumerate(distinct["null_keys"]):
+        if text is None:
+            continue
+        rows = np.flatnonzero(null_codes == code)
+        for key in json.loads(text):  # present with a JSON null
+            if key in own:
+                own[key][rows] = None
+            elif key in values:
+                held = values[key]
+                none = next((c for c, v in enumerate(held) if v is None), None)
+                if none is None:
+                    none = len(held)
+                    held.append(None)
+                codes[key][rows] = none
+    return StationTable.of_columns(lon, lat, own, codes, values)
 
 
-def _columns_of(chunks, names, shared: bool) -> dict[str, np.ndarray]:
+def _columns_of(chunks, names) -> dict[str, np.ndarray]:
+    """One object array per column (None for NULL)."""
     parts: list[list] = [[] for _ in names]
-    held: list[dict] = [{} for _ in names]
     for chunk in chunks:
         for j, values in enumerate(zip(*chunk, strict=True)):
-            if shared:  # one object per distinct value: factorize, then map the few uniques
-                codes, uniques = pd.factorize(np.array(values, dtype=object), use_na_sentinel=False)
-                uniques = [None if u is None or u != u else held[j].setdefault(u, u) for u in uniques.tolist()]  # NULL: NaN here
-                values = np.array(uniques + [None], dtype=object)[codes]
             parts[j].append(values)
         del chunk
     n = sum(len(values) for values in parts[0]) if parts else 0
     return {name: _object_column(part, n) for name, part in zip(names, parts, strict=True)}
+
+
+def _coded_columns(chunks, names) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+    """Per column, an int32 code per row into its distinct values (None for NULL), and those values:
+    each chunk factorized in C, and only its few distinct values looked at in Python."""
+    seen: list[dict] = [{} for _ in names]
+    distinct: list[list] = [[] for _ in names]
+    parts: list[list] = [[] for _ in names]
+    for chunk in chunks:
+        for j, values in enumerate(zip(*chunk, strict=True)):
+            chunk_codes, uniques = pd.factorize(np.array(values, dtype=object), use_na_sentinel=False)
+            remap = np.empty(len(uniques), dtype=np.int32)
+            for k, value in enumerate(uniques.tolist()):
+                value = None if value is None or value != value else value  # NULL: NaN here
+                code = seen[j].get(value)
+                if code is None:
+                    code = seen[j][value] = len(distinct[j])
+                    distinct[j].append(value)
+                remap[k] = code
+            parts[j].append(remap[chunk_codes])
+        del chunk
+    codes = {name: np.concatenate(part) if part else np.zeros(0, dtype=np.int32) for name, part in zip(names, parts, strict=True)}
+    return codes, dict(zip(names, distinct, strict=True))
 
 
 def _object_column(parts: list, n: int) -> np.ndarray:

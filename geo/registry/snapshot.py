@@ -217,6 +217,13 @@ class StationTable:
                 own[name] = column
         self._set(lon, lat, tuple(columns), own, codes, values, tails or {}, {})
 
+    @classmethod
+    def of_columns(cls, lon: np.ndarray, lat: np.ndarray, own: dict[str, np.ndarray], codes: dict[str, np.ndarray],
+                   values: dict[str, list]) -> StationTable:
+        """From the object arrays of the properties not in ``SHARED`` and the codes and distinct values
+        of those in it (what a database hands over already coded)."""
+        return object.__new__(cls)._set(lon, lat, tuple(schema.PROPERTY_NAMES), own, codes, values, {}, {})
+
     def _set(self, lon, lat, names, own, codes, values, tails, coders) -> StationTable:
         self.lon, self.lat, self.names, self.own, self.codes, self.values = lon, lat, names, own, codes, values
         #: extra coordinate members (an altitude) by position, for the rare station that has one

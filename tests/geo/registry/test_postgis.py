@@ -57,3 +57,22 @@ def test_any_text_and_coordinate_round_trip_exactly(pg_url, districts, name, add
     assert list(fresh.get(new_id)["properties"]) == list(written["properties"])  # the schema's order, not jsonb's
     store.close()
     fresh.close()
+
+
+def test_a_load_tells_null_from_absent_and_shares_each_distinct_value(pg_url, districts):
+    import copy
+
+    features = copy.deepcopy(SMALL_REGISTRY)
+    features[0]["properties"]["operator"] = None          # shared column, JSON null
+    features[1]["properties"]["phone"] = None             # own column, JSON null
+    del features[2]["properties"]["phone"]                # absent
+    features[3]["properties"]["listing"] = {"amap": {"status": "listed"}}
+    features[4]["properties"]["verified_at"] = None
+    features[5]["properties"]["amenities"] = list(features[6]["properties"]["amenities"])  # equal, not the same list
+    import_registry(pg_url, features, 1, [])
+    store = open_store(pg_url, districts)
+    snapshot = store.snapshot()
+    assert [snapshot.features[i] for i in range(len(features))] == features
+    assert snapshot.table.value("operator", 0) is None and "phone" not in snapshot.features[2]["properties"]
+    assert snapshot.table.value("amenities", 5) is snapshot.table.value("amenities", 6)  # one object for both
+    store.close()
