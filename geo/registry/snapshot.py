@@ -154,8 +154,8 @@ def _key(value):
         return ("missing",)
     if isinstance(value, list) and all(type(item) is str for item in value):
         return ("list", *value)  # an amenity list: the usual case, and cheap
-    if isinstance(value, list | dict):  # by their JSON, which tells true from 1
-        return (type(value).__name__, json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr))
+    if isinstance(value, list | dict):  # by their JSON, which tells true from 1 (and keeps each object's key order)
+        return (type(value).__name__, json.dumps(value, ensure_ascii=False, default=repr))
     return (type(value).__name__, repr(value))
 
 
