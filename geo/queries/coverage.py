@@ -179,7 +179,8 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     totals["covered_km2"] = float(covered_m2.sum() / 1e6)
     totals["covered_share"] = share(covered_m2.sum(), area_m2.sum())
     totals["area_method"] = method
-    return CoverageResult(radius_m, table, totals, gaps_frame(gap_rows), covered, gap_rows, method)
+    # The exact method keeps its areas and gap rows to work out the next version from; the grid starts afresh.
+    return CoverageResult(radius_m, table, totals, gaps_frame(gap_rows), covered, gap_rows if method == "exact" else None, method)
 
 
 def _district_raster(districts: Districts, cell_m: float):
