@@ -124,6 +124,7 @@ def test_errors_follow_the_locale_and_lang(run, monkeypatch):
     zh = run("nearest", "--lon", "29.55", "--lat", "106.5")
     assert zh.exit_code == 1 and zh.output.startswith("错误：纬度") and "经纬度似乎填反了" in zh.output
     assert "outside" not in zh.output and "Error" not in zh.output
+    assert "纬度：纬度" not in zh.output and "纬度：106.5 不在 −90～90 之间" in zh.output  # the field named once
     en = run("nearest", "--lon", "29.55", "--lat", "106.5", "--lang", "en")
     assert en.exit_code == 1 and en.output.startswith("Error: lat: 106.5 is outside [-90, 90]")
     monkeypatch.setenv("LANG", "en_GB.UTF-8")
