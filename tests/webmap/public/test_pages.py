@@ -178,6 +178,8 @@ def test_station_page_shows_the_station_and_navigation_links(client):
     assert "openstreetmap.org/?mlat=29.559000&amp;mlon=106.577000" in html
     assert "全国最美工会户外劳动者服务站" in html  # honour label
     assert "营业中" in html  # 24/7
+    hours = html[html.index('id="hours-text"'):]
+    assert hours[:hours.index("</dd>")].count("24 小时营业") == 1  # the hours, not again as their status
 
 
 def test_station_page_in_english(client):
