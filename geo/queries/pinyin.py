@@ -24,8 +24,8 @@ _LOCK = threading.Lock()
 
 
 class PinyinTable:
-    """``words(run)`` and ``syllables(word)``: pypinyin's segmenter and ``lazy_pinyin`` for runs of Han
-    characters (``han_run`` finds them, as pypinyin does)."""
+    """``first_words(run)`` and ``syllables(word)``: pypinyin's segmenter and ``lazy_pinyin`` for runs of
+    Han characters (``han_run`` finds them, as pypinyin does)."""
 
     def __init__(self, han_pattern: str, readings: list[tuple[str, ...]], reading_of: array, phrases: list[str],
                  special: dict[str, tuple[str, ...]]):
@@ -47,7 +47,7 @@ class PinyinTable:
                 packed = cls._packed_from_pypinyin()
                 _unload_pypinyin()
                 # Made only now, into the memory pypinyin gave back, rather than amid its objects
-                # (which kept half-used blocks of memory alive: 16 MB held instead of 7).
+                # (which kept half-used blocks of memory alive: 16.5 MB held instead of 8.6).
                 PinyinTable._loaded = cls._unpacked(*packed)
             return PinyinTable._loaded
 
