@@ -8,17 +8,23 @@ is read as JSON) would add ~110 MB to each worker at 200,000 stations."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+
+from geo.paths import DATA_DIR
 
 KEPT_OUT = ("pypinyin", "scipy", "pyogrio", "sklearn", "matplotlib")
 
 
-def test_answering_riders_and_planners_loads_none_of_the_heavy_optional_libraries():
+def test_answering_riders_and_planners_loads_none_of_the_heavy_optional_libraries(tmp_path):
+    registry = tmp_path / "stations.geojson"
+    shutil.copy(DATA_DIR / "stations.geojson", registry)  # the sample, so that search and coverage have work to do
     code = f"""
 import json, sys
-from webmap import create_app
-client = create_app().test_client()
+from pathlib import Path
+from tests.conftest import make_test_app
+client = make_test_app(Path({str(registry)!r}), Path({str(tmp_path)!r})).test_client()
 codes = [client.get(url).status_code for url in (
     "/", "/nearest", "/api/nearest?lon=106.55&lat=29.56&k=5", "/api/search?q=jfb", "/api/search?q=解放碑",
     "/api/stations?bbox=105.2,28.1,110.2,32.3&zoom=8&group=auto&fields=min&q=站", "/coverage",
