@@ -29,7 +29,10 @@ codes = [client.get(url).status_code for url in (
     "/", "/nearest", "/api/nearest?lon=106.55&lat=29.56&k=5", "/api/search?q=jfb", "/api/search?q=解放碑",
     "/api/stations?bbox=105.2,28.1,110.2,32.3&zoom=8&group=auto&fields=min&q=站", "/coverage",
     "/api/coverage?radius_m=1000", "/api/population-coverage?radius_m=1000", "/planner")]
-print(json.dumps({{"codes": codes, "loaded": sorted({{m.split('.')[0] for m in sys.modules}} & set({list(KEPT_OUT)!r}))}}))
+import gc, types
+gc.collect()
+alive = {{o.__name__.split('.')[0] for o in gc.get_objects() if isinstance(o, types.ModuleType)}}  # let go, or only from sys.modules?
+print(json.dumps({{"codes": codes, "loaded": sorted(({{m.split('.')[0] for m in sys.modules}} | alive) & set({list(KEPT_OUT)!r}))}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     got = json.loads(out.stdout.strip().splitlines()[-1])
