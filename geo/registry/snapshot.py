@@ -203,9 +203,13 @@ class StationTable:
     Coded columns hold no object per station: following a write copies them without touching a
     reference count, and the full object column of a shared property is made only when asked for
     (``column``). Read one station (``value``), some (``take``) or a comparison (``equals``) without it.
+    The own columns are not copied for a write at all: a version shares its predecessor's arrays and
+    keeps the rows written since beside them (``written``), until ``MERGE_AFTER`` rows.
     """
 
-    __slots__ = ("lon", "lat", "names", "own", "codes", "values", "tails", "_coders")
+    __slots__ = ("lon", "lat", "names", "own", "codes", "values", "tails", "_coders", "written", "_written_at", "_own_at")
+    #: rows written (or added) kept beside the own columns before they are merged into new arrays
+    MERGE_AFTER = 2048
 
     def __init__(self, lon: np.ndarray, lat: np.ndarray, columns: dict[str, np.ndarray], tails: dict[int, list] | None = None):
         """From one object array per property (the shared ones are coded here)."""
@@ -224,11 +228,15 @@ class StationTable:
         of those in it (what a database hands over already coded)."""
         return object.__new__(cls)._set(lon, lat, tuple(schema.PROPERTY_NAMES), own, codes, values, {}, {})
 
-    def _set(self, lon, lat, names, own, codes, values, tails, coders) -> StationTable:
+    def _set(self, lon, lat, names, own, codes, values, tails, coders, written=None) -> StationTable:
         self.lon, self.lat, self.names, self.own, self.codes, self.values = lon, lat, names, own, codes, values
         #: extra coordinate members (an altitude) by position, for the rare station that has one
         self.tails = tails
         self._coders = coders  # name -> lookup of values to codes, handed on while the values do not change
+        #: position -> the own properties (``own``'s order) of a station written since ``own`` was made
+        self.written = written or {}
+        self._written_at = np.array(sorted(self.written), dtype=np.int64)
+        self._own_at = {name: k for k, name in enumerate(own)}
         return self
 
     def __len__(self) -> int:
@@ -260,9 +268,17 @@ class StationTable:
         return {name: self.column(name) for name in self.names}
 
     def column(self, name: str) -> np.ndarray:
-        """One property for every station as an object array (a shared property's is made on each call)."""
+        """One property for every station as an object array (a shared property's, or an own one's since a
+        write, is made on each call)."""
         if name in self.own:
-            return self.own[name]
+            base = self.own[name]
+            if not self.written:
+                return base
+            k, n = self._own_at[name], len(self)
+            column = base.copy() if len(base) == n else np.concatenate([base, np.full(n - len(base), MISSING, dtype=object)])
+            for i, row in self.written.items():
+                column[i] = row[k]
+            return column
         return self._values_array(name)[self.codes[name]]
 
     def _values_array(self, name: str) -> np.ndarray:
@@ -272,19 +288,30 @@ class StationTable:
     def take(self, name: str, rows) -> np.ndarray:
         """The property of the stations at ``rows`` (positions), as an object array."""
         if name in self.own:
-            return self.own[name][rows]
+            base = self.own[name]
+            if not self.written:
+                return base[rows]
+            rows = np.asarray(rows, dtype=np.int64)
+            out = np.empty(len(rows), dtype=object)
+            inside = rows < len(base)
+            out[inside] = base[rows[inside]]
+            k = self._own_at[name]
+            for j in np.flatnonzero(np.isin(rows, self._written_at)).tolist():
+                out[j] = self.written[int(rows[j])][k]
+            return out
         return self._values_array(name)[self.codes[name][rows]]
 
     def value(self, name: str, i: int):
         """The property of station ``i``."""
         if name in self.own:
-            return self.own[name][i]
+            row = self.written.get(i)
+            return self.own[name][i] if row is None else row[self._own_at[name]]
         return self.values[name][self.codes[name][i]]
 
     def equals(self, name: str, value, rows=None) -> np.ndarray:
         """Whether the property equals ``value``, for every station (or those at ``rows``)."""
         if name in self.own:
-            column = self.own[name] if rows is None else self.own[name][rows]
+            column = self.column(name) if rows is None else self.take(name, rows)
             return np.fromiter((type(v) is type(value) and v == value for v in column), dtype=bool, count=len(column))
         codes = self.codes[name] if rows is None else self.codes[name][rows]
         matching = [c for c, v in enumerate(self.values[name]) if type(v) is type(value) and v == value]
@@ -298,15 +325,18 @@ class StationTable:
         """The stations at ``rows`` as a table of their own (sharing the distinct values)."""
         tails = {k: self.tails[r] for k, r in enumerate(np.asarray(rows).tolist()) if r in self.tails}
         return object.__new__(StationTable)._set(
-            self.lon[rows], self.lat[rows], self.names, {n: c[rows] for n, c in self.own.items()},
+            self.lon[rows], self.lat[rows], self.names, {n: self.take(n, rows) for n in self.own},
             {n: c[rows] for n, c in self.codes.items()}, self.values, tails, self._coders)
 
     def feature(self, i: int) -> dict:
         """Station ``i`` as a new GeoJSON Feature (properties in the schema's order; the caller may change it)."""
         props = {}
-        own, codes, values = self.own, self.codes, self.values
+        own, codes, values, written = self.own, self.codes, self.values, self.written.get(i)
         for name in self.names:
-            value = own[name][i] if name in own else values[name][codes[name][i]]
+            if name in own:
+                value = own[name][i] if written is None else written[self._own_at[name]]
+            else:
+                value = values[name][codes[name][i]]
             if value is MISSING:
                 continue
             if name in _LISTS and isinstance(value, list):
@@ -324,9 +354,9 @@ class StationTable:
     def with_rows(self, rows: dict[int, dict], appended: list[dict]) -> StationTable:
         """A new table: the Features in ``rows`` (position → Feature) replace those rows, ``appended`` are added.
 
-        Each column is copied once (a server follows every write this way, so this is what a write
-        costs each server): the own columns' object arrays, and the shared ones' int32 codes, which
-        copy as plain memory."""
+        A server follows every write this way, so this is what a write costs each server: the shared
+        properties' int32 codes and the coordinates are copied (plain memory), the own properties'
+        arrays are shared and the rows written kept beside them (merged once there are many)."""
         extra = StationTable.from_features(appended) if appended else None
         n = len(self)
 
@@ -335,7 +365,11 @@ class StationTable:
             return column.copy() if tail is None else np.concatenate([column, tail])
 
         lon, lat = grown(self.lon, extra and extra.lon), grown(self.lat, extra and extra.lat)
-        own = {name: grown(column, extra and extra.own[name]) for name, column in self.own.items()}
+        names_own = tuple(self.own)
+        written = dict(self.written)
+        for i, f in [*rows.items(), *((n + k, f) for k, f in enumerate(appended))]:
+            props = f["properties"]
+            written[i] = tuple(props.get(name, MISSING) for name in names_own)
         codes, values, coders = {}, {}, {}
         for name, column in self.codes.items():
             coder = _Coder(self.values[name], self._coders.get(name))
@@ -355,10 +389,10 @@ class StationTable:
             lon[i], lat[i] = coordinates[0], coordinates[1]
             if len(coordinates) > 2:
                 tails[i] = list(coordinates[2:])
-            props = f["properties"]
-            for name, column in own.items():
-                column[i] = props.get(name, MISSING)
-        return object.__new__(StationTable)._set(lon, lat, self.names, own, codes, values, tails, coders)
+        table = object.__new__(StationTable)._set(lon, lat, self.names, self.own, codes, values, tails, coders, written)
+        if len(written) > self.MERGE_AFTER:  # one copy of the own columns now and then, not one per write
+            table = table._set(lon, lat, self.names, {name: table.column(name) for name in names_own}, codes, values, tails, coders)
+        return table
 
 
 class StationIds(Mapping):

@@ -69,10 +69,29 @@ VALUES = st.one_of(st.none(), st.sampled_from(["active", "retired", "渝中区",
                    st.integers(-3, 3), st.booleans(), st.floats(-1, 1), st.just(MISSING))
 
 
-@settings(max_examples=60, deadline=None)
+def accessors_agree(table: StationTable) -> None:
+    rows = np.array([0, len(table) - 1, len(table) // 2, len(table) - 1])
+    for name in table.names:
+        full = table.column(name)
+        one_by_one = [table.value(name, i) for i in range(len(table))]
+        assert json.dumps(full.tolist(), default=repr) == json.dumps(one_by_one, default=repr), name
+        assert json.dumps(table.take(name, rows).tolist(), default=repr) == json.dumps(full[rows].tolist(), default=repr), name
+        assert np.array_equal(table.equals(name, "active"), np.array([isinstance(v, str) and v == "active" for v in one_by_one]))
+
+
+@settings(max_examples=80, deadline=None)
 @given(writes=st.lists(st.lists(st.tuples(st.integers(0, 400), st.sampled_from(sorted(SHARED | {"name", "phone"})), VALUES),
-                                min_size=1, max_size=6), min_size=1, max_size=5))
-def test_writes_make_new_tables_equal_to_one_made_afresh_and_leave_the_old_ones_alone(sample, writes):
+                                min_size=1, max_size=6), min_size=1, max_size=5),
+       merge_after=st.sampled_from([StationTable.MERGE_AFTER, 4, 0]))
+def test_writes_make_new_tables_equal_to_one_made_afresh_and_leave_the_old_ones_alone(sample, writes, merge_after):
+    kept, StationTable.MERGE_AFTER = StationTable.MERGE_AFTER, merge_after  # rows kept beside, or merged at once
+    try:
+        check_writes(sample, writes)
+    finally:
+        StationTable.MERGE_AFTER = kept
+
+
+def check_writes(sample, writes):
     features = copy.deepcopy(sample[:40])
     table = StationTable.from_features(features)
     history = [(table, copy.deepcopy(features))]
@@ -104,6 +123,7 @@ def test_writes_make_new_tables_equal_to_one_made_afresh_and_leave_the_old_ones_
         expected = in_schema_order(expected)
         assert json.dumps(features_of(version)) == json.dumps(expected)  # JSON: true is not 1, and key order counts
         assert json.dumps(features_of(StationTable.from_features(expected))) == json.dumps(expected)
+        accessors_agree(version)
 
 
 def test_values_equal_in_python_but_not_in_json_keep_their_own_codes(sample):
