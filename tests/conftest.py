@@ -6,11 +6,14 @@ registry itself); each gets its own copy of a dozen stations made here.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from geo.districts import Districts
 from geo.paths import DATA_DIR
 from geo.registry import GeoJSONFileStore, dump_feature_collection
+from tests.ramdisk import ram_temp_root
 
 DISTRICTS_PATH = DATA_DIR / "districts.geojson"
 DISTRICT_NAMES = {"500103": "渝中区", "500105": "江北区", "500106": "沙坪坝区", "500112": "渝北区", "500229": "城口县"}
@@ -48,6 +51,16 @@ SMALL_REGISTRY = [
     make_station("500112-BS-0001", 106.6400, 29.7200, kind="bookshelf", hours="Mo-Fr 09:00-17:00", amenities=("reading",)),
     make_station("500229-OS-0001", 108.6650, 31.9470),
 ]
+
+
+def pytest_configure(config):
+    # Temporary folders on tmpfs (tests/ramdisk.py), unless --basetemp or PYTEST_DEBUG_TEMPROOT says
+    # where. With xdist the controller picks the folder and hands each worker its --basetemp in it.
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    root = ram_temp_root()
+    if root is not None:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
 
 
 @pytest.fixture(scope="session")
