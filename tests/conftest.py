@@ -10,6 +10,9 @@ import gc
 import os
 
 import pytest
+from flask import Flask
+from jinja2 import BytecodeCache
+from werkzeug.routing import Rule
 
 from geo.districts import Districts
 from geo.paths import DATA_DIR
@@ -82,6 +85,62 @@ def pytest_runtest_teardown(item, nextitem):
         gc.collect()
         gc.freeze()
     return result
+
+
+class CompiledTemplates(BytecodeCache):
+    """Templates compiled once per test process, not once per app: most tests build their own app,
+    and each app's Jinja environment would otherwise parse and compile every page it renders
+    again. Kept by template, source checksum and the environment's compile options."""
+
+    def __init__(self):
+        self.code: dict[str, tuple[str, object]] = {}
+
+    def get_bucket(self, environment, name, filename, source):
+        bucket = super().get_bucket(environment, name, filename, source)
+        options = (sorted(environment.extensions), environment.autoescape, environment.optimized,
+                   environment.block_start_string, environment.variable_start_string, environment.comment_start_string,
+                   environment.line_statement_prefix, environment.trim_blocks, environment.lstrip_blocks,
+                   environment.newline_sequence, environment.keep_trailing_newline)
+        bucket.key = f"{bucket.key}:{options!r}"
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket):
+        checksum, code = self.code.get(bucket.key, (None, None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket):
+        self.code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+class CompiledOnceRule(Rule):
+    """A URL rule whose builder (the function ``url_for`` runs, which werkzeug writes and compiles for
+    each rule of each new app) is compiled once per test process: about 60 % of ``create_app``.
+
+    Keyed by everything werkzeug's ``_compile_builder`` reads: the rule, its parsed parts, its
+    defaults' names and the URL forms of those it puts in the path, and ``append_unknown``."""
+
+    builders: dict[tuple, object] = {}
+
+    def _compile_builder(self, append_unknown=True):
+        defaults = self.defaults or {}
+        key = (self.rule, append_unknown, tuple(self._trace), tuple(defaults),
+               tuple((part, self._converters[part].to_url(defaults[part]))
+                     for dynamic, part in self._trace if dynamic and part in defaults))
+        builder = self.builders.get(key)
+        if builder is None:
+            builder = self.builders[key] = super()._compile_builder(append_unknown)
+        return builder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_once():
+    """Every app the tests build shares compiled templates and URL builders (see the two classes above)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "jinja_options", {**Flask.jinja_options, "bytecode_cache": CompiledTemplates()})
+        patch.setattr(Flask, "url_rule_class", CompiledOnceRule)
+        yield
 
 
 @pytest.fixture(scope="session")
