@@ -76,10 +76,11 @@ def pytest_collection_finish(session):
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item, nextitem):
-    # The same between test files, once the file's fixtures are gone: what is still alive then (modules
-    # imported on first use, caches) stays. Only the collector's walks change: anything freed by
-    # reference counting is still freed, and a test's own objects are collected as before.
+def pytest_runtest_protocol(item, nextitem):
+    # The same between test files, once the file's fixtures are gone and pytest has let go of the last
+    # test's arguments (it does after teardown, so this wraps the whole protocol): what is still alive
+    # then (modules imported on first use, session fixtures, caches) stays. Only the collector's walks
+    # change: anything freed by reference counting is still freed; a test's own objects are collected.
     result = yield
     if nextitem is None or getattr(nextitem, "module", None) is not getattr(item, "module", None):
         gc.collect()
