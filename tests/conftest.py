@@ -6,11 +6,18 @@ registry itself); each gets its own copy of a dozen stations made here.
 
 from __future__ import annotations
 
+import gc
+import os
+
 import pytest
+from flask import Flask
+from jinja2 import BytecodeCache
+from werkzeug.routing import Rule
 
 from geo.districts import Districts
 from geo.paths import DATA_DIR
 from geo.registry import GeoJSONFileStore, dump_feature_collection
+from tests.ramdisk import ram_temp_root
 
 DISTRICTS_PATH = DATA_DIR / "districts.geojson"
 DISTRICT_NAMES = {"500103": "渝中区", "500105": "江北区", "500106": "沙坪坝区", "500112": "渝北区", "500229": "城口县"}
@@ -48,6 +55,93 @@ SMALL_REGISTRY = [
     make_station("500112-BS-0001", 106.6400, 29.7200, kind="bookshelf", hours="Mo-Fr 09:00-17:00", amenities=("reading",)),
     make_station("500229-OS-0001", 108.6650, 31.9470),
 ]
+
+
+def pytest_configure(config):
+    # Temporary folders on tmpfs (tests/ramdisk.py), unless --basetemp or PYTEST_DEBUG_TEMPROOT says
+    # where. With xdist the controller picks the folder and hands each worker its --basetemp in it.
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    root = ram_temp_root()
+    if root is not None:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
+
+
+def pytest_collection_finish(session):
+    # What is alive once the tests are collected (modules, pytest's items, Hypothesis) lives until the
+    # end: set it aside, so that each full garbage collection (Python's own, and the code under test's
+    # gc.collect() after each registry load) walks only what the tests made, not 400,000 more objects.
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # The same between test files, once the file's fixtures are gone and pytest has let go of the last
+    # test's arguments (it does after teardown, so this wraps the whole protocol): what is still alive
+    # then (modules imported on first use, session fixtures, caches) stays. Only the collector's walks
+    # change: anything freed by reference counting is still freed; a test's own objects are collected.
+    result = yield
+    if nextitem is None or getattr(nextitem, "module", None) is not getattr(item, "module", None):
+        gc.collect()
+        gc.freeze()
+    return result
+
+
+class CompiledTemplates(BytecodeCache):
+    """Templates compiled once per test process, not once per app: most tests build their own app,
+    and each app's Jinja environment would otherwise parse and compile every page it renders
+    again. Kept by template, source checksum and the environment's compile options."""
+
+    def __init__(self):
+        self.code: dict[str, tuple[str, object]] = {}
+
+    def get_bucket(self, environment, name, filename, source):
+        bucket = super().get_bucket(environment, name, filename, source)
+        options = (sorted(environment.extensions), environment.autoescape, environment.optimized,
+                   environment.block_start_string, environment.variable_start_string, environment.comment_start_string,
+                   environment.line_statement_prefix, environment.trim_blocks, environment.lstrip_blocks,
+                   environment.newline_sequence, environment.keep_trailing_newline)
+        bucket.key = f"{bucket.key}:{options!r}"
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket):
+        checksum, code = self.code.get(bucket.key, (None, None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket):
+        self.code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+class CompiledOnceRule(Rule):
+    """A URL rule whose builder (the function ``url_for`` runs, which werkzeug writes and compiles for
+    each rule of each new app) is compiled once per test process: about 60 % of ``create_app``.
+
+    Keyed by everything werkzeug's ``_compile_builder`` reads: the rule, its parsed parts, its
+    defaults' names and the URL forms of those it puts in the path, and ``append_unknown``."""
+
+    builders: dict[tuple, object] = {}
+
+    def _compile_builder(self, append_unknown=True):
+        defaults = self.defaults or {}
+        key = (self.rule, append_unknown, tuple(self._trace), tuple(defaults),
+               tuple((part, self._converters[part].to_url(defaults[part]))
+                     for dynamic, part in self._trace if dynamic and part in defaults))
+        builder = self.builders.get(key)
+        if builder is None:
+            builder = self.builders[key] = super()._compile_builder(append_unknown)
+        return builder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_once():
+    """Every app the tests build shares compiled templates and URL builders (see the two classes above)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "jinja_options", {**Flask.jinja_options, "bytecode_cache": CompiledTemplates()})
+        patch.setattr(Flask, "url_rule_class", CompiledOnceRule)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 ``STATIONMAP_TEST_PG=postgresql://…`` (a superuser's URL to an existing server) is used if set;
 otherwise a cluster is made with Debian's ``initdb`` in a temporary directory (as the
 ``postgres`` user when we are root: initdb refuses root), listening only on a Unix socket in
-that directory, with fsync off, and stopped at the end. ``./run.sh test`` installs
+that directory (on tmpfs when there is room), with fsync off, and stopped at the end. ``./run.sh test`` installs
 ``postgresql-15-postgis-3``. When PostgreSQL cannot be had, the tests that need it FAIL with
 the reason: they are never skipped.
 """
@@ -21,8 +21,11 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.ramdisk import ram_temp_root
+
 PG_BIN = Path(os.environ.get("STATIONMAP_PG_BIN", "/usr/lib/postgresql/15/bin"))
 TEMPLATE = "stationmap_template"
+CLUSTER_ROOM = 6 << 30  # bytes free on tmpfs to put a cluster there
 _counter = itertools.count()
 
 
@@ -35,7 +38,8 @@ def start_cluster() -> tuple[Path, str]:
     if not (PG_BIN / "initdb").exists():
         raise RuntimeError(f"{PG_BIN}/initdb not found: install Debian's postgresql-15 and postgresql-15-postgis-3 "
                            "(./run.sh test does), or set STATIONMAP_TEST_PG")
-    directory = Path(tempfile.mkdtemp(prefix="stationmap-pg-"))
+    # On tmpfs when there is room for a few hundred test databases (~15 MB each; see tests/ramdisk.py).
+    directory = Path(tempfile.mkdtemp(prefix="stationmap-pg-", dir=ram_temp_root(room=CLUSTER_ROOM)))
     directory.chmod(0o755)
     if os.geteuid() == 0:
         entry = pwd.getpwnam("postgres")

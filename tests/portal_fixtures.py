@@ -7,7 +7,9 @@ fast; every account has the same known password, so a test can sign in as anyone
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -25,23 +27,43 @@ class Tokens:
         return self.by_name[name]
 
 
-@pytest.fixture
-def accounts(tmp_path, districts) -> AccountStore:
-    store = AccountStore(tmp_path / "accounts.json", districts, hasher=CHEAP_HASHER)
+ACCOUNT_FILES = ("accounts.json", "accounts.json.token_key")
+
+
+@pytest.fixture(scope="session")
+def prepared_accounts(tmp_path_factory, districts) -> tuple[Path, Path, Tokens]:
+    """The accounts (folder 1), and the same after the tokens are issued, one revoked and shapingba
+    disabled (folder 2): made once (five password hashes, twenty-odd writes); each test gets a copy."""
+    made = tmp_path_factory.mktemp("accounts")
+    store = AccountStore(made / "accounts.json", districts, hasher=CHEAP_HASHER)
     for name, (role, district) in ACCOUNTS.items():
         store.add(name, role, district)
         store.set_password(name, PASSWORD)
-    return store
+    with_tokens = tmp_path_factory.mktemp("accounts-with-tokens")
+    shutil.copy(made / "accounts.json", with_tokens / "accounts.json")
+    store = AccountStore(with_tokens / "accounts.json", districts, hasher=CHEAP_HASHER)
+    by_name = {name: store.issue_token(name, label="tests") for name in ACCOUNTS}
+    revoked = store.issue_token("yuzhong", label="old laptop")
+    revoked_id = revoked.split("_")[1]
+    store.revoke_token("yuzhong", revoked_id)
+    store.disable("shapingba")
+    return made, with_tokens, Tokens(by_name, revoked)
 
 
 @pytest.fixture
-def tokens(accounts) -> Tokens:
-    by_name = {name: accounts.issue_token(name, label="tests") for name in ACCOUNTS}
-    revoked = accounts.issue_token("yuzhong", label="old laptop")
-    revoked_id = revoked.split("_")[1]
-    accounts.revoke_token("yuzhong", revoked_id)
-    accounts.disable("shapingba")
-    return Tokens(by_name, revoked)
+def accounts(tmp_path, districts, prepared_accounts) -> AccountStore:
+    made, _, _ = prepared_accounts
+    shutil.copy(made / "accounts.json", tmp_path / "accounts.json")  # with its mode (0600)
+    return AccountStore(tmp_path / "accounts.json", districts, hasher=CHEAP_HASHER)
+
+
+@pytest.fixture
+def tokens(accounts, prepared_accounts) -> Tokens:
+    """The tokens of every account (``accounts`` now holds them; the store sees the new file at once)."""
+    _, with_tokens, tokens = prepared_accounts
+    for name in ACCOUNT_FILES:  # the token key is made with the first token
+        shutil.copy(with_tokens / name, accounts.path.with_name(name))
+    return tokens
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from geo.hours import is_open
 from geo.paths import DATA_DIR
 from geo.queries import distance
 from geo.queries.grouping import BUBBLE_PX, CELL_PX, cell_size_deg
+from geo.registry import dump_feature_collection
 from tests.conftest import DISTRICTS_PATH, SMALL_REGISTRY, make_test_app
 
 ACTIVE = [f for f in SMALL_REGISTRY if f["properties"]["status"] == "active"]
@@ -26,6 +27,15 @@ GEOD = Geod(ellps="WGS84")
 
 
 make_app = make_test_app
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory):
+    """A client of one app for the many parametrized cases that only ask (nothing writes its registry)."""
+    tmp = tmp_path_factory.mktemp("reader")
+    registry_path = tmp / "stations.geojson"
+    registry_path.write_bytes(dump_feature_collection(SMALL_REGISTRY))
+    return make_app(registry_path, tmp).test_client(use_cookies=False)  # no request sees what an earlier one set
 
 
 def strict_json(response):
@@ -83,8 +93,8 @@ def test_stations_default_lists_active_stations_as_geojson(client):
     ("q=nothing-like-this", lambda f: False),
     ("kind=outdoor_station&district=500103&amenity=toilet", lambda f: f["properties"]["id"] in ("500103-OS-0002", "500103-OS-0003")),
 ])
-def test_stations_filters(client, query, predicate):
-    body = strict_json(client.get("/api/stations?" + query))
+def test_stations_filters(reader, query, predicate):
+    body = strict_json(reader.get("/api/stations?" + query))
     if predicate is None:
         expected = [f["properties"]["id"] for f in SMALL_REGISTRY]
     else:
@@ -242,9 +252,9 @@ def brute_force(lon, lat, features=ACTIVE):
 
 
 @pytest.mark.parametrize("lon, lat", [(106.55, 29.56), (106.6, 29.7), (108.6, 31.9), (106.577, 29.559), (106.58, 29.53)])
-def test_nearest_matches_brute_force(client, lon, lat):
+def test_nearest_matches_brute_force(reader, lon, lat):
     """Every active station, each at its exact geodesic distance, ranked with river crossings counted as detours."""
-    response = client.get(f"/api/nearest?lon={lon}&lat={lat}&k=100")
+    response = reader.get(f"/api/nearest?lon={lon}&lat={lat}&k=100")
     assert response.status_code == 200
     body = strict_json(response)
     expected = dict((i, d) for d, i in brute_force(lon, lat))
@@ -264,12 +274,12 @@ def test_nearest_matches_brute_force(client, lon, lat):
 
 
 @pytest.mark.parametrize("lon, lat", [(105.3, 28.2), (116.4, 39.9)])
-def test_nearest_outside_chongqing_says_so_instead_of_minutes(client, lon, lat):
-    body = strict_json(client.get(f"/api/nearest?lon={lon}&lat={lat}&lang=zh"))
+def test_nearest_outside_chongqing_says_so_instead_of_minutes(reader, lon, lat):
+    body = strict_json(reader.get(f"/api/nearest?lon={lon}&lat={lat}&lang=zh"))
     assert body["count"] == 0 and body["features"] == []
     assert body["note"] == "outside_chongqing"
     assert "你不在重庆市范围内" in body["message"]
-    english = strict_json(client.get(f"/api/nearest?lon={lon}&lat={lat}&lang=en"))
+    english = strict_json(reader.get(f"/api/nearest?lon={lon}&lat={lat}&lang=en"))
     assert "not in Chongqing" in english["message"]
 
 
@@ -307,9 +317,9 @@ def test_nearest_accepts_an_offset_in_at(client):
 
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09"])
-def test_nearest_converts_from_chinese_coordinate_systems(client, crs):
+def test_nearest_converts_from_chinese_coordinate_systems(reader, crs):
     lon, lat = 106.5562, 29.5600
-    body = strict_json(client.get(f"/api/nearest?lon={lon}&lat={lat}&crs={crs}&k=3"))
+    body = strict_json(reader.get(f"/api/nearest?lon={lon}&lat={lat}&crs={crs}&k=3"))
     wlon, wlat = to_wgs84(lon, lat, crs)
     assert body["query"]["crs"] == crs
     assert body["query"]["lon"] == pytest.approx(wlon, abs=1e-7) and body["query"]["lat"] == pytest.approx(wlat, abs=1e-7)
@@ -388,8 +398,8 @@ def test_gaps(client):
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_vocabulary(client, lang):
-    assert strict_json(client.get(f"/api/vocabulary?lang={lang}")) == schema.vocabulary(lang)
+def test_vocabulary(reader, lang):
+    assert strict_json(reader.get(f"/api/vocabulary?lang={lang}")) == schema.vocabulary(lang)
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -467,8 +477,8 @@ ERRORS = [
 
 
 @pytest.mark.parametrize("url, status, where, text", ERRORS)
-def test_error_envelope(client, url, status, where, text):
-    response = client.get(url)
+def test_error_envelope(reader, url, status, where, text):
+    response = reader.get(url)
     assert response.status_code == status, response.data
     body = strict_json(response)
     assert body["ok"] is False and body["status"] == status and body["errors"]
@@ -485,8 +495,8 @@ def test_every_problem_is_reported_at_once(client):
 
 @pytest.mark.parametrize("method, url", [("post", "/api/stations"), ("delete", "/api/coverage"), ("put", "/api/nearest"),
                                          ("post", "/api/openapi.json")])
-def test_wrong_method_is_405_envelope(client, method, url):
-    response = getattr(client, method)(url)
+def test_wrong_method_is_405_envelope(reader, method, url):
+    response = getattr(reader, method)(url)
     assert response.status_code == 405
     assert strict_json(response)["status"] == 405
 

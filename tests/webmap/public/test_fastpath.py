@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.conftest import make_test_app
+from geo.registry import dump_feature_collection
+from tests.conftest import SMALL_REGISTRY, make_test_app
 from webmap.public.fastpath import NearestFastPath
 
 AT = "at=2026-07-01T14:30"
@@ -31,13 +32,26 @@ BAD_QUERIES = ["", "lon=abc&lat=29.5", "lon=106.5&lat=NaN", "lon=106.5&lat=29.5&
                "lon=106.5&lat=29.5&kind=%FF", "lon=106.5&lat=29.5&kind=%E4%B8", "lon=106.5&lat=29.5&lang=%E4%B8%AD"]
 
 
-@pytest.fixture
-def apps(registry_path, tmp_path):
+def fast_and_plain(registry_path, tmp_path):
     """The same registry served with and without the fast path."""
     fast = make_test_app(registry_path, tmp_path)
     plain = make_test_app(registry_path, tmp_path, NEAREST_FAST_PATH=False)
     assert isinstance(fast_path_of(fast), NearestFastPath) and not isinstance(fast_path_of(plain), NearestFastPath)
     return fast, plain
+
+
+@pytest.fixture
+def apps(registry_path, tmp_path):
+    return fast_and_plain(registry_path, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def reading_apps(tmp_path_factory):
+    """One pair for the many tests that only ask (their registry is never written)."""
+    tmp = tmp_path_factory.mktemp("fastpath")
+    registry_path = tmp / "stations.geojson"
+    registry_path.write_bytes(dump_feature_collection(SMALL_REGISTRY))
+    return fast_and_plain(registry_path, tmp)
 
 
 def fast_path_of(app):
@@ -64,8 +78,8 @@ def served_by_fast_path(app, monkeypatch) -> list:
 
 @pytest.mark.parametrize("encoding", ["gzip", "", "gzip;q=0, deflate", "*"])
 @pytest.mark.parametrize("query", QUERIES)
-def test_fast_path_answers_byte_for_byte_like_flask(apps, monkeypatch, query, encoding):
-    fast, plain = apps
+def test_fast_path_answers_byte_for_byte_like_flask(reading_apps, monkeypatch, query, encoding):
+    fast, plain = reading_apps
     reached = served_by_fast_path(fast, monkeypatch)
     headers = {"Accept-Encoding": encoding}
     ours = fast.test_client().get(f"/api/nearest?{query}", headers=headers)
@@ -88,8 +102,7 @@ def test_fast_path_body_is_the_documented_answer(apps):
 
 
 def test_large_answers_are_gzipped_small_ones_fit_the_first_round_trip(tmp_path, monkeypatch):
-    from geo.registry import dump_feature_collection
-    from tests.conftest import SMALL_REGISTRY, make_station
+    from tests.conftest import make_station
 
     # 60 more stations in 渝中, so k=60 gives a body past TCP's initial window (~14.6 KB).
     extra = [make_station(f"500103-OS-{100 + i:04d}", 106.560 + (i % 10) * 0.002, 29.552 + (i // 10) * 0.001)
@@ -111,8 +124,8 @@ def test_large_answers_are_gzipped_small_ones_fit_the_first_round_trip(tmp_path,
 
 
 @pytest.mark.parametrize("query", BAD_QUERIES)
-def test_bad_queries_get_flasks_error_envelope(apps, monkeypatch, query):
-    fast, plain = apps
+def test_bad_queries_get_flasks_error_envelope(reading_apps, monkeypatch, query):
+    fast, plain = reading_apps
     reached = served_by_fast_path(fast, monkeypatch)
     ours = fast.test_client().get(f"/api/nearest?{query}")
     theirs = plain.test_client().get(f"/api/nearest?{query}")
@@ -125,8 +138,8 @@ def test_bad_queries_get_flasks_error_envelope(apps, monkeypatch, query):
                                               ("POST", "/api/nearest?lon=106.5&lat=29.5"),
                                               ("GET", "/api/nearest/?lon=106.5&lat=29.5"),
                                               ("GET", "/api/stations?kind=bookshelf")])
-def test_other_methods_and_paths_go_to_flask(apps, monkeypatch, method, path):
-    fast, plain = apps
+def test_other_methods_and_paths_go_to_flask(reading_apps, monkeypatch, method, path):
+    fast, plain = reading_apps
     reached = served_by_fast_path(fast, monkeypatch)
     ours = fast.test_client().open(path, method=method)
     theirs = plain.test_client().open(path, method=method)
