@@ -126,9 +126,12 @@ class CompiledOnceRule(Rule):
 
     def _compile_builder(self, append_unknown=True):
         defaults = self.defaults or {}
-        key = (self.rule, append_unknown, tuple(self._trace), tuple(defaults),
-               tuple((part, self._converters[part].to_url(defaults[part]))
-                     for dynamic, part in self._trace if dynamic and part in defaults))
+        try:
+            key = (self.rule, append_unknown, tuple(self._trace), tuple(defaults),
+                   tuple((part, self._converters[part].to_url(defaults[part]))
+                         for dynamic, part in self._trace if dynamic and part in defaults))
+        except (AttributeError, KeyError, TypeError):  # a werkzeug whose internals differ: compile as usual
+            return super()._compile_builder(append_unknown)
         builder = self.builders.get(key)
         if builder is None:
             builder = self.builders[key] = super()._compile_builder(append_unknown)
