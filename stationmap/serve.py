@@ -39,13 +39,11 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
     from geo.registry.snapshot import release_freed_memory
     from stationmap.worker import FairHandler
     from webmap import create_app
-    from webmap.core.state import get_store
 
     app = create_app({**config, "STORE": loading.store()})
     warm_essentials(app)
-    # Each worker follows other servers' writes with a watcher of its own; the parent only supervises.
-    with app.app_context():
-        get_store().stop_watching()
+    # Each worker follows other servers' writes with a watcher of its own (REGISTRY_FOLLOW="workers"):
+    # none runs here, so nothing has to be stopped (a watcher waits up to 1 s on its connection) before the fork.
     click.echo(f"驿站图 serving on http://{host}:{port}/  ({workers} workers; Ctrl-C to stop)", err=True)
     # Everything built so far lives as long as the server. Frozen, the workers' garbage
     # collector skips it: a full collection no longer walks the whole registry (it paused
@@ -194,7 +192,7 @@ def serve(host, port, workers, idle_timeout, max_connections_per_address, header
     from geo.registry.postgis import redacted
 
     # Follow other processes' writes in the background, indexes built before a version is served.
-    config = {"REGISTRY_FOLLOW": True}
+    config = {"REGISTRY_FOLLOW": "workers"}  # in each worker: the parent only supervises
     if registry:
         config["STORE_URL"] = registry
     if tiles:

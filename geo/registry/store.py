@@ -111,11 +111,17 @@ class StationStore:
         """Run ``warm(snapshot)`` on each new version before it is served (build indexes off the request path)."""
         self._warmers.append(warm)
 
-    def keep_current(self) -> None:
-        """Follow other processes' writes in a background thread instead of checking on each read."""
+    def keep_current(self, here: bool = True) -> None:
+        """Follow other processes' writes in a background thread instead of checking on each read.
+
+        ``here=False``: only in processes forked from this one (a server's parent, which only
+        supervises its workers: each worker starts its own watcher, which first catches up)."""
         self._keep_current = True
         self.snapshot()
-        self._start_watching()
+        if here:
+            self._start_watching()
+        else:
+            self._watching_pid = os.getpid()
 
     def stop_watching(self) -> None:
         """Stop following in this process (a server's parent before it forks: each worker starts its own)."""

@@ -4,7 +4,8 @@ The store is chosen by configuration (``STORE_URL``: a GeoJSON path or ``postgre
 default ``REGISTRY_PATH``); nothing in the web app knows which backend it has. With
 ``REGISTRY_FOLLOW`` (what ``stationmap serve`` sets) the store follows other processes' writes
 in a background thread and builds each new version's nearest index before swapping it in,
-so a write never makes a rider's request wait for a reload.
+so a write never makes a rider's request wait for a reload (``"workers"``: only in the processes
+forked from this one).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def init_app(app: Flask) -> None:
         from geo.queries.nearest import warm
 
         store.warm_with(warm)
-        store.keep_current()
+        store.keep_current(here=app.config["REGISTRY_FOLLOW"] != "workers")
     store.snapshot()
     app.extensions[EXTENSION] = store
 
