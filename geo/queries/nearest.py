@@ -151,14 +151,27 @@ class NearestIndex:
         self.ids = columns.ids
         self.kinds = columns.kinds
         # Stations share their amenity lists and hours texts (see geo.registry.snapshot): work out
-        # each distinct one once.
-        bits_of: dict[int, int] = {}
-        for amenities in columns.amenities:
-            if id(amenities) not in bits_of:
-                bits_of[id(amenities)] = sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
-        self.amenity_bits = np.fromiter((bits_of[id(a)] for a in columns.amenities), dtype=np.int64, count=self.size)
-        codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in columns.hours], dtype=object))
-        self.hours_text, self.hours_code = texts.tolist(), codes
+        # each distinct one once (from the registry's codes when it gives them).
+        def bits(amenities) -> int:
+            return sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
+
+        coded = columns.coded or {}
+        if "amenities" in coded:
+            which, lists = coded["amenities"]
+            self.amenity_bits = np.array([bits(a) for a in lists], dtype=np.int64)[which] if len(which) else np.zeros(0, np.int64)
+        else:
+            bits_of: dict[int, int] = {}
+            for amenities in columns.amenities:
+                if id(amenities) not in bits_of:
+                    bits_of[id(amenities)] = bits(amenities)
+            self.amenity_bits = np.fromiter((bits_of[id(a)] for a in columns.amenities), dtype=np.int64, count=self.size)
+        if "opening_hours" in coded:
+            which, hours = coded["opening_hours"]
+            codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in hours], dtype=object))
+            self.hours_text, self.hours_code = texts.tolist(), codes[which]
+        else:
+            codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in columns.hours], dtype=object))
+            self.hours_text, self.hours_code = texts.tolist(), codes
         self._open_state_cache: dict[datetime, list[bool]] = {}
         self._eligible_cache: dict[tuple, tuple[np.ndarray, float]] = {}
         # Plain-Python copies for the single-query path: indexing a list is several times
@@ -170,7 +183,13 @@ class NearestIndex:
         self._trees: dict[str | None, tuple[KDTree, np.ndarray]] = {}
         if self.size:
             xyz = ecef(self.lon, self.lat)
-            groups = {None: np.arange(self.size)} | {k: np.flatnonzero(self.kinds == k) for k in np.unique(self.kinds)}
+            if "kind" in coded:
+                which, kinds = coded["kind"]
+                present = sorted({kinds[c] for c in np.unique(which).tolist()}, key=str)
+                groups = {None: np.arange(self.size)} | {
+                    k: np.flatnonzero(np.isin(which, [c for c, v in enumerate(kinds) if v == k])) for k in present}
+            else:
+                groups = {None: np.arange(self.size)} | {k: np.flatnonzero(self.kinds == k) for k in np.unique(self.kinds)}
             for kind, positions in groups.items():
                 self._trees[kind] = (KDTree(np.ascontiguousarray(xyz[positions])), positions)
         # Per kind: a sphere (centre, radius in ECEF metres) holding its stations, which tells a
@@ -533,10 +552,13 @@ class StationArrays:
     lat: np.ndarray
     ids: np.ndarray
     kinds: np.ndarray
-    amenities: list
-    hours: list
+    amenities: list | None
+    hours: list | None
     #: each station's position in the registry (``Snapshot.features``), ascending
     positions: np.ndarray | None = None
+    #: name -> (code per station, distinct values) for ``kind``, ``amenities`` and ``opening_hours``, in place
+    #: of the lists (the registry's ``StationTable.coded``)
+    coded: dict | None = None
 
 
 def active_arrays(snapshot, among: np.ndarray | None = None) -> StationArrays:
@@ -544,8 +566,9 @@ def active_arrays(snapshot, among: np.ndarray | None = None) -> StationArrays:
     straight from its columns (no GeoDataFrame)."""
     table = snapshot.table
     active = np.flatnonzero(table.equals("status", "active")) if among is None else among[table.equals("status", "active", among)]
+    coded = {name: (table.codes[name][active], table.values[name]) for name in ("kind", "amenities", "opening_hours")}
     return StationArrays(table.lon[active], table.lat[active], table.take("id", active), table.take("kind", active),
-                         table.take("amenities", active).tolist(), table.take("opening_hours", active).tolist(), active)
+                         None, None, active, coded)
 
 
 #: a carried index is replaced by a full one once this many stations were written since the last

@@ -195,3 +195,29 @@ def test_queries_from_any_thread_run_openmp_single_threaded():
     thread.join()
     assert len(seen["hit"]) == 1
     assert seen["after"] and set(seen["after"]) == {1}
+
+
+def test_an_index_from_the_registrys_codes_equals_one_from_a_frame():
+    """``active_arrays`` hands the index the registry's codes for kinds, amenities and hours (no list per
+    station); what it builds is what a GeoDataFrame of the same stations builds."""
+    import json
+
+    from geo.districts import Districts
+    from geo.paths import DATA_DIR
+    from geo.queries.nearest import active_arrays
+    from geo.registry.snapshot import Snapshot
+
+    features = json.loads((DATA_DIR / "stations.geojson").read_text(encoding="utf-8"))["features"]
+    features[3]["properties"]["opening_hours"] = None  # a null, and an odd amenity list
+    features[4]["properties"]["amenities"] = ["rest", "no_such_amenity"]
+    snap = Snapshot(1, features, Districts.load())
+    coded, framed = NearestIndex(active_arrays(snap)), NearestIndex(snap.active)
+    assert coded.size == framed.size and np.array_equal(coded.amenity_bits, framed.amenity_bits)
+    assert [coded.hours_text[c] for c in coded.hours_code] == [framed.hours_text[c] for c in framed.hours_code]
+    assert {k: p.tolist() for k, (_, p) in coded._trees.items()} == {k: p.tolist() for k, (_, p) in framed._trees.items()}
+    when = datetime(2026, 12, 6, 23, 30)
+    for lon, lat, kind, amenities in [(106.55, 29.56, None, ()), (108.4, 30.8, "outdoor_station", ("toilet",)),
+                                      (107.0, 29.0, "bookshelf", ())]:
+        a = coded.nearest(lon, lat, k=5, kind=kind, amenities=amenities, open_at=when)
+        b = framed.nearest(lon, lat, k=5, kind=kind, amenities=amenities, open_at=when)
+        assert [(h.id, round(h.distance_m, 6)) for h in a] == [(h.id, round(h.distance_m, 6)) for h in b]
