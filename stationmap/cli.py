@@ -15,7 +15,6 @@ import click
 from geo import schema
 from geo.errors import StationMapError, ValidationError
 from geo.messages import locale_lang, translate
-from geo.queries.coverage import snapshot_coverage
 from stationmap.options import districts_option, domain_errors, registry_option
 from stationmap.table import format_table
 
@@ -138,6 +137,8 @@ def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, cell_m,
         return population_coverage_output(radius_m, at, as_csv=as_csv, as_json=as_json, gaps_file=gaps_file, lang=lang,
                                           registry=registry, districts=districts, cell_m=float(cell_m or 500),
                                           xlsx_file=xlsx_file)
+    from geo.queries.coverage import snapshot_coverage  # geopandas: imported by the commands that need it
+
     result = snapshot_coverage(open_store(registry, districts).snapshot(), radius_m)
     if gaps_file is not None:
         result.gaps.to_file(gaps_file, driver="GeoJSON", engine="pyogrio")
