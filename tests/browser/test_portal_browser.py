@@ -95,6 +95,9 @@ def upload_csv(page, rows: list[str], crs: str = "wgs84"):
     page.select_option("#crs", crs)
     page.click("#upload-form button[type=submit]")
     page.locator("#report").wait_for()
+    # The report is a new page: its element can be there before its stylesheet has been applied (a
+    # loaded machine measured the unstyled problem table at 464 px on a 360-px phone).
+    page.wait_for_load_state("load")
 
 
 def test_clerk_uploads_fixes_commits_and_sees_the_station(clerk):
@@ -207,6 +210,9 @@ def test_clerk_reuploads_the_district_sheet_and_reads_the_two_changes_in_history
     page.select_option("#crs", "wgs84")
     page.click("#upload-form button[type=submit]")
     page.locator("#report").wait_for()
+    # The report is a new page: its element can be there before its stylesheet has been applied (a
+    # loaded machine measured the unstyled problem table at 464 px on a 360-px phone).
+    page.wait_for_load_state("load")
     summary = page.locator("#changes-summary")
     assert summary.get_attribute("data-changed") == "2" and summary.get_attribute("data-added") == "0"
     assert int(summary.get_attribute("data-unchanged")) == len(rows) - 3
@@ -231,4 +237,7 @@ def test_clerk_reuploads_the_district_sheet_and_reads_the_two_changes_in_history
     page.select_option("#crs", "wgs84")
     page.click("#upload-form button[type=submit]")
     page.locator("#report").wait_for()
+    # The report is a new page: its element can be there before its stylesheet has been applied (a
+    # loaded machine measured the unstyled problem table at 464 px on a 360-px phone).
+    page.wait_for_load_state("load")
     assert page.locator("#nothing-changed").is_visible() and page.locator("#commit-button").count() == 0
