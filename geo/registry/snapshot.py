@@ -1,14 +1,14 @@
 """One version of the registry: immutable stations held as columns, a GeoDataFrame view, and a
 cache for what is derived from it (indexes, coverage) so that each is built once per version.
 
-Stations are kept as arrays, one per property, rather than as 200,000 GeoJSON dicts: a value
-that repeats (a district, an operator, opening hours, an amenity list) is one shared object,
-and a Feature dict is made only when somebody asks for that station. At 200,000 stations this
-is the difference between ~750 MB and ~150 MB per process (``scripts/bench_store.py``).
+Stations are kept as columns (``StationTable``) rather than as 200,000 GeoJSON dicts: a value
+that repeats (a district, an operator, opening hours, an amenity list) is held once, with an
+int32 code per station, and a Feature dict is made only when somebody asks for that station.
 
 The queries attach their own indexes through ``Snapshot.cached``; storage never imports them.
-Derived values that are one item per station (``Snapshot.per_station``) are carried to the
-next version and only the stations a write touched are recomputed.
+A derived value with a ``carried_to(snapshot)`` method follows a write to the next version
+(``Snapshot.with_changes``), recomputing only what the stations written touch; what is encoded
+per station (a station's JSON) is kept in a ``Snapshot.memo`` and handed on the same way.
 """
 
 from __future__ import annotations
@@ -547,8 +547,6 @@ class Snapshot:
             new._frame_base = (old_frame, touched)
         elif self._frame_base is not None:
             new._frame_base = (self._frame_base[0], np.union1d(self._frame_base[1], touched))
-        for name, (values, encode) in vars(self).get("derived", {}).get("per_station", {}).items():
-            new._carry_per_station(name, values, encode)
         derived = vars(self).get("derived", {})
         for name, value in derived.items():  # what knows how to follow a write (see StationColumns.carried_to)
             carry = getattr(value, "carried_to", None)
@@ -585,34 +583,10 @@ class Snapshot:
         """``build()`` once for this version, kept under ``name`` (see ``cached_on``)."""
         return cached_on(self, name, build)
 
-    def per_station(self, name: str, encode, bulk=None) -> np.ndarray:
-        """``encode(feature)`` for every station (an object array, registry order), once per version.
-
-        ``bulk(table)``, if given, makes the same values at once from the columns (much faster than a
-        Feature each). The next version built by ``with_changes`` reuses the array and encodes only
-        the stations written."""
-        table = cached_on(self, "per_station", dict)
-        held = table.get(name)
-        if held is None:
-            values = bulk(self.table) if bulk is not None else _object_array((encode(f) for f in self.features), len(self))
-            held = table.setdefault(name, (values, encode))
-        return held[0]
-
     def memo(self, name: str, encode) -> StationMemo:
         """``encode(feature)`` per station, made when a station is first asked for (``StationMemo``);
         carried to the next version without the stations written."""
         return cached_on(self, f"memo:{name}", lambda: StationMemo(self.table, encode))
-
-    def has_per_station(self, name: str) -> bool:
-        return name in vars(self).get("derived", {}).get("per_station", {})
-
-    def _carry_per_station(self, name: str, values: np.ndarray, encode) -> None:
-        n = len(self)
-        carried = np.empty(n, dtype=object)
-        carried[: len(values)] = values
-        for i in self.touched.tolist():
-            carried[i] = encode(self.table.feature(i))
-        cached_on(self, "per_station", dict)[name] = (carried, encode)
 
 
 def table_frame(table: StationTable) -> gpd.GeoDataFrame:

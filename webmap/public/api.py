@@ -125,20 +125,14 @@ def _station_list(snapshot, args, max_points: int, max_listed: int) -> Body:
 
 
 def _feature_strings_at(snapshot, fields: str, lang: str, positions) -> list[str]:
-    """The JSON text of the stations at ``positions``: from the snapshot's array when it has one (or
-    when most stations are asked for), else made for just these (a grouped city map needs few)."""
-    name = "features:min" if fields == "min" else f"features:full:{lang}"
-    if len(positions) > len(snapshot) // 8 or snapshot.has_per_station(name):
-        return _feature_strings(snapshot, fields, lang)[positions].tolist()
-    encode = _min_json if fields == "min" else functools.partial(_full_json, lang=lang)
-    return [encode(snapshot.table.feature(i)) for i in np.asarray(positions).tolist()]
-
-
-def _feature_strings(snapshot, fields: str, lang: str) -> np.ndarray:
-    """Each station's Feature as JSON text, made once per snapshot (and per language for full)."""
+    """The JSON text of the stations at ``positions``: each made the first time it is listed and kept
+    for the next lists (``Snapshot.memo``, bounded, handed to the next version minus the stations written)."""
     if fields == "min":
-        return snapshot.per_station("features:min", _min_json)
-    return snapshot.per_station(f"features:full:{lang}", functools.partial(_full_json, lang=lang))
+        memo = snapshot.memo("features:min", _min_json)
+    else:
+        memo = snapshot.memo(f"features:full:{lang}", functools.partial(_full_json, lang=lang))
+    get = memo.get
+    return [get(i) for i in np.asarray(positions).tolist()]
 
 
 def _full_json(feature: dict, lang: str) -> str:
