@@ -39,7 +39,7 @@ from geo.hours import parse_opening_hours, to_local_naive
 from geo.messages import Text, clipped
 from geo.projection import GEOD, TO_ECEF, ecef_point
 from geo.registry.backend import native_sleep, native_thread
-from geo.registry.snapshot import release_freed_memory
+from geo.registry.snapshot import distinct_objects, release_freed_memory
 
 # Slack for rounding when a chord rules a station out: geodesics are good to ~15 nm and
 # chords to ~1 nm, so a millimetre can never turn a right answer away.
@@ -87,6 +87,16 @@ def ecef(lon, lat) -> np.ndarray:
     lat = np.asarray(lat, dtype=float).ravel()
     x, y, z = TO_ECEF.transform(lon, lat, np.zeros_like(lon))
     return np.ascontiguousarray(np.column_stack([x, y, z]))
+
+
+def amenity_bits(lists, codes: np.ndarray | None = None) -> np.ndarray:
+    """``AMENITY_BITS`` OR-ed for each amenity list (0 for anything not a list); with ``codes``, for each
+    station the bits of ``lists[code]``. Stations share their lists, so each distinct one is read once:
+    pass the distinct lists and the codes (``StationTable.coded``), or a column of shared lists."""
+    if codes is None:
+        codes, lists = distinct_objects(lists)
+    bits = np.array([sum(AMENITY_BITS.get(a, 0) for a in v) if isinstance(v, list) else 0 for v in lists], dtype=np.int64)
+    return bits[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def amenity_mask(amenities) -> int:
@@ -152,19 +162,12 @@ class NearestIndex:
         self.kinds = columns.kinds
         # Stations share their amenity lists and hours texts (see geo.registry.snapshot): work out
         # each distinct one once (from the registry's codes when it gives them).
-        def bits(amenities) -> int:
-            return sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
-
         coded = columns.coded or {}
         if "amenities" in coded:
             which, lists = coded["amenities"]
-            self.amenity_bits = np.array([bits(a) for a in lists], dtype=np.int64)[which] if len(which) else np.zeros(0, np.int64)
+            self.amenity_bits = amenity_bits(lists, which)
         else:
-            bits_of: dict[int, int] = {}
-            for amenities in columns.amenities:
-                if id(amenities) not in bits_of:
-                    bits_of[id(amenities)] = bits(amenities)
-            self.amenity_bits = np.fromiter((bits_of[id(a)] for a in columns.amenities), dtype=np.int64, count=self.size)
+            self.amenity_bits = amenity_bits(columns.amenities)
         if "opening_hours" in coded:
             which, hours = coded["opening_hours"]
             codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in hours], dtype=object))

@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from geo import schema
-from geo.queries.nearest import AMENITY_BITS, amenity_mask
-from geo.registry.snapshot import distinct_objects
+from geo.queries.nearest import amenity_bits, amenity_mask
 
 KIND_CODES = tuple(schema.KINDS)
 STATUS_CODES = tuple(schema.STATUSES)
@@ -66,7 +65,7 @@ class StationColumns:
         self.kind = _codes(columns["kind"], KIND_CODES)
         self.status = _codes(columns["status"], STATUS_CODES)
         self.adcode = np.asarray(columns["district_adcode"], dtype=object)
-        self.amenity_bits = _amenity_bits(columns["amenities"])
+        self.amenity_bits = amenity_bits(columns["amenities"])
         # Search texts are made when a text query first comes (seconds at 200,000 stations).
         self._searched = [columns[name] for name in SEARCHED_PROPERTIES]
 
@@ -203,14 +202,6 @@ class TextIndex:
 
 def _search_text(values) -> str:
     return normalise_text(_FIELD_SEP.join(str(v) for v in values))
-
-
-def _amenity_bits(amenity_lists) -> np.ndarray:
-    """``AMENITY_BITS`` of each station's amenity list, OR-ed; each distinct (shared) list worked out once."""
-    codes, lists = distinct_objects(amenity_lists)
-    bits = np.array([sum(AMENITY_BITS.get(a, 0) for a in amenities) if isinstance(amenities, list) else 0
-                     for amenities in lists], dtype=np.int64)
-    return bits[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def _codes(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:

@@ -131,7 +131,7 @@ def distinct_objects(column) -> tuple[np.ndarray, list]:
     A ``Snapshot`` holds a value many stations share (an amenity list, a listing) as one object,
     so telling them apart by identity, hashed in C, finds the few distinct values of 200,000
     stations without comparing lists or dicts."""
-    column = np.asarray(column, dtype=object)
+    column = column if isinstance(column, np.ndarray) else _object_array(column, len(column))  # a list of lists stays 1-D
     if not len(column):
         return np.zeros(0, dtype=np.int64), []
     codes, _ = pd.factorize(np.fromiter(map(id, column), dtype=np.int64, count=len(column)))
