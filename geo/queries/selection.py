@@ -67,13 +67,15 @@ class StationColumns:
         self.adcode = np.asarray(columns["district_adcode"], dtype=object)
         self.amenity_bits = amenity_bits(columns["amenities"])
         # Search texts are made when a text query first comes (seconds at 200,000 stations).
-        self._searched = [columns[name] for name in SEARCHED_PROPERTIES]
+        self._searched = lambda: [columns[name] for name in SEARCHED_PROPERTIES]
 
     @classmethod
     def of_snapshot(cls, snapshot) -> StationColumns:
         """The columns of every station of a registry snapshot (carried to its next versions)."""
         table = snapshot.table
-        return cls(lon=table.lon, lat=table.lat, columns={name: table.column(name) for name in _READ})
+        columns = cls(lon=table.lon, lat=table.lat, columns={name: table.column(name) for name in _READ if name not in SEARCHED_PROPERTIES})
+        columns._searched = _reader(table)
+        return columns
 
     def carried_to(self, snapshot) -> StationColumns:
         """These columns for ``snapshot``, made from this one's version by ``with_changes``: only the
@@ -94,12 +96,12 @@ class StationColumns:
             setattr(new, name, array)
         if "_text_index" in vars(self):  # carried: the written rows' texts beside the previous index
             new._text_index = self._text_index.with_rows(touched.tolist(), part._search_texts(), new.size)
-        else:
-            new._searched = [snapshot.table.column(name) for name in SEARCHED_PROPERTIES]
+        else:  # read from the table when a text query first comes, not at every write
+            new._searched = _reader(table)
         return new
 
     def _search_texts(self) -> list[str]:
-        return [_search_text(row) for row in zip(*self._searched, strict=True)]
+        return [_search_text(row) for row in zip(*self._searched(), strict=True)]
 
     @cached_property
     def _text_index(self) -> TextIndex:
@@ -198,6 +200,11 @@ class TextIndex:
         for i, text in self.written.items():
             mask[i] = needle in text
         return mask
+
+
+def _reader(table):
+    """The searched properties of every station of ``table``, read when called."""
+    return lambda: [table.column(name) for name in SEARCHED_PROPERTIES]
 
 
 def _search_text(values) -> str:
