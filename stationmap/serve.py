@@ -119,7 +119,7 @@ def warm_essentials(app) -> None:
 
 
 def start_warming(app) -> None:
-    """In a worker, just forked: build the rest (``warm_rest``) in a thread of its own while it answers."""
+    """In a worker, once it is ready to answer: build the rest (``warm_rest``) in a thread of its own while it answers."""
     from geo.registry.backend import native_thread
 
     native_thread(lambda: warm_rest(app), "stationmap-warm").start()
