@@ -138,17 +138,25 @@ class _NativeThread:
         return self._alive
 
 
+def _patched(module: str):
+    """gevent's monkey module if it has patched ``module`` (looked up, never imported; None while another
+    thread is still importing it, when nothing is patched yet)."""
+    monkey = sys.modules.get("gevent.monkey")
+    is_patched = getattr(monkey, "is_module_patched", None)
+    return monkey if is_patched is not None and is_patched(module) else None
+
+
 def native_thread(target, name: str):
     """A real OS thread (daemon) even in a gevent-patched worker: a watcher blocks on its socket and a reload
     is CPU work, and neither may hold up the worker's event loop. (gevent is looked up, never imported.)"""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
+    monkey = _patched("threading")
+    if monkey is not None:
         return _NativeThread(monkey.get_original("_thread", "start_new_thread"), target)
     return threading.Thread(target=target, name=name, daemon=True)
 
 
 def native_sleep(seconds: float) -> None:
     """``time.sleep`` for a watcher's OS thread: gevent's patched sleep would start a hub in that thread."""
-    monkey = sys.modules.get("gevent.monkey")
-    sleep = monkey.get_original("time", "sleep") if monkey is not None and monkey.is_module_patched("time") else time.sleep
+    monkey = _patched("time")
+    sleep = monkey.get_original("time", "sleep") if monkey is not None else time.sleep
     sleep(seconds)

@@ -11,6 +11,7 @@ from geo.access.permissions import CLI_ACTOR
 from geo.errors import ValidationError
 from geo.registry import open_store
 from geo.registry.postgis import import_registry
+from geo.registry.snapshot import MISSING
 from tests.conftest import SMALL_REGISTRY, make_station
 
 # Any text a clerk may type: every printable character (no controls, which validation refuses).
@@ -76,3 +77,26 @@ def test_a_load_tells_null_from_absent_and_shares_each_distinct_value(pg_url, di
     assert snapshot.table.value("operator", 0) is None and "phone" not in snapshot.features[2]["properties"]
     assert snapshot.table.value("amenities", 5) is snapshot.table.value("amenities", 6)  # one object for both
     store.close()
+
+
+def test_a_load_reads_texts_holding_its_separator_or_null_mark_exactly(pg_url, districts):
+    """The load joins each column's texts with a control character and marks NULL with another; a row
+    written around validation that holds either is still read exactly (row by row)."""
+    import copy
+
+    import_registry(pg_url, SMALL_REGISTRY, 1, [])
+    store = open_store(pg_url, districts)
+    clean = store.snapshot().table.column("name").tolist()
+    store.close()
+    for odd in ("a\x1fb", "\x01", "\x1f"):
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("UPDATE stations SET props = jsonb_set(props, '{name}', to_jsonb(%s::text)) WHERE id = %s",
+                         (odd, SMALL_REGISTRY[1]["properties"]["id"]))
+            conn.execute("UPDATE stations SET props = props - 'phone' WHERE id = %s", (SMALL_REGISTRY[2]["properties"]["id"],))
+        store = open_store(pg_url, districts)
+        table = store.snapshot().table
+        expected = copy.copy(clean)
+        expected[1] = odd
+        assert table.column("name").tolist() == expected
+        assert table.value("phone", 2) is MISSING and table.value("phone", 3) == SMALL_REGISTRY[3]["properties"]["phone"]
+        store.close()

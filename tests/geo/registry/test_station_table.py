@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo.paths import DATA_DIR
-from geo.registry.snapshot import MISSING, SHARED, StationTable
+from geo.registry.snapshot import MISSING, SHARED, StationTable, TextColumn
 from geo.schema import PROPERTY_NAMES
 
 
@@ -135,3 +135,29 @@ def test_values_equal_in_python_but_not_in_json_keep_their_own_codes(sample):
     written = table.with_rows({0: features[1], 1: features[0]}, [features[3], features[4]])
     assert json.dumps(features_of(table)) == json.dumps(features)
     assert json.dumps(features_of(written)) == json.dumps([features[1], features[0], *features[2:], features[3], features[4]])
+
+
+# A value of an own column: mostly text, sometimes absent, and now and then a JSON null or a number.
+OWN_VALUE = st.one_of(st.text(max_size=12), st.just(MISSING), st.none(), st.integers(-5, 5), st.sampled_from(["站", "", "x" * 40]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(OWN_VALUE, max_size=30), compact=st.booleans(), data=st.data())
+def test_a_text_column_gives_back_every_value_as_it_was_given(values, compact, data):
+    column = TextColumn.of(values, compact=compact)
+    assert (column.texts.dtype == object) is not compact  # texts compact: no str object per station
+    same = lambda got, want: len(got) == len(want) and all(type(a) is type(b) and a == b for a, b in zip(got, want, strict=True))  # noqa: E731
+    assert same(column.objects().tolist(), values)
+    assert same([column[i] for i in range(len(values))], values)
+    if values:
+        rows = data.draw(st.lists(st.integers(0, len(values) - 1), max_size=10))
+        assert same(column.take(np.array(rows, dtype=np.int64)).tolist(), [values[i] for i in rows])
+        mask = np.array(data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values))))
+        assert same(column.take(mask).tolist(), [v for v, m in zip(values, mask, strict=True) if m])
+    # Rows written (and some added past the end) make a new column and leave this one as it was.
+    n = len(values) + data.draw(st.integers(0, 3))
+    written = data.draw(st.dictionaries(st.integers(0, n - 1), OWN_VALUE, max_size=6)) if n else {}
+    written.update({i: data.draw(OWN_VALUE) for i in range(len(values), n)})
+    grown = column.with_rows(n, written)
+    assert same(grown.objects().tolist(), [written.get(i, values[i] if i < len(values) else MISSING) for i in range(n)])
+    assert same(column.objects().tolist(), values)
