@@ -38,6 +38,12 @@ install_web_assets() {
   "$PY" scripts/vendor_assets.py
 }
 
+compile_bytecode() {
+  # Our modules' bytecode, once per change (where PYTHONDONTWRITEBYTECODE is set, nothing else writes it):
+  # a server then starts without compiling ~100 modules from source (~0.3 s).
+  "$PY" -m compileall -q geo webmap stationmap >/dev/null
+}
+
 compile_translations() {
   # The one message catalogue: translations/<lang>/LC_MESSAGES/messages.po -> messages.mo (not committed).
   "$VENV/bin/pybabel" -q compile -d translations -D messages
@@ -77,11 +83,13 @@ case "${1:-serve}" in
     install_python
     install_web_assets
     compile_translations
+    compile_bytecode
     ;;
   serve)
     install_python
     install_web_assets
     compile_translations
+    compile_bytecode
     shift || true
     exec "$VENV/bin/stationmap" serve "$@"
     ;;
@@ -89,6 +97,7 @@ case "${1:-serve}" in
     install_python
     install_web_assets
     compile_translations
+    compile_bytecode
     install_browser
     install_postgres
     shift || true

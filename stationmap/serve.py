@@ -89,6 +89,14 @@ class RegistryLoad:
         self._thread.start()
 
     def _load(self, config: dict) -> None:
+        from geo.registry import is_database_url
+
+        url = config.get("STORE_URL") or config.get("REGISTRY_PATH")
+        if is_database_url(url):
+            # The statement goes first: the database works on it while this process imports the rest.
+            from geo.registry.postgis_load import prefetch
+
+            prefetch(url)
         from geo.districts import Districts
         from geo.paths import default_districts_path, default_registry_path
         from geo.queries.nearest import index_for
@@ -96,7 +104,7 @@ class RegistryLoad:
 
         try:
             districts = Districts.load(config.get("DISTRICTS_PATH") or default_districts_path())
-            store = open_store(config.get("STORE_URL") or config.get("REGISTRY_PATH") or str(default_registry_path()), districts)
+            store = open_store(url or str(default_registry_path()), districts)
             index_for(store.snapshot())
             self._store = store
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread

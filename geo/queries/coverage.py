@@ -250,7 +250,7 @@ def share(part, whole):
     """
     part = np.asarray(part, dtype=float)
     whole = np.asarray(whole, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a huge part over a tiny whole: clipped below
         ratio = np.where(whole > 0, part / np.where(whole > 0, whole, 1.0), 0.0)
     ratio = np.clip(np.nan_to_num(ratio, nan=0.0), 0.0, 1.0)
     return float(ratio) if ratio.ndim == 0 else ratio

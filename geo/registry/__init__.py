@@ -10,19 +10,34 @@
   beside the registry: local files, or the same database.
 
 ``open_store(url)`` chooses the backend; nothing outside a store opens the registry.
+
+Importing the package imports none of its modules (they are imported when first named): a light
+one, ``postgis_load``, can start reading a database before geopandas and the rest are imported.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from geo.districts import Districts
-from geo.registry.filestore import GeoJSONFileStore, dump_feature_collection
-from geo.registry.snapshot import Snapshot, cached_on, stations_frame
-from geo.registry.store import StationStore, now_iso, prepare_new_features
+if TYPE_CHECKING:
+    from geo.districts import Districts
+    from geo.registry.store import StationStore
 
 __all__ = ["GeoJSONFileStore", "Snapshot", "StationStore", "cached_on", "dump_feature_collection", "is_database_url",
            "now_iso", "open_state", "open_store", "prepare_new_features", "stations_frame"]
+#: what the package names, and the module each comes from (imported on first use)
+_LAZY = {"GeoJSONFileStore": "filestore", "dump_feature_collection": "filestore", "Snapshot": "snapshot",
+         "cached_on": "snapshot", "stations_frame": "snapshot", "StationStore": "store", "now_iso": "store",
+         "prepare_new_features": "store"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
@@ -37,7 +52,10 @@ def open_store(url: str | Path | None = None, districts: str | Path | Districts 
 
     ``districts`` is a Districts map or the path of its GeoJSON (default ``data/districts.geojson``).
     """
+    from geo.districts import Districts
     from geo.paths import default_districts_path, default_registry_path
+    from geo.registry.filestore import GeoJSONFileStore
+    from geo.registry.store import StationStore
 
     if not isinstance(districts, Districts):
         districts = Districts.load(districts or default_districts_path())

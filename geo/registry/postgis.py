@@ -35,11 +35,20 @@ from geo.errors import RegistryUnavailableError
 from geo.messages import Text
 from geo.registry.audit import entry_matches
 from geo.registry.backend import AuditReader, Backend, WriteTransaction, native_sleep
+from geo.registry.postgis_load import (
+    CONNECT_TIMEOUT_S,
+    NULL_MARK,
+    OWN,
+    SEP,
+    SHARED_COLUMNS,
+    TEXT_COLUMNS,
+    read_aggregated,
+    take_prefetched,
+)
 from geo.registry.postgis_schema import latest_version, schema_version
 from geo.registry.snapshot import MISSING, StationTable, TextColumn
 
 CHANNEL = "stationmap_registry"
-CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 30_000
 _ORDER = {name: i for i, name in enumerate(schema.PROPERTY_NAMES)}
 #: properties held as JSON text in their column (lists, objects); every other one is text
@@ -48,19 +57,7 @@ _JSON_COLUMNS = frozenset({"amenities", "honours", "listing"})
 #: load below cannot be split (a text holding its separator): first the values nearly every station has
 #: its own, then those stations share (each read value dropped for the one shared object at once)
 _LOAD_SQL = "SELECT {columns} FROM stations {where} ORDER BY ord"
-_OWN = ("lon", "lat", "id", "name", "address", "phone", "created_at", "updated_at")
-_SHARED_COLUMNS = ("null_keys", *(name for name in schema.PROPERTY_NAMES if name not in _OWN))
 _CHUNK_ROWS = 5_000
-#: every station in one statement: per column one text of its values joined by ``_SEP`` (NULL as
-#: ``_NULL``) and its count of non-NULL values, coordinates and ``ord`` as packed binary: 200,000
-#: stations load in ~2.5 s where the row-by-row fetch took ~4.5 (``scripts/bench_store.py``)
-_SEP, _NULL = "\x1f", "\x01"
-_TEXT_COLUMNS = (*_OWN[2:], *_SHARED_COLUMNS)
-_AGGREGATE_SQL = " ".join([  # noqa: S608 - our own column names
-    "SELECT count(*), string_agg(int8send(ord), ''::bytea), string_agg(float8send(lon), ''::bytea),",
-    "string_agg(float8send(lat), ''::bytea),",
-    ", ".join(f"count({name}), string_agg(coalesce({name}, E'\\x01'), E'\\x1f')" for name in _TEXT_COLUMNS),
-    "FROM (SELECT * FROM stations {where} ORDER BY ord) AS s"])
 
 
 def redacted(url: str) -> str:
@@ -124,19 +121,21 @@ def feature_of(props_json: str, lon: float, lat: float) -> dict:
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": props}
 
 
-def read_columns(fetch, aggregated: list | None = None) -> StationTable:
+def read_columns(aggregated: list, fetch=None) -> StationTable | None:
     """The stations as a ``StationTable`` in registry order, from ``aggregated`` (the row of
-    ``_AGGREGATE_SQL``) or, when that is None or cannot be split (a text holding a separator),
+    ``postgis_load.AGGREGATE_SQL``) or, when that cannot be split (a text holding a separator),
     ``fetch(names)``, which yields chunks of rows of those columns (each call the same stations in
-    the same order).
+    the same order); None then if there is no ``fetch``.
 
     A value that repeats (a district, opening hours, an amenity list) is read as a code into its
     distinct values, each held once and its JSON text parsed once: no object per station. NULL is
     an absent property unless the ``null_keys`` column names it."""
-    split = _split_aggregates(aggregated) if aggregated is not None else None
+    split = _split_aggregates(aggregated)
     if split is None:
-        own = _columns_of(fetch(_OWN), _OWN)
-        codes, distinct = _coded_columns(fetch(_SHARED_COLUMNS), _SHARED_COLUMNS)
+        if fetch is None:
+            return None
+        own = _columns_of(fetch(OWN), OWN)
+        codes, distinct = _coded_columns(fetch(SHARED_COLUMNS), SHARED_COLUMNS)
         lon, lat = own.pop("lon").astype(float), own.pop("lat").astype(float)
     else:
         lon, lat, own, codes, distinct = split
@@ -168,7 +167,7 @@ def read_columns(fetch, aggregated: list | None = None) -> StationTable:
 
 def _split_aggregates(row: list):
     """(lon, lat, own columns (ids as objects, the rest ``TextColumn.DTYPE``), shared codes, shared distinct values) from the one row of
-    ``_AGGREGATE_SQL``; None if a text held the separator or the NULL mark (validation refuses
+    ``AGGREGATE_SQL``; None if a text held the separator or the NULL mark (validation refuses
     control characters, so only a row written around it can: it is then read row by row)."""
     n, order, lon, lat = row[0], np.frombuffer(row[1] or b"", ">i8"), row[2] or b"", row[3] or b""
     lon, lat = np.frombuffer(lon, ">f8").astype(float), np.frombuffer(lat, ">f8").astype(float)
@@ -177,25 +176,25 @@ def _split_aggregates(row: list):
     if rows is not None:
         lon, lat = lon[rows], lat[rows]
     own, codes, distinct = {}, {}, {}
-    for j, name in enumerate(_TEXT_COLUMNS):
+    for j, name in enumerate(TEXT_COLUMNS):
         present, joined, row[5 + 2 * j] = row[4 + 2 * j], row[5 + 2 * j], None  # freed once split
-        parts = joined.split(_SEP) if n else []
+        parts = joined.split(SEP) if n else []
         del joined
-        if len(parts) != n or (n - present and parts.count(_NULL) != n - present):
+        if len(parts) != n or (n - present and parts.count(NULL_MARK) != n - present):
             return None
-        if name in _OWN:
+        if name in OWN:
             # Made compact at once (but the ids, which the id map keeps as strings): the split's strings
             # are freed together, before anything else lands among them.
             column = np.array(parts, dtype=object if name == "id" else TextColumn.DTYPE)
             del parts
             if n - present:
-                column[column == _NULL] = MISSING
+                column[column == NULL_MARK] = MISSING
             own[name] = column if rows is None else column[rows]
             continue
         lookup = dict.fromkeys(parts)
         # Fresh copies of the few distinct values: kept, the split's own strings would each hold
         # a block of the memory the split's 200,000 strings are freed from.
-        held = [None if text == _NULL else text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+        held = [None if text == NULL_MARK else text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
                 for text in lookup]
         for code, text in enumerate(lookup):
             lookup[text] = code
@@ -298,13 +297,15 @@ class PostGISBackend(Backend):
         return version
 
     def _read(self, where: str = "", params=()) -> tuple[int, StationTable]:
+        if not where and (prefetched := take_prefetched(self.url)) is not None:  # `stationmap serve` sent it first
+            version, row = prefetched
+            table = read_columns(row)
+            if table is not None:
+                return version, table
         with self._connection() as conn:
             # One consistent view: the version and the rows it made.
             with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                # A full load streams 200k rows through Python: longer than the bound on ordinary statements.
-                conn.execute("SET LOCAL statement_timeout = 0")
-                version = conn.execute("SELECT version FROM registry_meta").fetchone()[0]
+                version, row = read_aggregated(conn, where, params)
 
                 def fetch(names):
                     with conn.cursor("stationmap_load") as cursor:  # server-side: a chunk of rows at a time
@@ -312,7 +313,7 @@ class PostGISBackend(Backend):
                         while chunk := cursor.fetchmany(_CHUNK_ROWS):
                             yield chunk
 
-                table = read_columns(fetch, list(conn.execute(_AGGREGATE_SQL.format(where=where), params).fetchone()))
+                table = read_columns(row, fetch)
             conn.rollback()
             if not where:
                 # libpq keeps the buffer it grew for the one big result row (~70 MB at 200,000 stations) for as

@@ -116,8 +116,8 @@ class StationStore:
 
         ``here=False``: only in processes forked from this one (a server's parent, which only
         supervises its workers: each worker starts its own watcher, which first catches up)."""
+        self.snapshot()  # before following: with it, a snapshot taken where no watcher runs would start one
         self._keep_current = True
-        self.snapshot()
         if here:
             self._start_watching()
         else:

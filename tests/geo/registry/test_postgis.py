@@ -13,6 +13,7 @@ from geo.registry import open_store
 from geo.registry.postgis import import_registry
 from geo.registry.snapshot import MISSING
 from tests.conftest import SMALL_REGISTRY, make_station
+from tests.pg import database_url
 
 # Any text a clerk may type: every printable character (no controls, which validation refuses).
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40).filter(str.strip)
@@ -100,3 +101,37 @@ def test_a_load_reads_texts_holding_its_separator_or_null_mark_exactly(pg_url, d
         assert table.column("name").tolist() == expected
         assert table.value("phone", 2) is MISSING and table.value("phone", 3) == SMALL_REGISTRY[3]["properties"]["phone"]
         store.close()
+
+
+def test_a_prefetched_load_is_the_store_s_first_and_only_once(pg_url, districts):
+    """``stationmap serve`` sends the load first (``postgis_load.prefetch``); the store's first load takes
+    what it read (a consistent version), later loads read afresh, and a prefetch that fails is left to the
+    store's own load to report."""
+    from geo.registry import postgis_load
+
+    import_registry(pg_url, SMALL_REGISTRY, 1, [])
+    postgis_load.prefetch(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # written after the prefetch
+        conn.execute("UPDATE stations SET props = jsonb_set(props, '{name}', '\"后来\"'), version = 2")
+        conn.execute("UPDATE registry_meta SET version = 2")
+    store = open_store(pg_url, districts)
+    first = store.snapshot()
+    assert first.version == 1 and first.table.value("name", 0) == SMALL_REGISTRY[0]["properties"]["name"]
+    assert postgis_load.take_prefetched(pg_url) is None  # taken once
+    version, table = store.backend.load_table()
+    assert version == 2 and table.value("name", 0) == "后来"
+    store.close()
+    missing = database_url(pg_url, "no_such_database")
+    postgis_load.prefetch(missing)  # no raise: the store's own load says why
+    assert postgis_load.take_prefetched(missing) is None
+
+
+def test_the_load_statement_module_imports_only_the_database_driver():
+    """``postgis_load`` is what `stationmap serve` imports first: nothing heavy may come with it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import geo.registry.postgis_load; "
+            "print(sorted(m for m in ('pandas', 'geopandas', 'numpy', 'shapely', 'pyproj') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

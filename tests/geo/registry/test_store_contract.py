@@ -257,6 +257,22 @@ def test_a_follower_sees_another_handles_write_within_a_second(store, opener):
     assert warmed[-1] == 1  # built and warmed before it was served
 
 
+def test_following_only_in_forked_processes_starts_no_watcher_here(store, opener, monkeypatch):
+    """``keep_current(here=False)`` (a server's parent, which only supervises): no watcher runs in this
+    process, where it would hold a connection and the interpreter while the workers are forked."""
+    follower = opener()
+    started = []
+    monkeypatch.setattr(follower.backend, "watch", lambda callback: started.append(callback))
+    follower.snapshot()  # loaded first, as `stationmap serve` does (with the nearest index) before the app is made
+    follower.keep_current(here=False)
+    first = follower.snapshot()
+    follower.snapshot()
+    assert started == [] and first.version == 0
+    monkeypatch.setattr("os.getpid", lambda: -1)  # as in a worker forked from it: the worker follows
+    follower.snapshot()
+    assert len(started) == 1
+
+
 def test_readers_keep_the_previous_version_while_the_next_is_built(store):
     """A write never stalls readers: while the next version's index is being built, reads get the previous one."""
     building, release = threading.Event(), threading.Event()
