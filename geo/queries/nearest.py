@@ -177,10 +177,6 @@ class NearestIndex:
             self.hours_text, self.hours_code = texts.tolist(), codes
         self._open_state_cache: dict[datetime, list[bool]] = {}
         self._eligible_cache: dict[tuple, tuple[np.ndarray, float]] = {}
-        # Plain-Python copies for the single-query path: indexing a list is several times
-        # faster than pulling scalars out of numpy arrays, and a query touches only a few.
-        self._lon_list, self._lat_list = self.lon.tolist(), self.lat.tolist()
-        self._id_list = self.ids.tolist()
         # One tree over everything plus one per kind, so a query for the 15 childcare
         # classes does not wade through 2,340 outdoor stations.
         self._trees: dict[str | None, tuple[KDTree, np.ndarray]] = {}
@@ -304,8 +300,7 @@ class NearestIndex:
             if filtered:
                 keep = eligible[local]
                 chord, local = chord[keep], local[keep]
-            candidates = zip(chord.tolist(), tree_positions[local].tolist(), strict=True)
-            hits = self._rank_exact(lon, lat, candidates, k)
+            hits = self._rank_exact(lon, lat, chord.tolist(), tree_positions[local], k)
             # Complete when every station not fetched (each at least as far as the last
             # chord, and its geodesic longer still) is farther than the k-th answer.
             if fetch >= n or (len(hits) == k and farthest_fetched > hits[-1].distance_m + ROUNDING_M):
@@ -316,7 +311,7 @@ class NearestIndex:
         """Far from every station the chord certifies nothing: geodesic balls do."""
         positions = self._trees[kind][1]
         found = self.ball_tree(kind).nearest(lon, lat, k, eligible)
-        return [NearestHit(p, self._id_list[p], d) for d, p in ((d, int(positions[i])) for d, i in found)]
+        return [NearestHit(p, self.ids[p], d) for d, p in ((d, int(positions[i])) for d, i in found)]
 
     def _eligible(self, kind: str | None, bits: int, minute: datetime | None) -> tuple[np.ndarray, float]:
         """Which stations of ``kind``'s tree pass the filters (by position in the tree), and their share.
@@ -339,20 +334,23 @@ class NearestIndex:
             cached = self._eligible_cache[key] = (eligible, float(eligible.mean()) if len(eligible) else 0.0)
         return cached
 
-    def _rank_exact(self, lon, lat, candidates, k) -> list[NearestHit]:
-        """The k geodesically nearest of (chord, position) pairs sorted by chord.
+    def _rank_exact(self, lon, lat, chords: list[float], positions: np.ndarray, k) -> list[NearestHit]:
+        """The k geodesically nearest of the stations at ``positions``, whose ``chords`` are sorted.
 
         A candidate whose chord exceeds the k-th geodesic so far cannot be nearer (its
         geodesic is longer than its chord), and neither can any after it: pyproj's scalar
-        geodesic (~1.6 µs) runs only for the others.
+        geodesic (~1.6 µs) runs only for the others. A candidate's coordinates are read with
+        ``item`` (~0.1 µs; lists of every station's floats were 16 MB per worker).
         """
+        station_lon, station_lat, at = self.lon.item, self.lat.item, positions.item
         ranked: list[tuple[float, int]] = []
-        for chord, p in candidates:
+        for j, chord in enumerate(chords):
             if len(ranked) >= k and chord > ranked[k - 1][0] + ROUNDING_M:
                 break
-            ranked.append((GEOD.inv(lon, lat, self._lon_list[p], self._lat_list[p])[2], p))
+            p = at(j)
+            ranked.append((GEOD.inv(lon, lat, station_lon(p), station_lat(p))[2], p))
             ranked.sort()
-        return [NearestHit(p, self._id_list[p], d) for d, p in ranked[:k]]
+        return [NearestHit(p, self.ids[p], d) for d, p in ranked[:k]]
 
     def nearest_many(self, lons, lats, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Batch form without filters: arrays ``(distance_m, position)`` of shape (n, k).
@@ -570,7 +568,7 @@ def active_arrays(snapshot, among: np.ndarray | None = None) -> StationArrays:
     table = snapshot.table
     active = np.flatnonzero(table.equals("status", "active")) if among is None else among[table.equals("status", "active", among)]
     coded = {name: (table.codes[name][active], table.values[name]) for name in ("kind", "amenities", "opening_hours")}
-    return StationArrays(table.lon[active], table.lat[active], table.take("id", active), table.take("kind", active),
+    return StationArrays(table.lon[active], table.lat[active], table.take_texts("id", active), table.take("kind", active),
                          None, None, active, coded)
 
 

@@ -142,7 +142,7 @@ def read_columns(aggregated: list, fetch=None) -> StationTable | None:
     for name, column in own.items():
         if column.dtype == object:
             column[np.equal(column, None)] = MISSING
-            own[name] = TextColumn.of(column, compact=name != "id")
+            own[name] = TextColumn.of(column)
         else:
             own[name] = TextColumn(column)
     values = {name: [MISSING if v is None else json.loads(v) if name in _JSON_COLUMNS else v for v in texts]
@@ -166,7 +166,7 @@ def read_columns(aggregated: list, fetch=None) -> StationTable | None:
 
 
 def _split_aggregates(row: list):
-    """(lon, lat, own columns (ids as objects, the rest ``TextColumn.DTYPE``), shared codes, shared distinct values) from the one row of
+    """(lon, lat, own columns (``TextColumn.DTYPE``), shared codes, shared distinct values) from the one row of
     ``AGGREGATE_SQL``; None if a text held the separator or the NULL mark (validation refuses
     control characters, so only a row written around it can: it is then read row by row)."""
     n, order, lon, lat = row[0], np.frombuffer(row[1] or b"", ">i8"), row[2] or b"", row[3] or b""
@@ -183,9 +183,8 @@ def _split_aggregates(row: list):
         if len(parts) != n or (n - present and parts.count(NULL_MARK) != n - present):
             return None
         if name in OWN:
-            # Made compact at once (but the ids, which the id map keeps as strings): the split's strings
-            # are freed together, before anything else lands among them.
-            column = np.array(parts, dtype=object if name == "id" else TextColumn.DTYPE)
+            # Made compact at once: the split's strings are freed together, before anything else lands among them.
+            column = np.array(parts, dtype=TextColumn.DTYPE)
             del parts
             if n - present:
                 column[column == NULL_MARK] = MISSING

@@ -202,8 +202,7 @@ class TextColumn:
     No Python object per station: about half the memory of an object array of ``str`` (~48 against
     ~96 MB for names, addresses, phones and timestamps at 200,000 stations), and nothing that a
     forked worker's reference counting would copy, or the garbage collector walk. A value is made
-    into a ``str`` when read. The ids stay an object array (``compact=False``): the id → position
-    map and the nearest index hold those very strings anyway."""
+    into a ``str`` when read."""
 
     __slots__ = ("texts", "others")
     DTYPE = StringDType(na_object=MISSING)
@@ -212,8 +211,8 @@ class TextColumn:
         self.texts, self.others = texts, others or {}
 
     @classmethod
-    def of(cls, values, compact: bool = True) -> TextColumn:
-        """From an object array (or any sequence) of the values; ``compact=False`` keeps the ``str`` objects."""
+    def of(cls, values) -> TextColumn:
+        """From an object array (or any sequence) of the values."""
         values = values if isinstance(values, np.ndarray) else _object_array(values, len(values))
         odd = [i for i, v in enumerate(values.tolist()) if type(v) is not str and v is not MISSING]
         if odd:
@@ -222,7 +221,7 @@ class TextColumn:
             values[odd] = MISSING
         else:
             others = None
-        return cls(np.array(values, dtype=cls.DTYPE if compact else object), others)
+        return cls(np.array(values, dtype=cls.DTYPE), others)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -294,7 +293,7 @@ class StationTable:
             if name in SHARED:
                 codes[name], values[name] = _coded(np.asarray(column, dtype=object))
             else:
-                own[name] = TextColumn.of(column, compact=name != "id")
+                own[name] = TextColumn.of(column)
         self._set(lon, lat, tuple(columns), own, codes, values, tails or {}, {})
 
     @classmethod
@@ -302,8 +301,7 @@ class StationTable:
                    values: dict[str, list]) -> StationTable:
         """From the object arrays (or ``TextColumn``) of the properties not in ``SHARED`` and the codes and
         distinct values of those in it (what a database hands over already coded)."""
-        own = {name: column if isinstance(column, TextColumn) else TextColumn.of(column, compact=name != "id")
-               for name, column in own.items()}
+        own = {name: column if isinstance(column, TextColumn) else TextColumn.of(column) for name, column in own.items()}
         return object.__new__(cls)._set(lon, lat, tuple(schema.PROPERTY_NAMES), own, codes, values, {}, {})
 
     def _set(self, lon, lat, names, own, codes, values, tails, coders, written=None) -> StationTable:
@@ -335,7 +333,7 @@ class StationTable:
                 codes[name] = np.fromiter((coder.code(p.get(name, MISSING)) for p in props), dtype=np.int32, count=n)
                 values[name], coders[name] = coder.values, coder.lookup
             else:
-                own[name] = TextColumn.of(_object_array((p.get(name, MISSING) for p in props), n), compact=name != "id")
+                own[name] = TextColumn.of(_object_array((p.get(name, MISSING) for p in props), n))
         return object.__new__(cls)._set(lon, lat, tuple(schema.PROPERTY_NAMES), own, codes, values, tails, coders)
 
     # -- reading ----------------------------------------------------------------
@@ -386,6 +384,24 @@ class StationTable:
             return self.own[name][i] if row is None else row[self._own_at[name]]
         return self.values[name][self.codes[name][i]]
 
+    def own_column(self, name: str) -> TextColumn:
+        """An own property for every station as a ``TextColumn`` (the rows written since merged in)."""
+        base = self.own[name]
+        if not self.written:
+            return base
+        k = self._own_at[name]
+        return base.with_rows(len(self), {i: row[k] for i, row in self.written.items()})
+
+    def take_texts(self, name: str, rows) -> np.ndarray:
+        """An own text property (an id) of the stations at ``rows`` as a ``TextColumn.DTYPE`` array: no
+        ``str`` object per station. A value that is not text reads as ``MISSING``."""
+        base = self.own[name]
+        rows = np.asarray(rows, dtype=np.int64)
+        if not self.written and not base.others:
+            return base.texts[rows]
+        values = [v if type(v) is str else MISSING for v in self.take(name, rows).tolist()]
+        return np.array(values, dtype=TextColumn.DTYPE)
+
     def equals(self, name: str, value, rows=None) -> np.ndarray:
         """Whether the property equals ``value``, for every station (or those at ``rows``)."""
         if name in self.own:
@@ -403,7 +419,7 @@ class StationTable:
         """The stations at ``rows`` as a table of their own (sharing the distinct values)."""
         tails = {k: self.tails[r] for k, r in enumerate(np.asarray(rows).tolist()) if r in self.tails}
         return object.__new__(StationTable)._set(
-            self.lon[rows], self.lat[rows], self.names, {n: TextColumn.of(self.take(n, rows), compact=n != "id") for n in self.own},
+            self.lon[rows], self.lat[rows], self.names, {n: TextColumn.of(self.take(n, rows)) for n in self.own},
             {n: c[rows] for n, c in self.codes.items()}, self.values, tails, self._coders)
 
     def feature(self, i: int) -> dict:
@@ -477,39 +493,76 @@ class StationTable:
 
 class StationIds(Mapping):
     """Station id → position in the registry. Positions never change (an edit keeps its place, a new
-    station is appended), so a version shares its predecessor's dict and holds only the ids added since:
-    following a write does not copy 200,000 entries."""
+    station is appended), so a version shares its predecessor's index and holds only the ids added since:
+    following a write does not copy 200,000 entries.
 
-    __slots__ = ("_base", "_added")
-    #: ids added before they are merged into a dict of their own
+    The ids of the version it was built from are found by their hash: the sorted 64-bit hashes and the
+    position of each (~3 MB at 200,000 stations, beside the id column it reads to confirm a match),
+    where a dict of 200,000 ``str`` keys was ~27 MB, and pages of objects a forked worker's reference
+    counting copies. A lookup is a bisection (~1 µs). The hashes are this process's (and its forks'):
+    a pickled index is rebuilt from its ids."""
+
+    __slots__ = ("_ids", "_hashes", "_positions", "_added")
+    #: ids added before they are merged into the sorted index
     MERGE_AFTER = 4096
 
-    def __init__(self, base: dict[str, int], added: dict[str, int] | None = None):
-        self._base, self._added = base, added or {}
+    def __init__(self, ids: TextColumn, added: dict[str, int] | None = None):
+        self._ids, self._added = ids, added or {}
+        hashes = np.fromiter(map(_hash_or_zero, ids.objects().tolist()), dtype=np.int64, count=len(ids))
+        self._positions = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[self._positions]
 
-    def __getitem__(self, station_id: str) -> int:
-        i = self._added.get(station_id)
-        return self._base[station_id] if i is None else i
+    def __reduce__(self):
+        return StationIds, (self._ids, self._added)
+
+    def _base_position(self, station_id) -> int | None:
+        h = _hash_or_zero(station_id)
+        lo, hi = self._hashes.searchsorted(h), self._hashes.searchsorted(h, side="right")
+        found = None
+        for p in self._positions[lo:hi].tolist():  # nearly always one; the last of equal ids wins, as in a dict
+            value = self._ids[p]
+            if type(value) is type(station_id) and value == station_id and (found is None or p > found):
+                found = p
+        return found
+
+    def __getitem__(self, station_id) -> int:
+        i = self.get(station_id)
+        if i is None:
+            raise KeyError(station_id)
+        return i
 
     def get(self, station_id, default=None):
-        i = self._added.get(station_id)
-        return self._base.get(station_id, default) if i is None else i
+        i = self._added.get(station_id) if type(station_id) is str else None
+        if i is None:
+            i = self._base_position(station_id)
+        return default if i is None else i
 
     def __contains__(self, station_id) -> bool:
-        return station_id in self._added or station_id in self._base
+        return self.get(station_id) is not None
 
     def __len__(self) -> int:
-        return len(self._base) + len(self._added)
+        return len(self._ids) + len(self._added)
 
     def __iter__(self):
-        yield from self._base
+        yield from self._ids.objects().tolist()
         yield from self._added
 
     def with_added(self, added: dict[str, int]) -> StationIds:
         if not added:
             return self
         merged = {**self._added, **added}
-        return StationIds({**self._base, **merged}) if len(merged) > self.MERGE_AFTER else StationIds(self._base, merged)
+        if len(merged) > self.MERGE_AFTER:
+            return StationIds(self._ids.with_rows(len(self._ids) + len(merged), {i: fid for fid, i in merged.items()}))
+        shared = object.__new__(StationIds)
+        shared._ids, shared._hashes, shared._positions, shared._added = self._ids, self._hashes, self._positions, merged
+        return shared
+
+
+def _hash_or_zero(value) -> int:
+    try:
+        return hash(value)
+    except TypeError:  # an unhashable value (never an id): looked for among the zeros, and never equal
+        return 0
 
 
 class FeatureView(Sequence):
@@ -569,7 +622,7 @@ class Snapshot:
         self.table = table if table is not None else StationTable.from_features(features or [])
         #: what the snapshot was built from, when a backend holds that list anyway (the file store)
         self.source = features
-        self.by_id = by_id if by_id is not None else StationIds({fid: i for i, fid in enumerate(self.table.column("id").tolist())})
+        self.by_id = by_id if by_id is not None else StationIds(self.table.own_column("id"))
         self.features = FeatureView(self.table)
         #: positions written since the previous version (None: a fresh load)
         self.touched: np.ndarray | None = None

@@ -142,10 +142,10 @@ OWN_VALUE = st.one_of(st.text(max_size=12), st.just(MISSING), st.none(), st.inte
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(OWN_VALUE, max_size=30), compact=st.booleans(), data=st.data())
-def test_a_text_column_gives_back_every_value_as_it_was_given(values, compact, data):
-    column = TextColumn.of(values, compact=compact)
-    assert (column.texts.dtype == object) is not compact  # texts compact: no str object per station
+@given(values=st.lists(OWN_VALUE, max_size=30), data=st.data())
+def test_a_text_column_gives_back_every_value_as_it_was_given(values, data):
+    column = TextColumn.of(values)
+    assert column.texts.dtype == TextColumn.DTYPE  # no str object per station
     same = lambda got, want: len(got) == len(want) and all(type(a) is type(b) and a == b for a, b in zip(got, want, strict=True))  # noqa: E731
     assert same(column.objects().tolist(), values)
     assert same([column[i] for i in range(len(values))], values)
