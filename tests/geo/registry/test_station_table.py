@@ -9,11 +9,11 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geo.paths import DATA_DIR
-from geo.registry.snapshot import MISSING, SHARED, StationTable, TextColumn
+from geo.registry.snapshot import MISSING, SHARED, StationIds, StationTable, TextColumn
 from geo.schema import PROPERTY_NAMES
 
 
@@ -161,3 +161,26 @@ def test_a_text_column_gives_back_every_value_as_it_was_given(values, data):
     grown = column.with_rows(n, written)
     assert same(grown.objects().tolist(), [written.get(i, values[i] if i < len(values) else MISSING) for i in range(n)])
     assert same(column.objects().tolist(), values)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ids=st.lists(st.text(alphabet="0123456789-OSBKC站", max_size=8), max_size=40),
+       added=st.lists(st.text(alphabet="0123456789-X", min_size=1, max_size=6), max_size=12, unique=True),
+       probes=st.lists(st.text(max_size=6), max_size=10))
+def test_the_id_map_answers_as_a_dict_of_the_same_ids_would(ids, added, probes, monkeypatch):
+    import pickle
+
+    monkeypatch.setattr(StationIds, "MERGE_AFTER", 5)  # merged into a new index after a few additions
+    expected = {fid: i for i, fid in enumerate(ids)}  # the last of equal ids wins
+    index, n = StationIds(TextColumn.of(ids)), len(ids)
+    for fid in added:  # new stations are appended, one position each
+        if fid not in expected:
+            expected[fid] = n
+            index = index.with_added({fid: n})
+            n += 1
+    assert len(index) == n
+    for probe in [*ids, *added, *probes, 12, None, MISSING, ["unhashable"]]:
+        assert index.get(probe) == expected.get(probe) if not isinstance(probe, list) else index.get(probe) is None
+    assert set(index) == set(expected)
+    again = pickle.loads(pickle.dumps(index))  # noqa: S301 - our own bytes
+    assert all(again.get(fid) == i for fid, i in expected.items())
