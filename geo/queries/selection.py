@@ -16,6 +16,7 @@ import pandas as pd
 
 from geo import schema
 from geo.queries.nearest import amenity_bits, amenity_mask
+from geo.registry.snapshot import object_array
 
 KIND_CODES = tuple(schema.KINDS)
 STATUS_CODES = tuple(schema.STATUSES)
@@ -59,21 +60,31 @@ class StationColumns:
             lon, lat = frame.geometry.x.to_numpy(dtype=float), frame.geometry.y.to_numpy(dtype=float)
             columns = {name: frame[name].to_numpy(dtype=object) for name in ("kind", "status", "district_adcode", "amenities",
                                                                             *SEARCHED_PROPERTIES)}
-        self.size = len(lon)
-        self.lon = np.ascontiguousarray(lon, dtype=float)
-        self.lat = np.ascontiguousarray(lat, dtype=float)
-        self.kind = _codes(columns["kind"], KIND_CODES)
-        self.status = _codes(columns["status"], STATUS_CODES)
-        self.adcode = np.asarray(columns["district_adcode"], dtype=object)
-        self.amenity_bits = amenity_bits(columns["amenities"])
+        self._set(lon, lat, _codes(columns["kind"], KIND_CODES), _codes(columns["status"], STATUS_CODES),
+                  np.asarray(columns["district_adcode"], dtype=object), amenity_bits(columns["amenities"]))
         # Search texts are made when a text query first comes (seconds at 200,000 stations).
         self._searched = lambda: [columns[name] for name in SEARCHED_PROPERTIES]
 
+    def _set(self, lon, lat, kind, status, adcode, bits) -> None:
+        self.size = len(lon)
+        self.lon = np.ascontiguousarray(lon, dtype=float)
+        self.lat = np.ascontiguousarray(lat, dtype=float)
+        self.kind, self.status, self.adcode, self.amenity_bits = kind, status, adcode, bits
+
     @classmethod
     def of_snapshot(cls, snapshot) -> StationColumns:
-        """The columns of every station of a registry snapshot (carried to its next versions)."""
+        """The columns of every station of a registry snapshot (carried to its next versions), from the
+        table's codes: each distinct kind, status, district and amenity list is looked at once."""
         table = snapshot.table
-        columns = cls(lon=table.lon, lat=table.lat, columns={name: table.column(name) for name in _READ if name not in SEARCHED_PROPERTIES})
+
+        def per_station(name: str, of_values):
+            codes, values = table.coded(name)
+            return of_values(object_array(values))[codes]
+
+        columns = object.__new__(cls)
+        columns._set(table.lon, table.lat, per_station("kind", lambda v: _codes(v, KIND_CODES)),
+                     per_station("status", lambda v: _codes(v, STATUS_CODES)), per_station("district_adcode", lambda v: v),
+                     amenity_bits(*table.coded("amenities")[::-1]))
         columns._searched = _reader(table)
         return columns
 

@@ -132,7 +132,7 @@ def distinct_objects(column) -> tuple[np.ndarray, list]:
     A ``Snapshot`` holds a value many stations share (an amenity list, a listing) as one object,
     so telling them apart by identity, hashed in C, finds the few distinct values of 200,000
     stations without comparing lists or dicts."""
-    column = column if isinstance(column, np.ndarray) else _object_array(column, len(column))  # a list of lists stays 1-D
+    column = column if isinstance(column, np.ndarray) else object_array(column, len(column))  # a list of lists stays 1-D
     if not len(column):
         return np.zeros(0, dtype=np.int64), []
     codes, _ = pd.factorize(np.fromiter(map(id, column), dtype=np.int64, count=len(column)))
@@ -140,8 +140,9 @@ def distinct_objects(column) -> tuple[np.ndarray, list]:
     return codes, column[first].tolist()
 
 
-def _object_array(values, n: int) -> np.ndarray:
-    array = np.empty(n, dtype=object)
+def object_array(values, n: int | None = None) -> np.ndarray:
+    """A 1-D object array of ``values`` (a list value stays one item), ``n`` of them (default: ``len(values)``)."""
+    array = np.empty(len(values) if n is None else n, dtype=object)
     for i, v in enumerate(values):  # element-wise: numpy would broadcast a list value into the slot
         array[i] = v
     return array
@@ -213,7 +214,7 @@ class TextColumn:
     @classmethod
     def of(cls, values) -> TextColumn:
         """From an object array (or any sequence) of the values."""
-        values = values if isinstance(values, np.ndarray) else _object_array(values, len(values))
+        values = values if isinstance(values, np.ndarray) else object_array(values, len(values))
         odd = [i for i, v in enumerate(values.tolist()) if type(v) is not str and v is not MISSING]
         if odd:
             values = values.copy()
@@ -264,7 +265,7 @@ class TextColumn:
                 at.append(i)
                 texts_at.append(MISSING)
         if at:
-            texts[np.array(at, dtype=np.int64)] = _object_array(texts_at, len(texts_at)).astype(dtype)
+            texts[np.array(at, dtype=np.int64)] = object_array(texts_at, len(texts_at)).astype(dtype)
         return TextColumn(texts, others)
 
 
@@ -333,7 +334,7 @@ class StationTable:
                 codes[name] = np.fromiter((coder.code(p.get(name, MISSING)) for p in props), dtype=np.int32, count=n)
                 values[name], coders[name] = coder.values, coder.lookup
             else:
-                own[name] = TextColumn.of(_object_array((p.get(name, MISSING) for p in props), n))
+                own[name] = TextColumn.of(object_array((p.get(name, MISSING) for p in props), n))
         return object.__new__(cls)._set(lon, lat, tuple(schema.PROPERTY_NAMES), own, codes, values, tails, coders)
 
     # -- reading ----------------------------------------------------------------
@@ -359,7 +360,7 @@ class StationTable:
 
     def _values_array(self, name: str) -> np.ndarray:
         values = self.values[name]
-        return _object_array(values, len(values))
+        return object_array(values, len(values))
 
     def take(self, name: str, rows) -> np.ndarray:
         """The property of the stations at ``rows`` (positions), as an object array."""

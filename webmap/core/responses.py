@@ -134,14 +134,20 @@ class RowHashes:
     def of(cls, table, rows: np.ndarray | None = None) -> np.ndarray:
         pick = (lambda a: a) if rows is None else (lambda a: a[rows])
         out = np.zeros((len(pick(table.lon)), 2), dtype=np.uint64)
-        columns = [table.column(name) if rows is None else table.take(name, rows) for name in cls._FIELDS]
-        columns = [np.array([v if isinstance(v, str) else "" for v in column.tolist()], dtype=object) for column in columns]
-        columns += [pick(table.lon).view(np.uint64), pick(table.lat).view(np.uint64)]
+        texts = lambda values: np.array([v if isinstance(v, str) else "" for v in values], dtype=object)  # noqa: E731
+        columns = []  # (values hashed, the code of each station into them or None)
+        for name in cls._FIELDS:
+            if name in table.codes:  # a shared property: each distinct value hashed once
+                codes, values = table.coded(name)
+                columns.append((texts(values), pick(codes)))
+            else:
+                columns.append((texts((table.column(name) if rows is None else table.take(name, rows)).tolist()), None))
+        columns += [(pick(table.lon).view(np.uint64), None), (pick(table.lat).view(np.uint64), None)]
         with np.errstate(over="ignore"):
             for k, key in enumerate(cls._KEYS):
-                for j, column in enumerate(columns):
+                for j, (column, codes) in enumerate(columns):
                     h = pd.util.hash_array(column, hash_key=key.ljust(16)[:16], categorize=False)
-                    out[:, k] ^= h * np.uint64(2 * j + 1) + np.uint64(j)
+                    out[:, k] ^= (h if codes is None else h[codes]) * np.uint64(2 * j + 1) + np.uint64(j)
         return out
 
     def total(self) -> bytes:
