@@ -95,6 +95,9 @@ def amenity_bits(lists, codes: np.ndarray | None = None) -> np.ndarray:
     pass the distinct lists and the codes (``StationTable.coded``), or a column of shared lists."""
     if codes is None:
         codes, lists = distinct_objects(lists)
+    elif len(codes) < len(lists):  # a few stations (those a write touched): only the lists they use
+        used, codes = np.unique(codes, return_inverse=True)
+        lists = [lists[c] for c in used.tolist()]
     bits = np.array([sum(AMENITY_BITS.get(a, 0) for a in v) if isinstance(v, list) else 0 for v in lists], dtype=np.int64)
     return bits[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
