@@ -298,7 +298,8 @@ class PostGISBackend(Backend):
     def _read(self, where: str = "", params=()) -> tuple[int, StationTable]:
         if not where and (prefetched := take_prefetched(self.url)) is not None:  # `stationmap serve` sent it first
             version, row = prefetched
-            table = read_columns(row)
+            # Only if still current (a write since then: read afresh, rather than hand out an old version as new).
+            table = read_columns(row) if self.stamp() == version else None
             if table is not None:
                 return version, table
         with self._connection() as conn:

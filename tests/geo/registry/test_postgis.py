@@ -105,22 +105,33 @@ def test_a_load_reads_texts_holding_its_separator_or_null_mark_exactly(pg_url, d
 
 def test_a_prefetched_load_is_the_store_s_first_and_only_once(pg_url, districts):
     """``stationmap serve`` sends the load first (``postgis_load.prefetch``); the store's first load takes
-    what it read (a consistent version), later loads read afresh, and a prefetch that fails is left to the
-    store's own load to report."""
+    what it read if no write came since (else it reads afresh), later loads read afresh, and a prefetch
+    that fails is left to the store's own load to report."""
     from geo.registry import postgis_load
 
     import_registry(pg_url, SMALL_REGISTRY, 1, [])
+    first_name = SMALL_REGISTRY[0]["properties"]["name"]
+
+    def change_name(name: str, bump: bool) -> None:  # behind the program's back: only the version tells
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("UPDATE stations SET props = jsonb_set(props, '{name}', to_jsonb(%s::text)) WHERE ord = 1", (name,))
+            if bump:
+                conn.execute("UPDATE registry_meta SET version = version + 1")
+
     postgis_load.prefetch(pg_url)
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # written after the prefetch
-        conn.execute("UPDATE stations SET props = jsonb_set(props, '{name}', '\"后来\"'), version = 2")
-        conn.execute("UPDATE registry_meta SET version = 2")
+    change_name("未记版本", bump=False)
     store = open_store(pg_url, districts)
-    first = store.snapshot()
-    assert first.version == 1 and first.table.value("name", 0) == SMALL_REGISTRY[0]["properties"]["name"]
+    assert store.snapshot().table.value("name", 0) == first_name  # what the prefetch read
     assert postgis_load.take_prefetched(pg_url) is None  # taken once
-    version, table = store.backend.load_table()
-    assert version == 2 and table.value("name", 0) == "后来"
+    assert store.backend.load_table()[1].value("name", 0) == "未记版本"  # later loads read afresh
     store.close()
+
+    postgis_load.prefetch(pg_url)
+    change_name("后来", bump=True)  # a write after the prefetch: the first load must not be older than it
+    store = open_store(pg_url, districts)
+    assert store.snapshot().version == 2 and store.snapshot().table.value("name", 0) == "后来"
+    store.close()
+
     missing = database_url(pg_url, "no_such_database")
     postgis_load.prefetch(missing)  # no raise: the store's own load says why
     assert postgis_load.take_prefetched(missing) is None
