@@ -52,6 +52,9 @@ AMENITY_BITS = {code: 1 << i for i, code in enumerate(schema.AMENITIES)}
 # geodesic ball tree answers instead (its cost does not grow with distance).
 FAR_CHORD_M = 200_000.0
 BALL_LEAF_SIZE = 16
+#: a kind with more than this share of the stations uses the tree of all of them (its queries filter the
+#: others out) instead of a tree of its own: at 200,000 stations, nearly all outdoor, ~20 MB per worker
+SHARED_TREE_SHARE = 0.5
 # Schur's comparison radius for WGS-84: the smallest radius of curvature of any central plane
 # section of the ellipsoid, b²/a (6,335 km, a meridian at the equator).
 _MIN_SECTION_RADIUS_M = GEOD.b * GEOD.b / GEOD.a
@@ -183,6 +186,8 @@ class NearestIndex:
         # One tree over everything plus one per kind, so a query for the 15 childcare
         # classes does not wade through 2,340 outdoor stations.
         self._trees: dict[str | None, tuple[KDTree, np.ndarray]] = {}
+        #: kind -> which stations are of it (bool by position), for a kind that uses the tree of all stations
+        self._kind_masks: dict[str, np.ndarray] = {}
         if self.size:
             xyz = ecef(self.lon, self.lat)
             if "kind" in coded:
@@ -193,7 +198,13 @@ class NearestIndex:
             else:
                 groups = {None: np.arange(self.size)} | {k: np.flatnonzero(self.kinds == k) for k in np.unique(self.kinds)}
             for kind, positions in groups.items():
-                self._trees[kind] = (KDTree(np.ascontiguousarray(xyz[positions])), positions)
+                if kind is not None and len(positions) > SHARED_TREE_SHARE * self.size:
+                    # Most stations are of this kind: its queries use the tree of all of them with the
+                    # others filtered out, rather than a second tree (and ball tree) nearly as big.
+                    self._trees[kind] = self._trees[None]
+                    self._kind_masks[kind] = np.isin(np.arange(self.size), positions)
+                else:
+                    self._trees[kind] = (KDTree(np.ascontiguousarray(xyz[positions])), positions)
         # Per kind: a sphere (centre, radius in ECEF metres) holding its stations, which tells a
         # far query before the KD-tree is asked (a KD-tree cannot prune when every station is
         # about equally far, e.g. from the antipode), and the geodesic ball tree that answers it.
@@ -202,7 +213,7 @@ class NearestIndex:
         self._spheres: dict[str | None, tuple[tuple[float, float, float], float]] = {}
         self._ball_trees: dict[str | None, GeodesicBallTree] = {}
         for kind, (_, positions) in self._trees.items():
-            pts = xyz[positions]
+            pts = xyz[positions if kind not in self._kind_masks else self._kind_masks[kind]]
             centre = pts.mean(axis=0)
             self._spheres[kind] = (tuple(centre.tolist()), float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max()))
 
@@ -218,6 +229,8 @@ class NearestIndex:
 
         No lock: two threads may both build it, one result is kept (and a forked worker never
         waits on a lock its parent held)."""
+        if kind in self._kind_masks:  # shares the tree of all stations (its queries filter the others out)
+            kind = None
         tree = self._ball_trees.get(kind)
         if tree is None:
             positions = self._trees[kind][1]
@@ -227,7 +240,8 @@ class NearestIndex:
 
     def build_ball_trees(self) -> None:
         for kind in list(self._trees):
-            self.ball_tree(kind)
+            if kind not in self._kind_masks:
+                self.ball_tree(kind)
 
     def open_state(self, when: datetime | None) -> list[bool]:
         """Open/closed per distinct opening_hours string at ``when`` (cached per minute)."""
@@ -276,7 +290,7 @@ class NearestIndex:
         if kind not in self._trees:
             return []
         minute = None if open_at is False else to_local_naive(open_at).replace(second=0, microsecond=0)
-        filtered = bool(bits) or minute is not None or self._excluded is not None
+        filtered = bool(bits) or minute is not None or self._excluded is not None or kind in self._kind_masks
         tree, tree_positions = self._trees[kind]
         n = len(tree_positions)
         if filtered:
@@ -327,6 +341,8 @@ class NearestIndex:
         cached = self._eligible_cache.get(key)
         if cached is None:
             ok = np.ones(self.size, dtype=bool) if self._excluded is None else ~self._excluded
+            if kind in self._kind_masks:
+                ok &= self._kind_masks[kind]
             if bits:
                 ok &= (self.amenity_bits & bits) == bits
             if minute is not None:

@@ -102,10 +102,15 @@ def test_query_at_a_station_finds_it_at_zero_metres(i):
 def test_edges_and_far_away(lon, lat):
     for k in (1, 5):
         assert_same_ranking(INDEX.nearest(lon, lat, k=k), *brute_force(STATIONS, lon, lat, k))
+    # The outdoor stations (most of them) share the tree of all stations; the others have trees of their own.
+    assert INDEX._trees["outdoor_station"] is INDEX._trees[None] and INDEX._trees["bookshelf"] is not INDEX._trees[None]
+    for kind in ("outdoor_station", "bookshelf"):
+        mask = STATIONS["kind"].to_numpy() == kind
+        assert_same_ranking(INDEX.nearest(lon, lat, k=5, kind=kind), *brute_force(STATIONS, lon, lat, 5, mask))
 
 
 @settings(max_examples=100, deadline=None)
-@given(lon=chongqing_lon, lat=chongqing_lat, kind=st.sampled_from([None, "bookshelf", "childcare"]),
+@given(lon=chongqing_lon, lat=chongqing_lat, kind=st.sampled_from([None, "outdoor_station", "bookshelf", "childcare"]),
        amenity=st.sampled_from([(), ("toilet",), ("wifi", "rest")]), hour=st.integers(0, 23))
 def test_filters_equal_brute_force(lon, lat, kind, amenity, hour):
     when = datetime(2026, 11, 26, hour, 30)  # a Thursday
