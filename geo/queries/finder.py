@@ -92,8 +92,8 @@ def rider_hits(snapshot, wlon: float, wlat: float, k: int = 5, kind=None, amenit
         if hits and hits[0].distance_m > MAX_TRIP_M:
             return [], "too_far"
         hits = [h for h in hits if h.id not in exclude]
-        coords = np.array([snapshot.features[snapshot.by_id[h.id]]["geometry"]["coordinates"][:2] for h in hits],
-                          dtype=float).reshape(-1, 2)
+        rows = [snapshot.by_id[h.id] for h in hits]
+        coords = np.column_stack([snapshot.table.lon[rows], snapshot.table.lat[rows]]).reshape(-1, 2)
         trips = estimator.trips(wlon, wlat, coords, np.array([h.distance_m for h in hits], dtype=float))
         # A crossing among the first k may be overtaken by farther same-bank stations: look further once.
         if fetch < MAX_K and any(t.crosses_river for t in trips[:k]) and fetch < 3 * k + len(exclude):

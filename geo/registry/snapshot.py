@@ -385,6 +385,15 @@ class StationTable:
             return self.own[name][i] if row is None else row[self._own_at[name]]
         return self.values[name][self.codes[name][i]]
 
+    def some(self, i: int, names) -> dict:
+        """Those of ``names`` that station ``i`` has, as in its Feature (shared values not copied: read only)."""
+        out = {}
+        for name in names:
+            value = self.value(name, i)
+            if value is not MISSING:
+                out[name] = value
+        return out
+
     def own_column(self, name: str) -> TextColumn:
         """An own property for every station as a ``TextColumn`` (the rows written since merged in)."""
         base = self.own[name]
@@ -518,12 +527,15 @@ class StationIds(Mapping):
 
     def _base_position(self, station_id) -> int | None:
         h = _hash_or_zero(station_id)
-        lo, hi = self._hashes.searchsorted(h), self._hashes.searchsorted(h, side="right")
+        hashes, positions, n = self._hashes, self._positions, len(self._hashes)
+        at = int(hashes.searchsorted(h))
         found = None
-        for p in self._positions[lo:hi].tolist():  # nearly always one; the last of equal ids wins, as in a dict
+        while at < n and hashes.item(at) == h:  # nearly always one; the last of equal ids wins, as in a dict
+            p = positions.item(at)
             value = self._ids[p]
             if type(value) is type(station_id) and value == station_id and (found is None or p > found):
                 found = p
+            at += 1
         return found
 
     def __getitem__(self, station_id) -> int:

@@ -221,7 +221,7 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
     parts = []
     for hit, trip in pairs:
         row = snapshot.by_id[hit.id]
-        props = snapshot.features[row]["properties"]
+        props = snapshot.table.some(row, _LIVE_PROPERTIES)  # not the whole Feature: this is per hit, per request
         live = {**trip.as_dict(), "stale": is_stale(props, max_age_days=max_age), "last_verified": last_verified(props)[:10]}
         parts.append(heads.get(row) + _opening_json(props["opening_hours"], minute) + b"," + dumps(live)[1:].encode() + b"}")
     query = (f'{{"lon":{float(round(lon, 7))!r},"lat":{float(round(lat, 7))!r},"crs":{encode_basestring(args["crs"])},'
@@ -236,6 +236,10 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
             f'"query":{query},{extra}"features":[')
     cache_control = "no-store" if args["open_now"] or args["at"] else LIVE_CACHE
     return Body(b"".join((head.encode(), b",".join(parts), b"]}")), GEOJSON), cache_control
+
+
+#: what a /nearest answer works out per request from a station (its opening state and freshness)
+_LIVE_PROPERTIES = ("opening_hours", "verified_at", "updated_at", "created_at")
 
 
 def _feature_heads(snapshot, lang: str):
