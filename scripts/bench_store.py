@@ -272,6 +272,55 @@ def table(label: str, file_figures: dict, pg_figures: dict) -> str:
     return "\n".join(lines)
 
 
+def held_columns_table(n: int) -> str:
+    """How a server holds its stations' own texts and its id → position map, at ``n`` stations: as
+    ``str`` objects in object arrays with a dict (what it did before) and as ``TextColumn`` (numpy
+    ``StringDType``) with ``StationIds`` (sorted hashes): memory (tracemalloc, which numpy reports to)
+    and the cost of reading one value and of one id lookup. The reason ``StationIds`` is hand-written."""
+    import random
+    import tracemalloc
+
+    from geo.registry.snapshot import StationIds, TextColumn
+
+    rng = random.Random(7)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 2000)]
+    ids = [f"5001{rng.randrange(1, 60):02d}-OS-{i:06d}" for i in range(n)]
+    names = ["".join(rng.choices(han, k=rng.randrange(6, 16))) + "户外劳动者驿站" for _ in range(n)]
+    stamps = [f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:00:00+08:00" for _ in range(n)]
+    probes = rng.sample(ids, 2000)
+
+    def held(build):
+        tracemalloc.start()
+        kept = build()
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        return kept, size / 1e6
+
+    def each_us(fn, items) -> float:
+        start = time.perf_counter()
+        for item in items:
+            fn(item)
+        return (time.perf_counter() - start) / len(items) * 1e6
+
+    def as_objects():
+        columns = [np.array([v.encode().decode() for v in values], dtype=object) for values in (ids, names, stamps)]
+        return columns, {fid: i for i, fid in enumerate(columns[0].tolist())}
+
+    def as_compact():
+        columns = [TextColumn.of(values) for values in (ids, names, stamps)]
+        return columns, StationIds(columns[0])
+
+    (old_columns, old_map), old_mb = held(as_objects)
+    (new_columns, new_map), new_mb = held(as_compact)
+    rows = [rng.randrange(n) for _ in range(2000)]
+    lines = [f"held texts (id, name, updated_at) and the id map, {n:,} stations",
+             "| | str objects + dict | TextColumn + StationIds |", "| --- | ---: | ---: |",
+             f"| memory (tracemalloc) | {old_mb:.1f} MB | {new_mb:.1f} MB |",
+             f"| id lookup | {each_us(old_map.get, probes):.2f} µs | {each_us(new_map.get, probes):.2f} µs |",
+             f"| one name read | {each_us(old_columns[1].__getitem__, rows):.2f} µs | {each_us(new_columns[1].__getitem__, rows):.2f} µs |"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--large", type=int, default=200_000, help="outdoor stations in the large registry (0: skip)")
@@ -285,6 +334,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the throwaway cluster on kill, too
     districts = Districts.load(default_districts_path())
+    print(held_columns_table(args.large or 2_458), flush=True)
     registries = [("sample", args.sample)] + ([(f"{args.large:,} outdoor stations", large_registry(args.large, args.cache_dir))]
                                                if args.large else [])
     directory, server_url = pg_server(args.pg)

@@ -77,11 +77,13 @@ _one_openmp_thread()
 
 
 class NearestHit(NamedTuple):
-    """One answer: the station's row position in the indexed frame, its id and geodesic metres."""
+    """One answer: the station's row position in the indexed frame, its id and geodesic metres, and its
+    position in the registry (``Snapshot.features``) when the index was built from one (else -1)."""
 
     position: int
     id: str
     distance_m: float
+    row: int = -1
 
 
 def ecef(lon, lat) -> np.ndarray:
@@ -161,6 +163,7 @@ class NearestIndex:
                                     stations["amenities"].tolist(), stations["opening_hours"].tolist())
         self.size = len(columns.lon)
         self.registry_positions = columns.positions if columns.positions is not None else np.arange(self.size)
+        self._rows = columns.positions  # each station's registry position, for the hits (None: built from a frame)
         self._excluded: np.ndarray | None = None
         self.lon = np.ascontiguousarray(columns.lon, dtype=float)
         self.lat = np.ascontiguousarray(columns.lat, dtype=float)
@@ -328,7 +331,7 @@ class NearestIndex:
         """Far from every station the chord certifies nothing: geodesic balls do."""
         positions = self._trees[kind][1]
         found = self.ball_tree(kind).nearest(lon, lat, k, eligible)
-        return [NearestHit(p, self.ids[p], d) for d, p in ((d, int(positions[i])) for d, i in found)]
+        return [self._hit(p, d) for d, p in ((d, int(positions[i])) for d, i in found)]
 
     def _eligible(self, kind: str | None, bits: int, minute: datetime | None) -> tuple[np.ndarray, float]:
         """Which stations of ``kind``'s tree pass the filters (by position in the tree), and their share.
@@ -369,7 +372,10 @@ class NearestIndex:
             p = at(j)
             ranked.append((GEOD.inv(lon, lat, station_lon(p), station_lat(p))[2], p))
             ranked.sort()
-        return [NearestHit(p, self.ids[p], d) for d, p in ranked[:k]]
+        return [self._hit(p, d) for d, p in ranked[:k]]
+
+    def _hit(self, p: int, distance_m: float) -> NearestHit:
+        return NearestHit(p, self.ids[p], distance_m, -1 if self._rows is None else self._rows.item(p))
 
     def nearest_many(self, lons, lats, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Batch form without filters: arrays ``(distance_m, position)`` of shape (n, k).
@@ -628,7 +634,7 @@ class CarriedIndex:
 
     def nearest(self, lon, lat, k: int = 5, kind: str | None = None, amenities=(), open_at=False) -> list[NearestHit]:
         hits = self.base_view.nearest(lon, lat, k, kind, amenities, open_at)
-        extra = [NearestHit(self.base.size + h.position, h.id, h.distance_m)
+        extra = [NearestHit(self.base.size + h.position, h.id, h.distance_m, h.row)
                  for h in self.extra.nearest(lon, lat, k, kind, amenities, open_at)]
         return sorted(hits + extra, key=lambda h: h.distance_m)[:k]
 

@@ -220,7 +220,7 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
     minute = local_minute(when)
     parts = []
     for hit, trip in pairs:
-        row = snapshot.by_id[hit.id]
+        row = hit.row if hit.row >= 0 else snapshot.by_id[hit.id]
         props = snapshot.table.some(row, _LIVE_PROPERTIES)  # not the whole Feature: this is per hit, per request
         live = {**trip.as_dict(), "stale": is_stale(props, max_age_days=max_age), "last_verified": last_verified(props)[:10]}
         parts.append(heads.get(row) + _opening_json(props["opening_hours"], minute) + b"," + dumps(live)[1:].encode() + b"}")

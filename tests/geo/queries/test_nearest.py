@@ -226,3 +226,4 @@ def test_an_index_from_the_registrys_codes_equals_one_from_a_frame():
         a = coded.nearest(lon, lat, k=5, kind=kind, amenities=amenities, open_at=when)
         b = framed.nearest(lon, lat, k=5, kind=kind, amenities=amenities, open_at=when)
         assert [(h.id, round(h.distance_m, 6)) for h in a] == [(h.id, round(h.distance_m, 6)) for h in b]
+        assert all(h.row == snap.by_id[h.id] for h in a) and all(h.row == -1 for h in b)  # a frame has no registry rows

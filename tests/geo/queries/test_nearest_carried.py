@@ -72,6 +72,8 @@ def test_carried_index_matches_a_fresh_one(batches, seed, point):
         assert [d for _, d in got] == [d for _, d in want]
         assert {i for i, _ in got} <= {f["properties"]["id"] for f in snap.features
                                         if f["properties"]["status"] == "active"}
+        # Each hit says where its station is in the registry (what the finder reads instead of looking the id up).
+        assert all(h.row == snap.by_id[h.id] for h in carried.nearest(lon, lat, **filters))
     # far away, where the ball trees answer
     assert [d for _, d in answers(carried, -0.13, 51.5, k=3)] == [d for _, d in answers(fresh, -0.13, 51.5, k=3)]
 
