@@ -255,17 +255,13 @@ class TextColumn:
         texts = np.concatenate([self.texts, np.full(n - len(self.texts), MISSING, dtype=dtype)]) if n > len(self.texts) \
             else self.texts.copy()
         others = {i: v for i, v in self.others.items() if i not in rows}
-        at, texts_at = [], []
+        texts_at = []
         for i, value in rows.items():
-            if type(value) is str or value is MISSING:
-                at.append(i)
-                texts_at.append(value)
-            else:
-                others[i] = value
-                at.append(i)
-                texts_at.append(MISSING)
-        if at:
-            texts[np.array(at, dtype=np.int64)] = object_array(texts_at, len(texts_at)).astype(dtype)
+            if type(value) is not str and value is not MISSING:
+                others[i], value = value, MISSING  # beside the texts, as in ``of``
+            texts_at.append(value)
+        if rows:
+            texts[np.fromiter(rows, np.int64, len(rows))] = object_array(texts_at).astype(dtype)
         return TextColumn(texts, others)
 
 
@@ -348,14 +344,7 @@ class StationTable:
         """One property for every station as an object array (a shared property's, or an own one's since a
         write, is made on each call)."""
         if name in self.own:
-            base = self.own[name].objects()
-            if not self.written:
-                return base
-            k, n = self._own_at[name], len(self)
-            column = base if len(base) == n else np.concatenate([base, np.full(n - len(base), MISSING, dtype=object)])
-            for i, row in self.written.items():
-                column[i] = row[k]
-            return column
+            return self.own_column(name).objects()
         return self._values_array(name)[self.codes[name]]
 
     def _values_array(self, name: str) -> np.ndarray:
@@ -495,9 +484,8 @@ class StationTable:
                 tails[i] = list(coordinates[2:])
         table = object.__new__(StationTable)._set(lon, lat, self.names, self.own, codes, values, tails, coders, written)
         if len(written) > self.MERGE_AFTER:  # one copy of the own columns now and then, not one per write
-            own = {name: self.own[name].with_rows(len(lon), {i: row[k] for i, row in written.items()})
-                   for k, name in enumerate(names_own)}
-            table = table._set(lon, lat, self.names, own, codes, values, tails, coders)
+            table = table._set(lon, lat, self.names, {name: table.own_column(name) for name in names_own}, codes, values,
+                               tails, coders)
         return table
 
 
@@ -509,7 +497,8 @@ class StationIds(Mapping):
     The ids of the version it was built from are found by their hash: the sorted 64-bit hashes and the
     position of each (~3 MB at 200,000 stations, beside the id column it reads to confirm a match),
     where a dict of 200,000 ``str`` keys was ~27 MB, and pages of objects a forked worker's reference
-    counting copies. A lookup is a bisection (~1 µs). The hashes are this process's (and its forks'):
+    counting copies. A lookup is a bisection (~4 µs against a dict's ~1: ``scripts/bench_store.py``;
+    the finder's hits carry their positions and look nothing up). The hashes are this process's (and its forks'):
     a pickled index is rebuilt from its ids."""
 
     __slots__ = ("_ids", "_hashes", "_positions", "_added")
