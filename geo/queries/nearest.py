@@ -168,22 +168,13 @@ class NearestIndex:
         self.lon = np.ascontiguousarray(columns.lon, dtype=float)
         self.lat = np.ascontiguousarray(columns.lat, dtype=float)
         self.ids = columns.ids
-        self.kinds = columns.kinds
         # Stations share their amenity lists and hours texts (see geo.registry.snapshot): work out
         # each distinct one once (from the registry's codes when it gives them).
         coded = columns.coded or {}
-        if "amenities" in coded:
-            which, lists = coded["amenities"]
-            self.amenity_bits = amenity_bits(lists, which)
-        else:
-            self.amenity_bits = amenity_bits(columns.amenities)
-        if "opening_hours" in coded:
-            which, hours = coded["opening_hours"]
-            codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in hours], dtype=object))
-            self.hours_text, self.hours_code = texts.tolist(), codes[which]
-        else:
-            codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in columns.hours], dtype=object))
-            self.hours_text, self.hours_code = texts.tolist(), codes
+        self.amenity_bits = amenity_bits(*coded["amenities"][::-1]) if "amenities" in coded else amenity_bits(columns.amenities)
+        which, hours = coded.get("opening_hours", (None, columns.hours))
+        codes, texts = pd.factorize(np.array([h if isinstance(h, str) else "" for h in hours], dtype=object))
+        self.hours_text, self.hours_code = texts.tolist(), codes if which is None else codes[which]
         self._open_state_cache: dict[datetime, list[bool]] = {}
         self._eligible_cache: dict[tuple, tuple[np.ndarray, float]] = {}
         # One tree over everything plus one per kind, so a query for the 15 childcare
@@ -199,13 +190,14 @@ class NearestIndex:
                 groups = {None: np.arange(self.size)} | {
                     k: np.flatnonzero(np.isin(which, [c for c, v in enumerate(kinds) if v == k])) for k in present}
             else:
-                groups = {None: np.arange(self.size)} | {k: np.flatnonzero(self.kinds == k) for k in np.unique(self.kinds)}
+                groups = {None: np.arange(self.size)} | {k: np.flatnonzero(columns.kinds == k) for k in np.unique(columns.kinds)}
             for kind, positions in groups.items():
                 if kind is not None and len(positions) > SHARED_TREE_SHARE * self.size:
                     # Most stations are of this kind: its queries use the tree of all of them with the
                     # others filtered out, rather than a second tree (and ball tree) nearly as big.
                     self._trees[kind] = self._trees[None]
-                    self._kind_masks[kind] = np.isin(np.arange(self.size), positions)
+                    self._kind_masks[kind] = mask = np.zeros(self.size, dtype=bool)
+                    mask[positions] = True
                 else:
                     self._trees[kind] = (KDTree(np.ascontiguousarray(xyz[positions])), positions)
         # Per kind: a sphere (centre, radius in ECEF metres) holding its stations, which tells a
@@ -577,7 +569,7 @@ class StationArrays:
     lon: np.ndarray
     lat: np.ndarray
     ids: np.ndarray
-    kinds: np.ndarray
+    kinds: np.ndarray | None  # None with ``coded``
     amenities: list | None
     hours: list | None
     #: each station's position in the registry (``Snapshot.features``), ascending
@@ -593,8 +585,7 @@ def active_arrays(snapshot, among: np.ndarray | None = None) -> StationArrays:
     table = snapshot.table
     active = np.flatnonzero(table.equals("status", "active")) if among is None else among[table.equals("status", "active", among)]
     coded = {name: (table.codes[name][active], table.values[name]) for name in ("kind", "amenities", "opening_hours")}
-    return StationArrays(table.lon[active], table.lat[active], table.take_texts("id", active), table.take("kind", active),
-                         None, None, active, coded)
+    return StationArrays(table.lon[active], table.lat[active], table.take_texts("id", active), None, None, None, active, coded)
 
 
 #: a carried index is replaced by a full one once this many stations were written since the last
