@@ -92,7 +92,7 @@ def rider_hits(snapshot, wlon: float, wlat: float, k: int = 5, kind=None, amenit
         if hits and hits[0].distance_m > MAX_TRIP_M:
             return [], "too_far"
         hits = [h for h in hits if h.id not in exclude]
-        rows = [h.row if h.row >= 0 else snapshot.by_id[h.id] for h in hits]
+        rows = [hit_row(snapshot, h) for h in hits]
         coords = np.column_stack([snapshot.table.lon[rows], snapshot.table.lat[rows]]).reshape(-1, 2)
         trips = estimator.trips(wlon, wlat, coords, np.array([h.distance_m for h in hits], dtype=float))
         # A crossing among the first k may be overtaken by farther same-bank stations: look further once.
@@ -100,6 +100,12 @@ def rider_hits(snapshot, wlon: float, wlat: float, k: int = 5, kind=None, amenit
             fetch = min(MAX_K, 3 * k + min(len(exclude), 20))
             continue
         return rank_trips(hits, trips, k), None
+
+
+def hit_row(snapshot, hit) -> int:
+    """The registry position of a nearest hit's station: carried by the hit (an index of the snapshot's
+    columns), else looked up by its id."""
+    return hit.row if hit.row >= 0 else snapshot.by_id[hit.id]
 
 
 def crs_hint(snapshot, lon: float, lat: float, crs: str) -> str | None:

@@ -20,7 +20,15 @@ from geo.errors import Problem, ValidationError
 from geo.hours import describe_hours, hours_status, to_local_naive
 from geo.messages import Text
 from geo.queries.distance import NOTE_MESSAGES
-from geo.queries.finder import crs_hint, local_minute, opening_state, query_point_wgs84, rider_hits, with_live_fields
+from geo.queries.finder import (
+    crs_hint,
+    hit_row,
+    local_minute,
+    opening_state,
+    query_point_wgs84,
+    rider_hits,
+    with_live_fields,
+)
 from geo.queries.grouping import cell_size_deg, group_points, zoom_for_bbox
 from geo.queries.selection import KIND_CODES, StationColumns
 from geo.registry.snapshot import cached_on
@@ -220,7 +228,7 @@ def nearest_answer(snapshot, args: dict, lang: str, reported_closed: frozenset =
     minute = local_minute(when)
     parts = []
     for hit, trip in pairs:
-        row = hit.row if hit.row >= 0 else snapshot.by_id[hit.id]
+        row = hit_row(snapshot, hit)
         props = snapshot.table.some(row, _LIVE_PROPERTIES)  # not the whole Feature: this is per hit, per request
         live = {**trip.as_dict(), "stale": is_stale(props, max_age_days=max_age), "last_verified": last_verified(props)[:10]}
         parts.append(heads.get(row) + _opening_json(props["opening_hours"], minute) + b"," + dumps(live)[1:].encode() + b"}")
