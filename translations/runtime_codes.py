@@ -486,6 +486,16 @@ CODES_PLANNERS_MISC = (
     N_("planner.planning_exact"),
     N_("portal.action_registry_mismatch"),
     N_("field.listing"),
+    N_("field.bbox"),  # a query parameter, named in the reader's language
+    N_("field.candidates"),  # a query parameter, named in the reader's language
+    N_("field.grid_m"),  # a query parameter, named in the reader's language
+    N_("field.k"),  # a query parameter, named in the reader's language
+    N_("field.method"),  # a query parameter, named in the reader's language
+    N_("field.n_new"),  # a query parameter, named in the reader's language
+    N_("field.q"),  # a query parameter, named in the reader's language
+    N_("field.radius_m"),  # a query parameter, named in the reader's language
+    N_("field.time_limit_s"),  # a query parameter, named in the reader's language
+    N_("field.zoom"),  # a query parameter, named in the reader's language
 )
 # reports: the words of the report vocabularies (``_terms(area, *codes)`` in geo/reports/model.py reads ``f"report.{area}.{code}"``)
 CODES_REPORT_TERMS = (

@@ -84,7 +84,7 @@ def test_coverage_table_csv_and_gaps(run, tmp_path):
 
 def test_coverage_bad_radius(run):
     result = run("coverage", "--radius", "-3")
-    assert result.exit_code == 1 and "radius_m" in result.output
+    assert result.exit_code == 1 and "半径" in result.output  # the field named in the reader's language
 
 
 def test_missing_registry_is_one_line(tmp_path, monkeypatch):
