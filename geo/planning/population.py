@@ -28,6 +28,7 @@ import shapely
 
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
+from geo.gridding import district_grid
 from geo.messages import Place, Text, clipped
 from geo.projection import CHONGQING_EQUAL_AREA, lonlat_to_metric, metric_to_lonlat
 
@@ -206,22 +207,11 @@ def grid_cells(districts: Districts, cell_m: float = DEFAULT_CELL_M) -> tuple[np
     centre, so each cell belongs to exactly one district. A district that contains no
     cell centre gets one record at its representative point.
     """
-    from affine import Affine
-    from rasterio import features
-
-    cell_m = float(cell_m)
     metric = districts.metric_frame
-    minx, miny, maxx, maxy = metric.total_bounds
-    x0, y1 = math.floor(minx / cell_m) * cell_m, math.ceil(maxy / cell_m) * cell_m
-    nx, ny = int(math.ceil((maxx - x0) / cell_m)), int(math.ceil((y1 - miny) / cell_m))
-    labels = features.rasterize(
-        ((geom, i + 1) for i, geom in enumerate(metric.geometry)),
-        out_shape=(ny, nx), transform=Affine(cell_m, 0.0, x0, 0.0, -cell_m, y1), fill=0, dtype="int32",
-    )
-    rows, cols = np.nonzero(labels)
-    x = x0 + (cols + 0.5) * cell_m
-    y = y1 - (rows + 0.5) * cell_m
-    idx = labels[rows, cols].astype(np.int64) - 1
+    grid = district_grid(metric.geometry.to_numpy(), cell_m)
+    rows, cols = np.nonzero(grid.labels)
+    x, y = grid.centres(rows, cols)
+    idx = grid.labels[rows, cols].astype(np.int64) - 1
     missing = np.setdiff1d(np.arange(len(metric)), idx)
     if len(missing):
         points = shapely.point_on_surface(metric.geometry.to_numpy()[missing])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from threading import Lock
 
 import geopandas as gpd
@@ -21,6 +23,7 @@ import shapely.geometry
 from geo import schema
 from geo.districts import Districts
 from geo.errors import Problem, ValidationError
+from geo.gridding import Grid, district_grid
 from geo.messages import Text, clipped
 from geo.projection import CHONGQING_EQUAL_AREA, lonlat_to_metric
 from geo.registry.snapshot import cached_on
@@ -54,18 +57,25 @@ class CoverageResult:
 
     ``table``: one row per district (columns ``TABLE_COLUMNS``; ``covered_share`` in [0, 1]).
     ``totals``: the same figures for the whole municipality. ``gaps``: uncovered land as
-    polygons in EPSG:4326 with ``adcode``, ``district``, ``area_km2``.
+    polygons in EPSG:4326 with ``adcode``, ``district``, ``area_km2``, made when first read.
     """
 
     radius_m: float
     table: pd.DataFrame
     totals: dict
-    gaps: gpd.GeoDataFrame = field(repr=False)
     #: per district: the covered area (metric) and its gap rows, kept to work out the next version
     covered: list | None = field(default=None, repr=False)
     gap_rows: list | None = field(default=None, repr=False)
     #: "exact" (union of circles) or "grid" (share of 250 m cells within reach; gaps drawn from the cells)
     method: str = "exact"
+    #: the gap rows when there are none yet (the grid's cells, drawn when ``gaps`` is first read)
+    gap_source: Callable[[], list] | None = field(default=None, repr=False)
+
+    @cached_property
+    def gaps(self) -> gpd.GeoDataFrame:
+        rows = self.gap_rows if self.gap_rows is not None else self.gap_source()
+        self.gap_source = None  # the cells are not needed once drawn
+        return gaps_frame(rows)
 
     def records(self) -> list[dict]:
         return [_plain(row) for row in self.table.to_dict(orient="records")]
@@ -141,7 +151,8 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     only = covered = None
     if len(stations) > GRID_ABOVE_STATIONS:
         method = "grid"
-        covered_m2, gap_rows = grid_coverage(stations, districts, radius_m, area_m2)
+        covered_m2, gap_cells = grid_coverage(stations, districts, radius_m, area_m2)
+        gap_rows = gap_cells.rows
     else:
         method = "exact"
         if previous is not None and previous.covered is not None and moved is not None:
@@ -179,44 +190,34 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     totals["covered_km2"] = float(covered_m2.sum() / 1e6)
     totals["covered_share"] = share(covered_m2.sum(), area_m2.sum())
     totals["area_method"] = method
-    # The exact method keeps its areas and gap rows to work out the next version from; the grid starts afresh.
-    return CoverageResult(radius_m, table, totals, gaps_frame(gap_rows), covered, gap_rows if method == "exact" else None, method)
+    # The exact method keeps its areas and gap rows to work out the next version from; the grid starts afresh,
+    # and draws its gaps only when they are first asked for.
+    if method == "exact":
+        return CoverageResult(radius_m, table, totals, covered=covered, gap_rows=gap_rows, method=method)
+    return CoverageResult(radius_m, table, totals, method=method, gap_source=gap_rows)
 
 
-def _district_raster(districts: Districts, cell_m: float):
-    """The districts rasterised on an Albers grid of ``cell_m`` (pixel-centre rule), cached on the district map:
-    (labels: district row + 1 per cell, 0 outside, in the smallest integer type that holds them; transform).
-    Chongqing's 38 districts at 250 m are 3.4 million cells: 3.4 MB as uint8 (the cells inside are found
-    again per use, in milliseconds, rather than held)."""
-    def build():
-        from affine import Affine
-        from rasterio import features
-
-        metric = districts.metric_frame
-        minx, miny, maxx, maxy = metric.total_bounds
-        x0, y1 = math.floor(minx / cell_m) * cell_m, math.ceil(maxy / cell_m) * cell_m
-        nx, ny = int(math.ceil((maxx - x0) / cell_m)), int(math.ceil((y1 - miny) / cell_m))
-        transform = Affine(cell_m, 0.0, x0, 0.0, -cell_m, y1)
-        dtype = next(t for t in ("uint8", "uint16", "int32") if len(metric) < np.iinfo(t).max)
-        labels = features.rasterize(((geom, i + 1) for i, geom in enumerate(metric.geometry)),
-                                    out_shape=(ny, nx), transform=transform, fill=0, dtype=dtype)
-        return labels, transform
-    return cached_on(districts, f"coverage_raster:{cell_m:g}", build)
+def _district_grid(districts: Districts, cell_m: float) -> Grid:
+    """The districts on an Albers grid of ``cell_m`` (``geo.gridding``), cached on the district map.
+    Chongqing's 38 districts at 250 m are 3.4 million cells: 3.4 MB as uint8 (the cells inside are
+    found again per use, in milliseconds, rather than held)."""
+    return cached_on(districts, f"coverage_grid:{cell_m:g}",
+                     lambda: district_grid(districts.metric_frame.geometry.to_numpy(), cell_m))
 
 
 def grid_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m: float, area_m2: np.ndarray):
     """Covered area per district (m², the share of its cells within ``radius_m`` of a station times its true
-    area) and per district its uncovered land as polygons drawn from the cells (gap rows)."""
+    area), and the uncovered cells (``GapCells``: drawn as polygons only if asked for)."""
     from pykdtree.kdtree import KDTree  # the nearest index's k-d tree: scipy's would add 16 MB to every worker
-    from rasterio import features
 
-    labels, transform = _district_raster(districts, GRID_CELL_M)
+    grid = _district_grid(districts, GRID_CELL_M)
+    labels = grid.labels
     inside = np.flatnonzero(labels)
     rows, cols = np.divmod(inside, labels.shape[1])
     x, y = lonlat_to_metric(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
     district = labels.ravel()[inside].astype(np.intp) - 1
     if len(x):
-        centres = np.column_stack([transform.c + (cols + 0.5) * GRID_CELL_M, transform.f - (rows + 0.5) * GRID_CELL_M])
+        centres = np.column_stack(grid.centres(rows, cols))
         reach, _ = KDTree(np.column_stack([x, y])).query(centres, k=1, distance_upper_bound=radius_m * (1 + 1e-12))
         del centres
         hit = np.isfinite(reach)
@@ -229,15 +230,30 @@ def grid_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m: fl
     del rows, cols
     gap = np.zeros_like(labels)
     gap.ravel()[inside[~hit]] = labels.ravel()[inside[~hit]]
-    frame = districts.frame
-    gap_rows: list[list[tuple]] = [[] for _ in range(n_d)]
-    for geometry, value in features.shapes(gap, mask=gap > 0, transform=transform, connectivity=4):
-        d = int(value) - 1
-        polygon = shapely.geometry.shape(geometry)
-        if polygon.area >= MIN_GAP_AREA_M2:
-            gap_rows[d].append((frame["adcode"].iat[d], frame["name_zh"].iat[d], polygon.area / 1e6,
-                                shapely.simplify(polygon, GAP_SIMPLIFY_M, preserve_topology=True)))
-    return covered_m2, gap_rows
+    return covered_m2, GapCells(grid, gap, districts)
+
+
+class GapCells:
+    """The uncovered cells of a grid coverage (``gap``: the district label where uncovered, else 0),
+    drawn as polygons per district when first asked for (``rows``): tracing the cells into polygons
+    needs rasterio (GDAL), which a server worker then loads only if someone looks at the gaps."""
+
+    def __init__(self, grid: Grid, gap: np.ndarray, districts: Districts):
+        self.grid, self.gap, self.districts = grid, gap, districts
+
+    def rows(self) -> list[list[tuple]]:
+        """Per district, its uncovered polygons as (adcode, district, km², simplified metric polygon)."""
+        from rasterio import features
+
+        frame = self.districts.frame
+        gap_rows: list[list[tuple]] = [[] for _ in range(len(frame))]
+        for geometry, value in features.shapes(self.gap, mask=self.gap > 0, transform=self.grid.transform(), connectivity=4):
+            d = int(value) - 1
+            polygon = shapely.geometry.shape(geometry)
+            if polygon.area >= MIN_GAP_AREA_M2:
+                gap_rows[d].append((frame["adcode"].iat[d], frame["name_zh"].iat[d], polygon.area / 1e6,
+                                    shapely.simplify(polygon, GAP_SIMPLIFY_M, preserve_topology=True)))
+        return gap_rows
 
 
 def share(part, whole):

@@ -2,8 +2,10 @@
 
 Every worker holds what it imports for as long as it runs. pypinyin (55 MB of dictionaries: place
 search keeps a compact copy, geo.queries.pinyin), scipy (planning jobs run in their own processes;
-the coverage grid uses the nearest index's k-d tree) and GDAL through pyogrio (the district file
-is read as JSON) would add ~110 MB to each worker at 200,000 stations."""
+the coverage grid uses the nearest index's k-d tree), GDAL through pyogrio (the district file
+is read as JSON) and GDAL through rasterio (districts are put on grids with numpy, geo.gridding;
+a grid coverage's gap polygons are drawn only when asked for) would add ~140 MB to each worker
+at 200,000 stations."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import sys
 
 from geo.paths import DATA_DIR
 
-KEPT_OUT = ("pypinyin", "scipy", "pyogrio", "sklearn", "matplotlib")
+KEPT_OUT = ("pypinyin", "scipy", "pyogrio", "rasterio", "sklearn", "matplotlib")
 
 
 def test_answering_riders_and_planners_loads_none_of_the_heavy_optional_libraries(tmp_path):
@@ -24,6 +26,8 @@ def test_answering_riders_and_planners_loads_none_of_the_heavy_optional_librarie
 import json, sys
 from pathlib import Path
 from tests.conftest import make_test_app
+import geo.queries.coverage
+geo.queries.coverage.GRID_ABOVE_STATIONS = 100  # coverage on the grid, as at 200,000 stations
 client = make_test_app(Path({str(registry)!r}), Path({str(tmp_path)!r})).test_client()
 codes = [client.get(url).status_code for url in (
     "/", "/nearest", "/api/nearest?lon=106.55&lat=29.56&k=5", "/api/search?q=jfb", "/api/search?q=解放碑",
@@ -38,3 +42,26 @@ print(json.dumps({{"codes": codes, "loaded": sorted(({{m.split('.')[0] for m in 
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert set(got["codes"]) == {200}, got
     assert got["loaded"] == [], got
+
+
+def test_gap_polygons_are_drawn_from_the_grid_only_when_asked_for(tmp_path):
+    registry = tmp_path / "stations.geojson"
+    shutil.copy(DATA_DIR / "stations.geojson", registry)
+    code = f"""
+import json, sys
+from pathlib import Path
+from tests.conftest import make_test_app
+import geo.queries.coverage
+geo.queries.coverage.GRID_ABOVE_STATIONS = 100
+client = make_test_app(Path({str(registry)!r}), Path({str(tmp_path)!r})).test_client()
+before = client.get("/api/coverage?radius_m=1000")
+loaded_before = "rasterio" in sys.modules
+gaps = client.get("/api/gaps?radius_m=1000").get_json()
+print(json.dumps({{"codes": [before.status_code], "method": before.get_json()["totals"]["area_method"],
+                  "loaded_before": loaded_before, "loaded_after": "rasterio" in sys.modules, "gaps": gaps["count"]}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["method"] == "grid" and got["codes"] == [200], got
+    assert not got["loaded_before"] and got["loaded_after"], got
+    assert got["gaps"] > 0, got
