@@ -106,41 +106,111 @@ def _text(codes: np.ndarray) -> str:
     return codes.astype(np.uint32, copy=False).tobytes().decode("utf-32-le", "surrogatepass")
 
 
-def _fold_all(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``fold`` of every text at once: the folded texts' code points, each followed by a 0, and each
-    one's folded length. Character by character through a table of the distinct characters (the
-    same result as ``fold`` on each text, a hundred times faster); one text at a time if any
+# Texts up to this many code points are converted from a column a block at a time; longer ones (rare) one by one.
+_WIDE = 256
+_BLOCK = 4096
+
+
+class _Texts:
+    """Many texts as their code points, each followed by a 0 (``codes``), and each one's length: what
+    the build works on, with no ``str`` per station (200,000 of them would leave the worker's small-object
+    heap fragmented long after they are freed)."""
+
+    __slots__ = ("codes", "lengths", "source")
+
+    def __init__(self, codes: np.ndarray, lengths: np.ndarray, source: list[str] | None = None):
+        #: ``source``: the texts as ``str``, if made from them (a text holding a 0 is read from here)
+        self.codes, self.lengths, self.source = codes, lengths, source
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Texts:
+        if not texts:
+            return cls(np.zeros(0, np.uint32), np.zeros(0, np.int64), [])
+        return cls(_codes("\x00".join(texts) + "\x00"), np.fromiter(map(len, texts), np.int64, len(texts)), texts)
+
+    @classmethod
+    def of_column(cls, texts: np.ndarray) -> _Texts:
+        """From a numpy ``StringDType`` array (a missing value reads as ""), a block of rows at a time."""
+        texts = texts.astype(np.dtypes.StringDType(na_object=""))
+        lengths = np.strings.str_len(texts).astype(np.int64)
+        starts = np.cumsum(lengths + 1) - lengths - 1
+        codes = np.zeros(int(lengths.sum()) + len(lengths), np.uint32)
+        for lo in range(0, len(texts), _BLOCK):
+            block, block_lengths = texts[lo: lo + _BLOCK], lengths[lo: lo + _BLOCK]
+            short = np.flatnonzero(block_lengths <= _WIDE)
+            width = int(block_lengths[short].max()) if len(short) else 0
+            if width:
+                matrix = block[short].astype(f"<U{width}").view(np.uint32).reshape(len(short), width)
+                keep = np.arange(width) < block_lengths[short, None]
+                codes[(starts[lo + short, None] + np.arange(width))[keep]] = matrix[keep]
+            for j in np.flatnonzero(block_lengths > _WIDE).tolist():
+                at = int(starts[lo + j])
+                codes[at: at + int(block_lengths[j])] = _codes(str(block[j]))
+        if int(np.count_nonzero(codes == 0)) != len(lengths):  # a text holds a 0 (written around validation)
+            return cls.of([str(t) for t in texts])
+        return cls(codes, lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> str:
+        if self.source is not None:
+            return self.source[i]
+        start = int(self.lengths[:i].sum()) + i
+        return _text(self.codes[start: start + int(self.lengths[i])])
+
+    def taken(self, order: np.ndarray) -> _Texts:
+        """Texts ``order``, in that order."""
+        spans = self.lengths + 1
+        firsts = np.cumsum(spans) - spans
+        spans, firsts = spans[order], firsts[order]
+        starts = np.cumsum(spans) - spans
+        total = int(spans.sum())
+        return _Texts(self.codes[np.repeat(firsts - starts, spans) + np.arange(total)], self.lengths[order])
+
+    def joined(self, rows, sep: str) -> str:
+        """Texts ``rows`` joined by ``sep`` (one character)."""
+        picked = self.taken(np.asarray(rows, dtype=np.int64)).codes
+        picked[picked == 0] = ord(sep)
+        return _text(picked[:-1])
+
+    def strs(self) -> list[str]:
+        if self.source is not None:
+            return self.source
+        return _text(self.codes[:-1]).split("\x00") if len(self) else []
+
+
+def _fold_all(texts: _Texts) -> _Texts:
+    """``fold`` of every text at once. Character by character through a table of the distinct characters
+    (the same result as ``fold`` on each text, a hundred times faster); one text at a time if any
     character's fold depends on its neighbours."""
     n = len(texts)
     if not n:
-        return np.zeros(0, np.uint32), np.zeros(0, np.int64)
-    codes = _codes("\x00".join(texts) + "\x00")
+        return texts
+    codes = texts.codes
     distinct = np.flatnonzero(np.bincount(codes))
     folded = {c: fold(chr(c)) for c in distinct.tolist() if c}
     if int((codes == 0).sum()) != n or not all(_folds_alone(chr(c)) for c in folded):
-        each = [fold(t) for t in texts]
-        return _codes("".join(t + "\x00" for t in each)), np.array([len(t) for t in each], dtype=np.int64)
-    else:
-        top = int(distinct[-1]) + 1
-        width = np.zeros(top, np.int64)
-        width[0] = 1
-        longest = max((len(f) for f in folded.values()), default=1)
-        table = np.zeros((top, max(longest, 1)), np.uint32)
-        for c, f in folded.items():
-            width[c] = len(f)
-            table[c, : len(f)] = [ord(x) for x in f]
-        widths = width[codes]
-        if longest <= 1:
-            keep = widths > 0
-            codes = table[codes[keep], 0]
-        else:  # some characters fold to several (ß → ss): repeat each by its width
-            total = int(widths.sum())
-            at = np.repeat(np.arange(len(codes)), widths)
-            offset = np.arange(total) - np.repeat(np.cumsum(widths) - widths, widths)
-            codes = table[codes[at], offset]
+        return _Texts.of([fold(t) for t in texts.strs()])
+    top = int(distinct[-1]) + 1
+    width = np.zeros(top, np.int64)
+    width[0] = 1
+    longest = max((len(f) for f in folded.values()), default=1)
+    table = np.zeros((top, max(longest, 1)), np.uint32)
+    for c, f in folded.items():
+        width[c] = len(f)
+        table[c, : len(f)] = [ord(x) for x in f]
+    widths = width[codes]
+    if longest <= 1:
+        keep = widths > 0
+        codes = table[codes[keep], 0]
+    else:  # some characters fold to several (ß → ss): repeat each by its width
+        total = int(widths.sum())
+        at = np.repeat(np.arange(len(codes)), widths)
+        offset = np.arange(total) - np.repeat(np.cumsum(widths) - widths, widths)
+        codes = table[codes[at], offset]
     ends = np.flatnonzero(codes == 0)
-    lengths = np.diff(ends, prepend=-1) - 1
-    return codes, lengths
+    return _Texts(codes, np.diff(ends, prepend=-1) - 1)
 
 
 class _Rows:
@@ -158,16 +228,12 @@ class _Rows:
         return cls(_ROW + _ROW.join(texts) + _ROW if texts else _ROW, np.concatenate([[0], np.cumsum(lengths)]))
 
     @classmethod
-    def gathered(cls, codes: np.ndarray, lengths: np.ndarray, order: np.ndarray) -> _Rows:
-        """Rows ``order`` of texts held as code points each followed by a 0 (``_fold_all``)."""
-        spans = lengths + 1
-        firsts = np.cumsum(spans) - spans
-        spans, firsts = spans[order], firsts[order]
-        starts = np.concatenate([[0], np.cumsum(spans)])
-        at = np.repeat(firsts - starts[:-1], spans) + np.arange(int(starts[-1]))
-        picked = codes[at]
-        picked[starts[1:] - 1] = ord(_ROW)
-        return cls(_ROW + _text(picked), starts)
+    def gathered(cls, texts: _Texts, order: np.ndarray) -> _Rows:
+        """Rows ``order`` of ``texts``."""
+        taken = texts.taken(order)
+        picked = taken.codes
+        picked[picked == 0] = ord(_ROW)
+        return cls(_ROW + _text(picked), np.concatenate([[0], np.cumsum(taken.lengths + 1)]))
 
     def __len__(self) -> int:
         return len(self.starts) - 1
@@ -264,22 +330,29 @@ def _run_pinyin(run: str, memo: dict | None = None) -> tuple[str, str]:
     return tail
 
 
-def _pinyin_rows(texts: list[str]) -> tuple[_Rows, _Rows]:
+def _pinyin_rows(texts: _Texts) -> tuple[_Rows, _Rows]:
     """(initials, full pinyin) rows of ``texts`` as ``_initials`` makes them: the pinyin of a text is
     that of its runs of Chinese characters one after another (``lazy_pinyin`` converts each run
     alone and ignores the rest), and each distinct run is converted once (found as distinct rows of
     code points, a run length at a time)."""
-    n = len(texts)
-    if not n:
+    if not len(texts):
         return _Rows.of([]), _Rows.of([])
-    codes = _codes("\x00".join(texts) + "\x00")
+    # What lasts is made here, after the pinyin of every run and its memo (hundreds of thousands of small
+    # strings) are gone: made amid them, it would keep their memory from going back.
+    return tuple(_Rows(_ROW + text, np.concatenate([[0], np.cumsum(lengths + 1)])) for text, lengths in _pinyin_texts(texts))
+
+
+def _pinyin_texts(texts: _Texts) -> list[tuple[str, np.ndarray]]:
+    """(the rows' texts joined by ``_ROW``, each row's length) of the initials and of the full pinyin."""
+    n = len(texts)
+    codes = texts.codes
     distinct = np.flatnonzero(np.bincount(codes))
     han = np.zeros(int(distinct[-1]) + 1, np.int8)
     han_run = PinyinTable.load().han_run
     han[[c for c in distinct.tolist() if han_run.fullmatch(chr(c))]] = 1
     edges = np.diff(han[codes], prepend=0, append=0)
     firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    ends_of_texts = np.cumsum(np.fromiter((len(t) + 1 for t in texts), np.int64, n)) - 1
+    ends_of_texts = np.cumsum(texts.lengths + 1) - 1
     rows = np.searchsorted(ends_of_texts, firsts)
     run_lengths = ends - firsts
     initials = np.empty(len(firsts), dtype=object)
@@ -297,8 +370,8 @@ def _pinyin_rows(texts: list[str]) -> tuple[_Rows, _Rows]:
     for parts in (initials, full):
         lengths = np.bincount(rows, weights=[len(p) for p in parts], minlength=n).astype(np.int64) if parts else np.zeros(n, np.int64)
         text = "".join(np.insert(np.array(parts, dtype=object), bounds, _ROW).tolist()) if parts else _ROW * n
-        out.append(_Rows(_ROW + text, np.concatenate([[0], np.cumsum(lengths + 1)])))
-    return out[0], out[1]
+        out.append((text, lengths))
+    return out
 
 
 def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -338,18 +411,16 @@ class _Segment:
         self.chars = chars or (_chars(names.text), _chars(details.text))
 
     @classmethod
-    def build(cls, names: list[str], details: list[str], ranks: np.ndarray | None = None) -> _Segment:
+    def build(cls, names: _Texts, details: _Texts, ranks: np.ndarray | None = None) -> _Segment:
         """Rows for places with these (unfolded) names and addresses, sorted by (rank, folded name
         length, position)."""
-        name_codes, name_lengths = _fold_all(names)
-        detail_codes, detail_lengths = _fold_all(details)
+        folded_names, folded_details = _fold_all(names), _fold_all(details)
         if ranks is None:
-            order = np.argsort(name_lengths, kind="stable")
+            order = np.argsort(folded_names.lengths, kind="stable")
         else:
-            order = np.lexsort((np.arange(len(names)), name_lengths, ranks))
-        initials, pinyin = _pinyin_rows([names[i] for i in order.tolist()])
-        return cls(_Rows.gathered(name_codes, name_lengths, order), _Rows.gathered(detail_codes, detail_lengths, order),
-                   initials, pinyin, _index_array(order))
+            order = np.lexsort((np.arange(len(names)), folded_names.lengths, ranks))
+        initials, pinyin = _pinyin_rows(names.taken(order))
+        return cls(_Rows.gathered(folded_names, order), _Rows.gathered(folded_details, order), initials, pinyin, _index_array(order))
 
     def spliced(self, removed: np.ndarray, at: np.ndarray, names: list[str], details: list[str], initials: list[str],
                 pinyin: list[str], ids: list[int]) -> _Segment:
@@ -470,14 +541,14 @@ def _parts_pattern(district: str) -> re.Pattern:
                       rf"(?:{_SUBDIVISION.pattern.removeprefix('^')})?+(?:{_STREET.pattern.removeprefix('^')})?")
 
 
-def _address_parts_by_district(addresses: list[str], districts: list[str]):
+def _address_parts_by_district(addresses: _Texts, districts: list[str]):
     """(positions in ``addresses``, (街道/镇, street) of each as ``address_parts`` finds them, "": none)
     for the addresses of one district at a time: one regular expression over all of them."""
     by_district: dict[str, array.array] = {}
     for i, district in enumerate(districts):
         by_district.setdefault(district, array.array("q")).append(i)
     for district, rows in by_district.items():
-        text = _ROW.join([addresses[i] for i in rows])
+        text = addresses.joined(rows, _ROW)
         if text.count(_ROW) == len(rows) - 1 and _ROW not in district:
             yield district, rows, (m.groups("") for m in _parts_pattern(district).finditer(text))
         else:  # an address or district over several lines: one at a time
@@ -498,17 +569,32 @@ class _Groups:
     def empty(cls, n: int) -> _Groups:
         return cls([], {}, np.full(n, -1, np.int32), np.full(n, -1, np.int32))
 
-    def read(self, positions: list[int], addresses: list[str], districts: list[str]) -> None:
+    def read(self, positions: list[int], addresses: _Texts, districts: list[str]) -> None:
         """Set the parts of the stations at ``positions`` from their addresses (``address_parts``)."""
-        keys, index = self.keys, self.index
+        order, subs, streets, added = self._numbered(addresses, districts)
+        # The new parts are kept as copies made now, after the pass's small objects are gone: kept as
+        # made, amid them, they would keep that memory from going back.
+        for key in added:
+            kind, district, part = key
+            key = (kind, district, part.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass"))
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+        at = np.asarray(positions, dtype=np.int64)[np.frombuffer(order, dtype=np.int64)] if len(order) else np.zeros(0, np.int64)
+        self.sub[at] = np.frombuffer(subs, dtype=np.int64) if len(subs) else []
+        self.street[at] = np.frombuffer(streets, dtype=np.int64) if len(streets) else []
+
+    def _numbered(self, addresses: _Texts, districts: list[str]):
+        """(positions read in order, 街道/镇 and street number of each, the parts not numbered before, in number order)."""
+        index, first_new = self.index, len(self.keys)
+        added: dict = {}
 
         def number(kind: str, district: str, part: str) -> int:
             if not part:
                 return -1
-            gid = index.get((kind, district, part))
+            key = (kind, district, part)
+            gid = index.get(key)
             if gid is None:
-                gid = index[(kind, district, part)] = len(keys)
-                keys.append((kind, district, part))
+                gid = added.setdefault(key, first_new + len(added))
             return gid
 
         numbers: dict = {}
@@ -523,15 +609,7 @@ class _Groups:
                                                               number("street", district, street if len(street) >= 2 else ""))
                 subs.append(got[0])
                 streets.append(got[1])
-        if len(order) > 10_000:
-            # Made amid what this pass freed: copied now, so that the freed memory goes back whole.
-            keys[:] = [(kind, district, part.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass"))
-                       for kind, district, part in keys]
-            index.clear()
-            index.update((key, gid) for gid, key in enumerate(keys))
-        at = np.asarray(positions, dtype=np.int64)[np.frombuffer(order, dtype=np.int64)] if len(order) else np.zeros(0, np.int64)
-        self.sub[at] = np.frombuffer(subs, dtype=np.int64) if len(subs) else []
-        self.street[at] = np.frombuffer(streets, dtype=np.int64) if len(streets) else []
+        return order, subs, streets, list(added)
 
     def carried(self, n: int, touched: list[int], addresses: list[str | None], districts: list[str]) -> _Groups:
         sub, street = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
@@ -539,7 +617,7 @@ class _Groups:
         new = _Groups(self.keys, self.index, sub, street)
         active = [i for i, a in enumerate(addresses) if a is not None]
         sub[touched], street[touched] = -1, -1
-        new.read([touched[i] for i in active], [addresses[i] for i in active], [districts[i] for i in active])
+        new.read([touched[i] for i in active], _Texts.of([addresses[i] for i in active]), [districts[i] for i in active])
         return new
 
     def places(self, active: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -610,9 +688,8 @@ class Gazetteer:
             for column, texts in zip(columns, old_texts, strict=True):
                 column[:] = [texts[r] if r >= 0 else None for r in rows_now]
         if missing:
-            raw = [self.head_place(i)[0] for i in missing]
-            codes, lengths = _fold_all(raw)
-            made = [_Rows.gathered(codes, lengths, np.arange(len(raw))), *_pinyin_rows(raw)]
+            raw = _Texts.of([self.head_place(i)[0] for i in missing])
+            made = [_Rows.gathered(_fold_all(raw), np.arange(len(raw))), *_pinyin_rows(raw)]
             for column, rows in zip(columns, made, strict=True):
                 for k, i in enumerate(missing):
                     column[i] = rows[k]
@@ -756,13 +833,13 @@ class _Carried:
 def build_gazetteer(snapshot) -> Gazetteer:
     """Stations (active), the 街道/镇 and streets named in their addresses (at the mean of their stations),
     districts (at their seats) and ``LANDMARKS``."""
-    column, table = snapshot.column, snapshot.table  # straight from the columns: no Feature per station
-    active = np.flatnonzero(column("status") == "active")
-    names, districts, addresses = (_texts(column(name)[active]) for name in ("name", "district", "address"))
+    table = snapshot.table  # straight from the columns: no Feature, and no str, per station
+    active = np.flatnonzero(table.equals("status", "active"))
+    names, addresses = (_Texts.of_column(table.own_column(name).texts[active]) for name in ("name", "address"))
     stations = _Segment.build(names, addresses)
     stations.ids = _index_array(active[stations.ids])
     groups = _Groups.empty(len(snapshot))
-    groups.read(active, addresses, districts)
+    groups.read(active, addresses, _texts(table.take("district", active)))  # a few shared str
     return Gazetteer(table, _fixed_places(snapshot.districts), groups, stations)
 
 
