@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geo.queries.pinyin import PinyinTable
+from geo.queries.texts import Texts, codes_of, fold_all, text_of
 from geo.registry.snapshot import cached_on
 
 MAX_QUERY_CHARS = 40
@@ -84,135 +85,6 @@ _KIND_NAMES = ("landmark", "district", "subdistrict", "street", "station")
 # Rows of text are held "\n"-joined: a folded name, address or pinyin never holds a "\n" (fold drops
 # all whitespace, pinyin is letters), so a query never spans two rows.
 _ROW = "\n"
-# Code points that fold (NFKC, spaces dropped, casefold) on their own: the NFKD of each is only
-# starters that never compose with what follows (Hangul jamo and some Indic vowel signs do).
-_COMPOSING = ((0x0900, 0x1100), (0x1100, 0x1200), (0x1B00, 0x1B80), (0x3130, 0x3190), (0xA960, 0xA980),
-              (0xAC00, 0xD800), (0x11000, 0x12000))
-
-
-def _folds_alone(char: str) -> bool:
-    for c in unicodedata.normalize("NFKD", char):
-        code = ord(c)
-        if unicodedata.combining(c) or any(lo <= code < hi for lo, hi in _COMPOSING):
-            return False
-    return True
-
-
-def _codes(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
-def _text(codes: np.ndarray) -> str:
-    return codes.astype(np.uint32, copy=False).tobytes().decode("utf-32-le", "surrogatepass")
-
-
-# Texts up to this many code points are converted from a column a block at a time; longer ones (rare) one by one.
-_WIDE = 256
-_BLOCK = 4096
-
-
-class _Texts:
-    """Many texts as their code points, each followed by a 0 (``codes``), and each one's length: what
-    the build works on, with no ``str`` per station (200,000 of them would leave the worker's small-object
-    heap fragmented long after they are freed)."""
-
-    __slots__ = ("codes", "lengths", "source")
-
-    def __init__(self, codes: np.ndarray, lengths: np.ndarray, source: list[str] | None = None):
-        #: ``source``: the texts as ``str``, if made from them (a text holding a 0 is read from here)
-        self.codes, self.lengths, self.source = codes, lengths, source
-
-    @classmethod
-    def of(cls, texts: list[str]) -> _Texts:
-        if not texts:
-            return cls(np.zeros(0, np.uint32), np.zeros(0, np.int64), [])
-        return cls(_codes("\x00".join(texts) + "\x00"), np.fromiter(map(len, texts), np.int64, len(texts)), texts)
-
-    @classmethod
-    def of_column(cls, texts: np.ndarray) -> _Texts:
-        """From a numpy ``StringDType`` array (a missing value reads as ""), a block of rows at a time."""
-        texts = texts.astype(np.dtypes.StringDType(na_object=""))
-        lengths = np.strings.str_len(texts).astype(np.int64)
-        starts = np.cumsum(lengths + 1) - lengths - 1
-        codes = np.zeros(int(lengths.sum()) + len(lengths), np.uint32)
-        for lo in range(0, len(texts), _BLOCK):
-            block, block_lengths = texts[lo: lo + _BLOCK], lengths[lo: lo + _BLOCK]
-            short = np.flatnonzero(block_lengths <= _WIDE)
-            width = int(block_lengths[short].max()) if len(short) else 0
-            if width:
-                matrix = block[short].astype(f"<U{width}").view(np.uint32).reshape(len(short), width)
-                keep = np.arange(width) < block_lengths[short, None]
-                codes[(starts[lo + short, None] + np.arange(width))[keep]] = matrix[keep]
-            for j in np.flatnonzero(block_lengths > _WIDE).tolist():
-                at = int(starts[lo + j])
-                codes[at: at + int(block_lengths[j])] = _codes(str(block[j]))
-        if int(np.count_nonzero(codes == 0)) != len(lengths):  # a text holds a 0 (written around validation)
-            return cls.of([str(t) for t in texts])
-        return cls(codes, lengths)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __getitem__(self, i: int) -> str:
-        if self.source is not None:
-            return self.source[i]
-        start = int(self.lengths[:i].sum()) + i
-        return _text(self.codes[start: start + int(self.lengths[i])])
-
-    def taken(self, order: np.ndarray) -> _Texts:
-        """Texts ``order``, in that order."""
-        spans = self.lengths + 1
-        firsts = np.cumsum(spans) - spans
-        spans, firsts = spans[order], firsts[order]
-        starts = np.cumsum(spans) - spans
-        total = int(spans.sum())
-        return _Texts(self.codes[np.repeat(firsts - starts, spans) + np.arange(total)], self.lengths[order])
-
-    def joined(self, rows, sep: str) -> str:
-        """Texts ``rows`` joined by ``sep`` (one character)."""
-        picked = self.taken(np.asarray(rows, dtype=np.int64)).codes
-        picked[picked == 0] = ord(sep)
-        return _text(picked[:-1])
-
-    def strs(self) -> list[str]:
-        if self.source is not None:
-            return self.source
-        return _text(self.codes[:-1]).split("\x00") if len(self) else []
-
-
-def _fold_all(texts: _Texts) -> _Texts:
-    """``fold`` of every text at once. Character by character through a table of the distinct characters
-    (the same result as ``fold`` on each text, a hundred times faster); one text at a time if any
-    character's fold depends on its neighbours."""
-    n = len(texts)
-    if not n:
-        return texts
-    codes = texts.codes
-    distinct = np.flatnonzero(np.bincount(codes))
-    folded = {c: fold(chr(c)) for c in distinct.tolist() if c}
-    if int((codes == 0).sum()) != n or not all(_folds_alone(chr(c)) for c in folded):
-        return _Texts.of([fold(t) for t in texts.strs()])
-    top = int(distinct[-1]) + 1
-    width = np.zeros(top, np.int64)
-    width[0] = 1
-    longest = max((len(f) for f in folded.values()), default=1)
-    table = np.zeros((top, max(longest, 1)), np.uint32)
-    for c, f in folded.items():
-        width[c] = len(f)
-        table[c, : len(f)] = [ord(x) for x in f]
-    widths = width[codes]
-    if longest <= 1:
-        keep = widths > 0
-        codes = table[codes[keep], 0]
-    else:  # some characters fold to several (ß → ss): repeat each by its width
-        total = int(widths.sum())
-        at = np.repeat(np.arange(len(codes)), widths)
-        offset = np.arange(total) - np.repeat(np.cumsum(widths) - widths, widths)
-        codes = table[codes[at], offset]
-    ends = np.flatnonzero(codes == 0)
-    return _Texts(codes, np.diff(ends, prepend=-1) - 1)
-
-
 class _Rows:
     """Texts in one order as a single string ``"\\n" + "".join(text + "\\n")``: ``starts[k]`` is where
     the "\\n" before row ``k`` is (``starts[-1]``: the final one). A find jumps from match to match."""
@@ -228,12 +100,12 @@ class _Rows:
         return cls(_ROW + _ROW.join(texts) + _ROW if texts else _ROW, np.concatenate([[0], np.cumsum(lengths)]))
 
     @classmethod
-    def gathered(cls, texts: _Texts, order: np.ndarray) -> _Rows:
+    def gathered(cls, texts: Texts, order: np.ndarray) -> _Rows:
         """Rows ``order`` of ``texts``."""
         taken = texts.taken(order)
         picked = taken.codes
         picked[picked == 0] = ord(_ROW)
-        return cls(_ROW + _text(picked), np.concatenate([[0], np.cumsum(taken.lengths + 1)]))
+        return cls(_ROW + text_of(picked), np.concatenate([[0], np.cumsum(taken.lengths + 1)]))
 
     def __len__(self) -> int:
         return len(self.starts) - 1
@@ -330,7 +202,7 @@ def _run_pinyin(run: str, memo: dict | None = None) -> tuple[str, str]:
     return tail
 
 
-def _pinyin_rows(texts: _Texts) -> tuple[_Rows, _Rows]:
+def _pinyin_rows(texts: Texts) -> tuple[_Rows, _Rows]:
     """(initials, full pinyin) rows of ``texts`` as ``_initials`` makes them: the pinyin of a text is
     that of its runs of Chinese characters one after another (``lazy_pinyin`` converts each run
     alone and ignores the rest), and each distinct run is converted once (found as distinct rows of
@@ -342,7 +214,7 @@ def _pinyin_rows(texts: _Texts) -> tuple[_Rows, _Rows]:
     return tuple(_Rows(_ROW + text, np.concatenate([[0], np.cumsum(lengths + 1)])) for text, lengths in _pinyin_texts(texts))
 
 
-def _pinyin_texts(texts: _Texts) -> list[tuple[str, np.ndarray]]:
+def _pinyin_texts(texts: Texts) -> list[tuple[str, np.ndarray]]:
     """(the rows' texts joined by ``_ROW``, each row's length) of the initials and of the full pinyin."""
     n = len(texts)
     codes = texts.codes
@@ -361,7 +233,7 @@ def _pinyin_texts(texts: _Texts) -> list[tuple[str, np.ndarray]]:
     for length in np.unique(run_lengths).tolist():
         these = np.flatnonzero(run_lengths == length)
         firsts_of_runs, inverse = _distinct_rows(codes[firsts[these, None] + np.arange(length)])
-        got = [_run_pinyin(_text(codes[first: first + length]), memo) for first in firsts[these][firsts_of_runs].tolist()]
+        got = [_run_pinyin(text_of(codes[first: first + length]), memo) for first in firsts[these][firsts_of_runs].tolist()]
         initials[these] = np.array([g[0] for g in got], dtype=object)[inverse]
         full[these] = np.array([g[1] for g in got], dtype=object)[inverse]
     initials, full = initials.tolist(), full.tolist()
@@ -411,10 +283,10 @@ class _Segment:
         self.chars = chars or (_chars(names.text), _chars(details.text))
 
     @classmethod
-    def build(cls, names: _Texts, details: _Texts, ranks: np.ndarray | None = None) -> _Segment:
+    def build(cls, names: Texts, details: Texts, ranks: np.ndarray | None = None) -> _Segment:
         """Rows for places with these (unfolded) names and addresses, sorted by (rank, folded name
         length, position)."""
-        folded_names, folded_details = _fold_all(names), _fold_all(details)
+        folded_names, folded_details = fold_all(names, fold), fold_all(details, fold)
         if ranks is None:
             order = np.argsort(folded_names.lengths, kind="stable")
         else:
@@ -499,7 +371,7 @@ class _Segment:
 
 def _chars(text: str) -> frozenset[str]:
     """The distinct characters of ``text``."""
-    return frozenset(map(chr, np.flatnonzero(np.bincount(_codes(text))).tolist())) if text else frozenset()
+    return frozenset(map(chr, np.flatnonzero(np.bincount(codes_of(text))).tolist())) if text else frozenset()
 
 
 def _index_array(values) -> np.ndarray:
@@ -541,7 +413,7 @@ def _parts_pattern(district: str) -> re.Pattern:
                       rf"(?:{_SUBDIVISION.pattern.removeprefix('^')})?+(?:{_STREET.pattern.removeprefix('^')})?")
 
 
-def _address_parts_by_district(addresses: _Texts, districts: list[str]):
+def _address_parts_by_district(addresses: Texts, districts: list[str]):
     """(positions in ``addresses``, (街道/镇, street) of each as ``address_parts`` finds them, "": none)
     for the addresses of one district at a time: one regular expression over all of them."""
     by_district: dict[str, array.array] = {}
@@ -569,7 +441,7 @@ class _Groups:
     def empty(cls, n: int) -> _Groups:
         return cls([], {}, np.full(n, -1, np.int32), np.full(n, -1, np.int32))
 
-    def read(self, positions: list[int], addresses: _Texts, districts: list[str]) -> None:
+    def read(self, positions: list[int], addresses: Texts, districts: list[str]) -> None:
         """Set the parts of the stations at ``positions`` from their addresses (``address_parts``)."""
         order, subs, streets, added = self._numbered(addresses, districts)
         # The new parts are kept as copies made now, after the pass's small objects are gone: kept as
@@ -583,7 +455,7 @@ class _Groups:
         self.sub[at] = np.frombuffer(subs, dtype=np.int64) if len(subs) else []
         self.street[at] = np.frombuffer(streets, dtype=np.int64) if len(streets) else []
 
-    def _numbered(self, addresses: _Texts, districts: list[str]):
+    def _numbered(self, addresses: Texts, districts: list[str]):
         """(positions read in order, 街道/镇 and street number of each, the parts not numbered before, in number order)."""
         index, first_new = self.index, len(self.keys)
         added: dict = {}
@@ -617,7 +489,7 @@ class _Groups:
         new = _Groups(self.keys, self.index, sub, street)
         active = [i for i, a in enumerate(addresses) if a is not None]
         sub[touched], street[touched] = -1, -1
-        new.read([touched[i] for i in active], _Texts.of([addresses[i] for i in active]), [districts[i] for i in active])
+        new.read([touched[i] for i in active], Texts.of([addresses[i] for i in active]), [districts[i] for i in active])
         return new
 
     def places(self, active: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -688,8 +560,8 @@ class Gazetteer:
             for column, texts in zip(columns, old_texts, strict=True):
                 column[:] = [texts[r] if r >= 0 else None for r in rows_now]
         if missing:
-            raw = _Texts.of([self.head_place(i)[0] for i in missing])
-            made = [_Rows.gathered(_fold_all(raw), np.arange(len(raw))), *_pinyin_rows(raw)]
+            raw = Texts.of([self.head_place(i)[0] for i in missing])
+            made = [_Rows.gathered(fold_all(raw, fold), np.arange(len(raw))), *_pinyin_rows(raw)]
             for column, rows in zip(columns, made, strict=True):
                 for k, i in enumerate(missing):
                     column[i] = rows[k]
@@ -835,7 +707,7 @@ def build_gazetteer(snapshot) -> Gazetteer:
     districts (at their seats) and ``LANDMARKS``."""
     table = snapshot.table  # straight from the columns: no Feature, and no str, per station
     active = np.flatnonzero(table.equals("status", "active"))
-    names, addresses = (_Texts.of_column(table.own_column(name).texts[active]) for name in ("name", "address"))
+    names, addresses = (Texts.of_column(table.own_column(name).texts[active]) for name in ("name", "address"))
     stations = _Segment.build(names, addresses)
     stations.ids = _index_array(active[stations.ids])
     groups = _Groups.empty(len(snapshot))

@@ -26,6 +26,7 @@ from geo.queries.search import (
     fold,
     gazetteer_for,
 )
+from geo.queries.texts import Texts, fold_all, text_of
 from geo.registry import GeoJSONFileStore
 from geo.registry.snapshot import MISSING, Snapshot, TextColumn
 
@@ -244,10 +245,10 @@ def test_writes_carried_across_versions(districts_map, features, data):
 @settings(max_examples=200, deadline=None)
 @given(texts=st.lists(st.text(max_size=12), max_size=12))
 def test_fold_all_is_fold_of_each(texts):
-    got = search._fold_all(search._Texts.of(texts))
+    got = fold_all(Texts.of(texts), fold)
     folded = [fold(t) for t in texts]
     assert got.lengths.tolist() == [len(t) for t in folded]
-    assert search._text(got.codes) == "".join(t + "\x00" for t in folded)
+    assert text_of(got.codes) == "".join(t + "\x00" for t in folded)
     assert got.strs() == folded
 
 
@@ -259,9 +260,9 @@ _STATION_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_ch
 @given(texts=st.lists(st.one_of(_STATION_TEXT, st.none()), max_size=20), data=st.data())
 def test_texts_read_from_a_column_are_those_texts(texts, data):
     column = np.array([MISSING if t is None else t for t in texts], dtype=TextColumn.DTYPE)
-    got = search._Texts.of_column(column)
+    got = Texts.of_column(column)
     plain = ["" if t is None else t for t in texts]
-    expected = search._Texts.of(plain)
+    expected = Texts.of(plain)
     assert got.lengths.tolist() == expected.lengths.tolist()
     np.testing.assert_array_equal(got.codes, expected.codes)
     if plain:
@@ -277,16 +278,16 @@ def test_a_column_text_holding_a_0_is_read_whole():
     # A 0 inside a text has the column read text by text, exactly; numpy's string length stops before
     # trailing 0s, so a column with only those reads them as absent.
     column = np.array(["解放碑", "a\x00b", "长" * 300 + "\x00c", "站\x00"], dtype=TextColumn.DTYPE)
-    assert search._Texts.of_column(column).strs() == ["解放碑", "a\x00b", "长" * 300 + "\x00c", "站\x00"]
+    assert Texts.of_column(column).strs() == ["解放碑", "a\x00b", "长" * 300 + "\x00c", "站\x00"]
     column = np.array(["解放碑", "站\x00"], dtype=TextColumn.DTYPE)
-    assert search._Texts.of_column(column).strs() == ["解放碑", "站"]
+    assert Texts.of_column(column).strs() == ["解放碑", "站"]
 
 
 @settings(max_examples=200, deadline=None)
 @given(texts=st.lists(st.text(alphabet=st.one_of(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
                                                    st.sampled_from(CHARS)), max_size=12), max_size=12))
 def test_pinyin_rows_are_lazy_pinyin_of_each(texts):
-    initials, pinyin = search._pinyin_rows(search._Texts.of(texts))
+    initials, pinyin = search._pinyin_rows(Texts.of(texts))
     expected = [reference_initials(t) for t in texts]
     assert [initials[k] for k in range(len(texts))] == [i for i, _ in expected]
     assert [pinyin[k] for k in range(len(texts))] == [f for _, f in expected]
@@ -294,5 +295,5 @@ def test_pinyin_rows_are_lazy_pinyin_of_each(texts):
 
 def test_text_with_a_lone_surrogate_or_nul_folds_alone():
     texts = ["解放\ud800碑", "a\x00b", "ＡＢ"]
-    lengths = search._fold_all(search._Texts.of(texts)).lengths
+    lengths = fold_all(Texts.of(texts), fold).lengths
     assert lengths.tolist() == [len(fold(t)) for t in texts]

@@ -105,3 +105,22 @@ def test_a_carried_text_index_finds_what_a_fresh_one_finds(batches, seed, rejoin
                 assert carried.text_mask(query).tolist() == fresh.text_mask(query).tolist(), query
     finally:
         TextIndex.REJOIN_AFTER = saved
+
+
+_FILTER_TEXT = st.text(st.sampled_from(["站", "驿", "路", "a", "B", "0", "-", " ", "Ａ", "ß", "😀", "𠀋", "é"]), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(_FILTER_TEXT, max_size=12), needle=_FILTER_TEXT)
+def test_the_filter_finds_a_query_in_the_rows_that_hold_it(texts, needle):
+    """Rows as UTF-16 units (one byte each when all fit; two units for a character past U+FFFF), found by numpy."""
+    from geo.queries.selection import _Units
+    from geo.queries.texts import Texts, fold_all
+
+    needle = normalise_text(needle)
+    if not needle:
+        return
+    units = _Units.of(fold_all(Texts.of(texts), normalise_text))
+    found = units.rows_with(np.frombuffer(needle.encode("utf-16-le"), dtype=np.uint16))
+    assert sorted(set(found.tolist())) == [i for i, t in enumerate(texts) if needle in normalise_text(t)]
+    assert not texts or units.units.dtype == (np.uint8 if all(ord(c) < 256 for t in texts for c in normalise_text(t)) else np.uint16)
