@@ -224,6 +224,21 @@ def worker_memory(arbiter_pid: int) -> dict:
     return {"worker_rss_mb": max(r for r, _ in sizes), "worker_pss_mb": max(p for _, p in sizes)} if sizes else {}
 
 
+def settled_worker_memory(arbiter_pid: int, quiet_s: float = 5.0, limit_s: float = 120.0) -> dict:
+    """``worker_memory`` once it has held still (within 2 MB) for ``quiet_s``: the workers have built
+    what they build in the background (``stationmap.serve.warm_rest``), rather than a fixed wait that a
+    busy machine can outrun."""
+    started = last_change = time.perf_counter()
+    memory = worker_memory(arbiter_pid)
+    while time.perf_counter() - started < limit_s and time.perf_counter() - last_change < quiet_s:
+        time.sleep(0.5)
+        now = worker_memory(arbiter_pid)
+        if abs(now.get("worker_rss_mb", 0) - memory.get("worker_rss_mb", 0)) > 2:
+            last_change = time.perf_counter()
+        memory = now
+    return memory
+
+
 def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> dict:
     """``/api/nearest`` from riders against ``stationmap serve`` (2 workers) on this store: quiet, then while
     a 10-station upload is committed every second through another handle (the servers follow it)."""
@@ -234,8 +249,7 @@ def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> di
     try:
         serving_s = server.wait_ready()
         warm_up(server.url)
-        time.sleep(15 if len(writer.snapshot()) > 50_000 else 2)  # each worker's warm thread finishing
-        memory = worker_memory(server.process.pid)
+        memory = settled_worker_memory(server.process.pid)  # each worker's warm thread finished
         quiet = _load(server.url, "&k=5", seconds, 16)
         stop, written = threading.Event(), [0]
 
@@ -253,7 +267,7 @@ def riders_while_writing(url: str, districts: Districts, seconds: int = 8) -> di
         busy = _load(server.url, "&k=5", seconds, 16)
         stop.set()
         thread.join()
-        after = worker_memory(server.process.pid)
+        after = settled_worker_memory(server.process.pid)  # once the workers have followed the last write
     finally:
         server.stop()
         writer.close()
