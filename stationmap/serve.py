@@ -132,12 +132,10 @@ def start_warming(app) -> None:
 
 def warm_rest(app) -> None:
     """Build now what later first requests would otherwise wait for: the ball trees for far queries,
-    coverage at 1 km, the place-search gazetteer (~2 s at 200,000 stations), the population grids, the finder's answer in each
+    coverage at 1 km, the place-search gazetteer (~2 s at 200,000 stations), the finder's answer in each
     language, the map page's first view (the whole city, grouped) and its text filter. A request that comes first
     builds what it needs itself; this only spares the wait. At 200,000 stations this takes several
     seconds, which is why the server answers before it is done."""
-    from geo.planning.plans import COVERAGE_CELL_M, DISTRICT_CELL_M, snapshot_population_grid
-    from geo.planning.population import DEFAULT_CELL_M
     from geo.queries.coverage import snapshot_coverage
     from geo.queries.nearest import index_for
     from geo.queries.search import gazetteer_for
@@ -155,10 +153,7 @@ def warm_rest(app) -> None:
             release_freed_memory()
             gazetteer_for(snapshot)
             release_freed_memory()
-            # The population grids planning's provenance notes read in the worker (the planning itself
-            # runs in a separate process).
-            for cell_m in {DEFAULT_CELL_M, DISTRICT_CELL_M, COVERAGE_CELL_M}:
-                snapshot_population_grid(snapshot, cell_m)
+            # No population grids: planning runs in separate processes, which build and keep them.
         client = app.test_client()
         for lang in LANGS:
             client.get(f"/api/nearest?lon=106.5516&lat=29.5630&lang={lang}")

@@ -286,8 +286,21 @@ def modelled_population(districts: Districts, cell_m: float = DEFAULT_CELL_M, mo
     weights = model.weight(distance, lam[idx])
     totals = frame["population_2020"].to_numpy(float)
     residents = scale_to_totals(weights, idx, totals)
-    return _grid(districts, x, y, idx, residents, cell_m, Text("pop.source.cells", source=Text("pop.source.model", model=model.describe()),
-                                                             cell=f"{cell_m:g}"))
+    return _grid(districts, x, y, idx, residents, cell_m, modelled_grid(cell_m, model).source)
+
+
+@dataclass(frozen=True)
+class GridInfo:
+    """What a population grid is, without its cells: where its numbers come from and its cell size."""
+
+    source: Text | str
+    cell_m: float
+
+
+def modelled_grid(cell_m: float = DEFAULT_CELL_M, model: DensityModel = DEFAULT_MODEL) -> GridInfo:
+    """What ``modelled_population`` at ``cell_m`` is (what a plan's provenance names, with no grid built)."""
+    cell_m = float(cell_m)
+    return GridInfo(Text("pop.source.cells", source=Text("pop.source.model", model=model.describe()), cell=f"{cell_m:g}"), cell_m)
 
 
 def default_population_grid(districts: Districts, cell_m: float = DEFAULT_CELL_M, model: DensityModel = DEFAULT_MODEL) -> PopulationGrid:

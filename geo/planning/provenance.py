@@ -55,6 +55,7 @@ class Provenance:
 
     @classmethod
     def of(cls, snapshot, grid, radius_m: float, at=None, plan=None) -> Provenance:
+        """``grid``: the population grid the numbers came from, or what it is (``population.GridInfo``)."""
         source = str(grid.source)
         uploaded = source.startswith(("raster ", "points "))
         file_name = source.split(" ", 1)[1].split(";")[0].split(",")[0].strip() if uploaded else None

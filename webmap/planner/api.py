@@ -19,9 +19,9 @@ from geo.errors import PermissionDeniedError, Problem, ValidationError
 from geo.messages import Text, localise, message_of
 from geo.planning import charts
 from geo.planning import export as planexport
-from geo.planning.plans import DISTRICT_CELL_M, snapshot_plan, snapshot_population_coverage, snapshot_population_grid
+from geo.planning.plans import DISTRICT_CELL_M, snapshot_plan, snapshot_population_coverage
 from geo.planning.popcoverage import parse_at
-from geo.planning.population import DEFAULT_CELL_M
+from geo.planning.population import DEFAULT_CELL_M, modelled_grid
 from geo.planning.provenance import Provenance
 from webmap.core import params as p
 from webmap.core.errors import error_response
@@ -345,7 +345,7 @@ def plan_provenance(snapshot, args: dict, result) -> Provenance:
     """Where a plan's numbers come from (the grid it was solved on, the moment, the solver's status)."""
     key = plan_key(args)
     cell_m = key.cell_m or (DISTRICT_CELL_M if key.district else DEFAULT_CELL_M)
-    return Provenance.of(snapshot, snapshot_population_grid(snapshot, cell_m), result.radius_m, result.at, result)
+    return Provenance.of(snapshot, modelled_grid(cell_m), result.radius_m, result.at, result)  # the grid snapshot_plan solves on
 
 
 def _iso(when) -> str | None:

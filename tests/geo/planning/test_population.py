@@ -11,6 +11,7 @@ from geo.planning.population import (
     UNIFORM_MODEL,
     check_cell_size,
     default_population_grid,
+    modelled_grid,
     modelled_population,
     population_from_points_csv,
     population_from_raster,
@@ -224,3 +225,11 @@ def test_raster_that_is_not_a_raster(tmp_path):
     path.write_bytes(b"not a tiff")
     with pytest.raises(ValidationError, match="cannot read as a raster"):
         population_from_raster(path, one_square())
+
+
+@pytest.mark.parametrize("cell_m", [250.0, 500.0, 1000.0, 2000.0])
+def test_a_plan_names_its_modelled_grid_without_building_it(cell_m):
+    grid = default_population_grid(square_districts(("500103", 0.0, 0.0, SIDE_M, 100_000)), cell_m)
+    info = modelled_grid(cell_m)
+    assert (str(info.source), info.cell_m) == (str(grid.source), grid.cell_m)
+    assert str(info.source) != str(modelled_grid(cell_m * 2 if cell_m < 2000 else 500.0).source)
