@@ -11,7 +11,6 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from threading import Lock
 
 import geopandas as gpd
@@ -68,14 +67,28 @@ class CoverageResult:
     gap_rows: list | None = field(default=None, repr=False)
     #: "exact" (union of circles) or "grid" (share of 250 m cells within reach; gaps drawn from the cells)
     method: str = "exact"
-    #: the gap rows when there are none yet (the grid's cells, drawn when ``gaps`` is first read)
-    gap_source: Callable[[], list] | None = field(default=None, repr=False)
+    #: the gap rows when there are none yet (the grid's cells, drawn when the gaps are first asked for)
+    gap_source: Callable[..., list] | None = field(default=None, repr=False)
+    _gaps: gpd.GeoDataFrame | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def gaps(self) -> gpd.GeoDataFrame:
-        rows = self.gap_rows if self.gap_rows is not None else self.gap_source()
-        self.gap_source = None  # the cells are not needed once drawn
-        return gaps_frame(rows)
+        return self.gap_polygons()
+
+    def gap_polygons(self, run=None) -> gpd.GeoDataFrame:
+        """``gaps``, drawn once; ``run(fn, *args)`` runs a grid's drawing elsewhere (``GapCells.rows``)."""
+        gaps = self._gaps
+        if gaps is None:
+            source = self.gap_source
+            if self.gap_rows is not None:
+                rows = self.gap_rows
+            elif source is None:  # drawn meanwhile by another thread
+                return self._gaps
+            else:
+                rows = source(run)
+            gaps = self._gaps = gaps_frame(rows)
+            self.gap_source = None  # the cells are not needed once drawn
+        return gaps
 
     def records(self) -> list[dict]:
         return [_plain(row) for row in self.table.to_dict(orient="records")]
@@ -235,25 +248,34 @@ def grid_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m: fl
 
 class GapCells:
     """The uncovered cells of a grid coverage (``gap``: the district label where uncovered, else 0),
-    drawn as polygons per district when first asked for (``rows``): tracing the cells into polygons
-    needs rasterio (GDAL), which a server worker then loads only if someone looks at the gaps."""
+    drawn as polygons per district when first asked for (``rows``). Drawing needs rasterio (GDAL,
+    ~30 MB resident once loaded): a server runs it in a separate process, so its workers never load it."""
 
     def __init__(self, grid: Grid, gap: np.ndarray, districts: Districts):
         self.grid, self.gap, self.districts = grid, gap, districts
 
-    def rows(self) -> list[list[tuple]]:
-        """Per district, its uncovered polygons as (adcode, district, km², simplified metric polygon)."""
-        from rasterio import features
-
+    def rows(self, run=None) -> list[list[tuple]]:
+        """Per district, its uncovered polygons as (adcode, district, km², simplified metric polygon);
+        ``run(fn, *args)`` runs the drawing (``trace_gaps``) elsewhere, else it runs here."""
         frame = self.districts.frame
-        gap_rows: list[list[tuple]] = [[] for _ in range(len(frame))]
-        for geometry, value in features.shapes(self.gap, mask=self.gap > 0, transform=self.grid.transform(), connectivity=4):
-            d = int(value) - 1
-            polygon = shapely.geometry.shape(geometry)
-            if polygon.area >= MIN_GAP_AREA_M2:
-                gap_rows[d].append((frame["adcode"].iat[d], frame["name_zh"].iat[d], polygon.area / 1e6,
-                                    shapely.simplify(polygon, GAP_SIMPLIFY_M, preserve_topology=True)))
-        return gap_rows
+        args = (self.gap, self.grid.cell_m, self.grid.x0, self.grid.y1, frame["adcode"].tolist(), frame["name_zh"].tolist())
+        return run(trace_gaps, *args) if run is not None else trace_gaps(*args)
+
+
+def trace_gaps(gap: np.ndarray, cell_m: float, x0: float, y1: float, adcodes: list, names: list) -> list[list[tuple]]:
+    """Per district (``adcodes``/``names`` in label order), the polygons of its uncovered cells in ``gap``
+    (a grid of ``cell_m`` from the north-west corner ``x0``, ``y1``), as ``GapCells.rows`` gives them."""
+    from rasterio import features
+
+    gap_rows: list[list[tuple]] = [[] for _ in adcodes]
+    transform = Grid(cell_m, x0, y1, gap).transform()
+    for geometry, value in features.shapes(gap, mask=gap > 0, transform=transform, connectivity=4):
+        d = int(value) - 1
+        polygon = shapely.geometry.shape(geometry)
+        if polygon.area >= MIN_GAP_AREA_M2:
+            gap_rows[d].append((adcodes[d], names[d], polygon.area / 1e6,
+                                shapely.simplify(polygon, GAP_SIMPLIFY_M, preserve_topology=True)))
+    return gap_rows
 
 
 def share(part, whole):

@@ -34,6 +34,7 @@ from geo.queries.selection import KIND_CODES, StationColumns
 from geo.registry.snapshot import cached_on
 from geo.reports.freshness import freshness, is_stale, last_verified
 from webmap.core import params as p
+from webmap.core.gates import gate
 from webmap.core.openapi import GEOJSON, describe, json_content, openapi_document
 from webmap.core.reports_state import get_reports, max_age_days
 from webmap.core.responses import Body, cached, dumps, json_body, query_etag, send, send_json, snapshot_fingerprint
@@ -317,7 +318,8 @@ def gaps():
     snapshot = get_snapshot()
     download = f"stationmap-gaps-{args['radius_m']:g}m.geojson" if args["download"] else None
     return cached(query_etag(snapshot_fingerprint(snapshot)), REPORT_CACHE,
-                  lambda: reports.gaps_body(snapshot, args["radius_m"], args["district"]), download=download)
+                  lambda: reports.gaps_body(snapshot, args["radius_m"], args["district"], run=gate("plan").run_isolated),
+                  download=download)
 
 
 @bp.get("/vocabulary")

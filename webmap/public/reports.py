@@ -89,8 +89,9 @@ def districts_body(snapshot, radius_m: float, with_geometry: bool) -> Body:
     return _collection(features, radius_m, snapshot.version)
 
 
-def gaps_body(snapshot, radius_m: float, adcode: str | None = None) -> Body:
-    gaps = snapshot_coverage(snapshot, radius_m).gaps
+def gaps_body(snapshot, radius_m: float, adcode: str | None = None, run=None) -> Body:
+    """``run(fn, *args)``: where a grid coverage's gaps are drawn (the planning pool, so that no worker loads GDAL)."""
+    gaps = snapshot_coverage(snapshot, radius_m).gap_polygons(run)
     if adcode is not None:
         gaps = gaps[gaps["adcode"] == adcode]
     features = [

@@ -71,3 +71,27 @@ def test_the_grid_method_agrees_with_the_exact_union(districts, monkeypatch):
     uncovered = exact.totals["area_km2"] - exact.totals["covered_km2"]
     assert grid.gaps.to_crs(coverage.CHONGQING_EQUAL_AREA).area.sum() / 1e6 == pytest.approx(uncovered, rel=0.01)
     assert set(grid.gaps["adcode"]) == set(exact.gaps["adcode"])
+
+
+def test_a_grid_coverage_draws_its_gaps_once_and_alike_wherever_it_runs(districts, monkeypatch):
+    """The server draws a grid coverage's gaps in a separate process: the job and its answer cross a pipe."""
+    import pickle
+
+    snap = Snapshot(1, copy.deepcopy(SMALL_REGISTRY), districts)
+    monkeypatch.setattr(coverage, "GRID_ABOVE_STATIONS", 0)
+    here, there = (district_coverage(snap.active, districts, 3000.0) for _ in range(2))
+    calls = []
+
+    def crossed(value):
+        return pickle.loads(pickle.dumps(value))  # noqa: S301 - our own bytes, as the work pool's pipe carries them
+
+    def elsewhere(fn, *args):
+        calls.append(fn.__name__)
+        return crossed(crossed(fn)(*crossed(args)))
+
+    drawn = there.gap_polygons(run=elsewhere)
+    assert calls == ["trace_gaps"] and there.gap_polygons(run=elsewhere) is drawn and calls == ["trace_gaps"]
+    assert there.gap_source is None  # the cells go once drawn
+    assert len(drawn) == len(here.gaps) > 0
+    assert drawn["area_km2"].tolist() == here.gaps["area_km2"].tolist()
+    assert all(a.equals(b) for a, b in zip(drawn.geometry, here.gaps.geometry, strict=True))

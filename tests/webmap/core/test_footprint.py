@@ -44,7 +44,7 @@ print(json.dumps({{"codes": codes, "loaded": sorted(({{m.split('.')[0] for m in 
     assert got["loaded"] == [], got
 
 
-def test_gap_polygons_are_drawn_from_the_grid_only_when_asked_for(tmp_path):
+def test_gap_polygons_are_drawn_from_the_grid_only_when_asked_for_and_in_the_planning_pool(tmp_path):
     registry = tmp_path / "stations.geojson"
     shutil.copy(DATA_DIR / "stations.geojson", registry)
     code = f"""
@@ -58,10 +58,11 @@ before = client.get("/api/coverage?radius_m=1000")
 loaded_before = "rasterio" in sys.modules
 gaps = client.get("/api/gaps?radius_m=1000").get_json()
 print(json.dumps({{"codes": [before.status_code], "method": before.get_json()["totals"]["area_method"],
-                  "loaded_before": loaded_before, "loaded_after": "rasterio" in sys.modules, "gaps": gaps["count"]}}))
+                  "loaded_before": loaded_before, "loaded_after": "rasterio" in sys.modules, "gaps": gaps["count"],
+                  "area": gaps["total_area_km2"]}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["method"] == "grid" and got["codes"] == [200], got
-    assert not got["loaded_before"] and got["loaded_after"], got
-    assert got["gaps"] > 0, got
+    assert not got["loaded_before"] and not got["loaded_after"], got  # drawn in a pool process
+    assert got["gaps"] > 0 and got["area"] > 0, got
