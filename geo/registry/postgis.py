@@ -46,7 +46,7 @@ from geo.registry.postgis_load import (
     take_prefetched,
 )
 from geo.registry.postgis_schema import latest_version, schema_version
-from geo.registry.snapshot import MISSING, StationTable, TextColumn
+from geo.registry.snapshot import ASCII_COLUMNS, MISSING, AsciiColumn, StationTable, TextColumn, own_column_of
 
 CHANNEL = "stationmap_registry"
 STATEMENT_TIMEOUT_MS = 30_000
@@ -140,9 +140,11 @@ def read_columns(aggregated: list, fetch=None) -> StationTable | None:
     else:
         lon, lat, own, codes, distinct = split
     for name, column in own.items():
+        if isinstance(column, TextColumn):
+            continue
         if column.dtype == object:
             column[np.equal(column, None)] = MISSING
-            own[name] = TextColumn.of(column)
+            own[name] = own_column_of(name, column)
         else:
             own[name] = TextColumn(column)
     values = {name: [MISSING if v is None else json.loads(v) if name in _JSON_COLUMNS else v for v in texts]
@@ -182,6 +184,14 @@ def _split_aggregates(row: list):
         del joined
         if len(parts) != n or (n - present and parts.count(NULL_MARK) != n - present):
             return None
+        if name in ASCII_COLUMNS:  # timestamps, as bytes
+            column = AsciiColumn.of(parts if rows is None else [parts[i] for i in rows.tolist()])
+            del parts
+            if n - present:
+                for i in np.flatnonzero(column.raw == NULL_MARK.encode()).tolist():
+                    column.raw[i], column.others[i] = b"", MISSING
+            own[name] = column
+            continue
         if name in OWN:
             # Made compact at once: the split's strings are freed together, before anything else lands among them.
             column = np.array(parts, dtype=TextColumn.DTYPE)

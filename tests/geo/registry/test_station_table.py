@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geo.paths import DATA_DIR
-from geo.registry.snapshot import MISSING, SHARED, StationIds, StationTable, TextColumn
+from geo.registry.snapshot import MISSING, SHARED, AsciiColumn, StationIds, StationTable, TextColumn
 from geo.schema import PROPERTY_NAMES
 
 
@@ -138,14 +138,18 @@ def test_values_equal_in_python_but_not_in_json_keep_their_own_codes(sample):
 
 
 # A value of an own column: mostly text, sometimes absent, and now and then a JSON null or a number.
-OWN_VALUE = st.one_of(st.text(max_size=12), st.just(MISSING), st.none(), st.integers(-5, 5), st.sampled_from(["站", "", "x" * 40]))
+OWN_VALUE = st.one_of(st.text(max_size=12), st.just(MISSING), st.none(), st.integers(-5, 5),
+                      st.sampled_from(["站", "", "x" * 40, "y" * 41, "2026-12-06T13:51:25+08:00", "a\x00", "é"]))
 
 
+@pytest.mark.parametrize("kind", [TextColumn, AsciiColumn])
 @settings(max_examples=60, deadline=None)
 @given(values=st.lists(OWN_VALUE, max_size=30), data=st.data())
-def test_a_text_column_gives_back_every_value_as_it_was_given(values, data):
-    column = TextColumn.of(values)
+def test_a_text_column_gives_back_every_value_as_it_was_given(kind, values, data):
+    column = kind.of(values)
     assert column.texts.dtype == TextColumn.DTYPE  # no str object per station
+    assert [column.texts[i] if column.texts[i] is not MISSING else MISSING for i in range(len(values))] == \
+        [v if type(v) is str and (kind is TextColumn or (v.isascii() and len(v) <= 40 and "\x00" not in v)) else MISSING for v in values]
     same = lambda got, want: len(got) == len(want) and all(type(a) is type(b) and a == b for a, b in zip(got, want, strict=True))  # noqa: E731
     assert same(column.objects().tolist(), values)
     assert same([column[i] for i in range(len(values))], values)
