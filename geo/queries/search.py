@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import copy
 import functools
 import itertools
 import re
@@ -614,8 +615,12 @@ class Gazetteer:
 
     def carried_to(self, snapshot) -> _Carried:
         """This gazetteer for ``snapshot``, made by ``with_changes`` from this one's version: worked out
-        when first searched (``gazetteer_for``), from the stations written since."""
-        return _Carried(self, snapshot.touched)
+        when first searched (``gazetteer_for``), from the stations written since. What is carried does
+        not hold this version's table (its coordinates and codes, ~12 MB at 200,000 stations): working
+        it out reads the new version's."""
+        detached = copy.copy(self)
+        detached.table = None
+        return _Carried(detached, snapshot.touched)
 
     def carried(self, snapshot, touched: np.ndarray) -> Gazetteer:
         """The gazetteer of ``snapshot``, whose stations differ from this one's only at ``touched``."""

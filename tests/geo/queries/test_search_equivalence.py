@@ -4,6 +4,7 @@ from version to version."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 
@@ -297,3 +298,19 @@ def test_text_with_a_lone_surrogate_or_nul_folds_alone():
     texts = ["解放\ud800碑", "a\x00b", "ＡＢ"]
     lengths = fold_all(Texts.of(texts), fold).lengths
     assert lengths.tolist() == [len(fold(t)) for t in texts]
+
+
+def test_a_carried_gazetteer_does_not_hold_the_version_it_came_from(districts_map, sample):
+    """Versions not yet searched carry the last gazetteer worked out, but not that version's table
+    (its coordinates and codes): a stream of writes would otherwise keep an old version alive."""
+    features = copy.deepcopy(list(sample[0].features[:60]))
+    snapshot = Snapshot(1, features, districts_map)
+    searched = gazetteer_for(snapshot)
+    assert searched.table is snapshot.table
+    moved = {**features[0], "properties": {**features[0]["properties"], "name": "新名字驿站"}}
+    later = snapshot.with_changes(2, [moved]).with_changes(3, [])
+    carried = later.derived["gazetteer"]
+    assert isinstance(carried, search._Carried) and carried.base.table is None
+    assert searched.table is snapshot.table  # the version it came from still searches with its own
+    resolved = gazetteer_for(later)
+    assert resolved.table is later.table and [p.name for p in resolved.search("新名字")] == ["新名字驿站"]
