@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from flask import Response, current_app, request
 
-from geo.registry.snapshot import cached_on
+from geo.registry.snapshot import ASCII_COLUMNS, AsciiColumn, cached_on
 from webmap.core.compress import MIN_BYTES as GZIP_MIN_BYTES
 from webmap.core.compress import accepts_gzip, gzip_bytes
 
@@ -140,6 +140,8 @@ class RowHashes:
             if name in table.codes:  # a shared property: each distinct value hashed once
                 codes, values = table.coded(name)
                 columns.append((texts(values), pick(codes)))
+            elif name in ASCII_COLUMNS:  # from its bytes, no str per station
+                columns.append((_ascii_words(table.own_column(name) if rows is None else AsciiColumn.of(table.take(name, rows))), None))
             else:
                 columns.append((texts((table.column(name) if rows is None else table.take(name, rows)).tolist()), None))
         columns += [(pick(table.lon).view(np.uint64), None), (pick(table.lat).view(np.uint64), None)]
@@ -161,6 +163,23 @@ class RowHashes:
         if len(touched):
             hashes[touched] = self.of(snapshot.table, touched)
         return RowHashes(snapshot.table, hashes)
+
+
+def _ascii_words(column) -> np.ndarray:
+    """One uint64 per value of an ``AsciiColumn``, the same however wide its bytes are held: the bytes
+    zero-padded to ``AsciiColumn.WIDEST`` and folded a word at a time; a value kept beside the bytes
+    from its type and text."""
+    raw = column.raw
+    padded = np.zeros((len(raw), -(-AsciiColumn.WIDEST // 8) * 8), dtype=np.uint8)
+    padded[:, : raw.dtype.itemsize] = raw.view(np.uint8).reshape(len(raw), raw.dtype.itemsize)
+    words = padded.view(np.uint64)
+    out = np.zeros(len(raw), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(words.shape[1]):
+            out = out * np.uint64(0x100000001B3) + words[:, j]
+    for i, value in column.others.items():
+        out[i] = int.from_bytes(hashlib.blake2b(f"{type(value).__name__}:{value}".encode(), digest_size=8).digest(), "little")
+    return out
 
 
 def districts_fingerprint(districts) -> str:

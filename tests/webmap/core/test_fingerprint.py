@@ -41,7 +41,8 @@ def test_the_same_version_with_a_station_changed_has_another_fingerprint():
     """The version alone is not trusted (a re-imported database starts again at 1)."""
     features = registry(20, 3)
     before = snapshot_fingerprint(Snapshot(1, features, DISTRICTS))
-    for field, value in (("updated_at", "2030-01-01T00:00:00+08:00"), ("status", "retired"), ("id", "500103-OS-9999")):
+    for field, value in (("updated_at", "2030-01-01T00:00:00+08:00"), ("status", "retired"), ("id", "500103-OS-9999"),
+                         ("updated_at", "二〇三〇年一月一日"), ("updated_at", None), ("updated_at", "2030-01-01T00:00:00+08:00" * 2)):
         altered = copy.deepcopy(features)
         altered[5]["properties"][field] = value
         assert snapshot_fingerprint(Snapshot(1, altered, DISTRICTS)) != before, field
@@ -49,3 +50,17 @@ def test_the_same_version_with_a_station_changed_has_another_fingerprint():
     moved[5]["geometry"]["coordinates"][0] += 1e-9
     assert snapshot_fingerprint(Snapshot(1, moved, DISTRICTS)) != before
     assert snapshot_fingerprint(Snapshot(1, copy.deepcopy(features), DISTRICTS)) == before
+
+
+def test_timestamps_held_beside_the_bytes_fingerprint_alike_carried_or_fresh():
+    """Timestamps are hashed from their bytes; one that is not short ASCII text is hashed from its text,
+    the same whether the version was reached by writes or loaded afresh."""
+    features = registry(20, 4)
+    features[3]["properties"]["updated_at"] = "二〇三〇年一月一日"
+    features[4]["properties"]["updated_at"] = None
+    snap = Snapshot(1, features, DISTRICTS)
+    snapshot_fingerprint(snap)
+    changed = copy.deepcopy(features[5])
+    changed["properties"]["updated_at"] = "x" * 60  # wider than any held as bytes
+    later = snap.with_changes(2, [changed])
+    assert snapshot_fingerprint(later) == snapshot_fingerprint(fresh(later)) != snapshot_fingerprint(snap)
