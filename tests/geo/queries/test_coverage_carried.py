@@ -89,6 +89,7 @@ def test_a_grid_coverage_draws_its_gaps_once_and_alike_wherever_it_runs(district
         calls.append(fn.__name__)
         return crossed(crossed(fn)(*crossed(args)))
 
+    assert there.gap_source is not None and there._gaps is None  # nothing drawn until asked for
     drawn = there.gap_polygons(run=elsewhere)
     assert calls == ["trace_gaps"] and there.gap_polygons(run=elsewhere) is drawn and calls == ["trace_gaps"]
     assert there.gap_source is None  # the cells go once drawn
