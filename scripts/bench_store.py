@@ -198,7 +198,7 @@ ROWS = [
     ("coverage, 38 districts at 1 km, from scratch", "coverage_first_s", "s", "≤ 3 s"),
     ("coverage, 38 districts at 1 km, after a write", "coverage_after_write_s", "s", "≤ 3 s"),
     ("`stationmap serve` answering from cold (registry + nearest index)", "serve_ready_s", "s", "≤ 5 s"),
-    ("serve worker, warmed (coverage, search, grids, map): resident", "worker_rss_mb", "MB", "≤ 400 MB"),
+    ("serve worker, warmed (coverage, search, map and its text filter): resident", "worker_rss_mb", "MB", "≤ 400 MB"),
     ("  … proportional (pages shared with the other processes split)", "worker_pss_mb", "MB", ""),
     ("  … resident after the riders-while-writing run", "worker_rss_after_writes_mb", "MB", ""),
     ("riders /api/nearest p99, quiet (2 workers, 16 connections)", "riders_quiet_p99_ms", "ms", ""),
