@@ -165,7 +165,6 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     if len(stations) > GRID_ABOVE_STATIONS:
         method = "grid"
         covered_m2, gap_cells = grid_coverage(stations, districts, radius_m, area_m2)
-        gap_rows = gap_cells.rows
     else:
         method = "exact"
         if previous is not None and previous.covered is not None and moved is not None:
@@ -207,7 +206,7 @@ def district_coverage(stations: gpd.GeoDataFrame, districts: Districts, radius_m
     # and draws its gaps only when they are first asked for.
     if method == "exact":
         return CoverageResult(radius_m, table, totals, covered=covered, gap_rows=gap_rows, method=method)
-    return CoverageResult(radius_m, table, totals, method=method, gap_source=gap_rows)
+    return CoverageResult(radius_m, table, totals, method=method, gap_source=gap_cells.rows)
 
 
 def _district_grid(districts: Districts, cell_m: float) -> Grid:

@@ -104,9 +104,10 @@ class _Rows:
     def gathered(cls, texts: Texts, order: np.ndarray) -> _Rows:
         """Rows ``order`` of ``texts``."""
         taken = texts.taken(order)
+        starts = np.concatenate([[0], np.cumsum(taken.lengths + 1)])
         picked = taken.codes
-        picked[picked == 0] = ord(_ROW)
-        return cls(_ROW + text_of(picked), np.concatenate([[0], np.cumsum(taken.lengths + 1)]))
+        picked[starts[1:] - 1] = ord(_ROW)  # each text's end (a text may hold a 0 itself)
+        return cls(_ROW + text_of(picked), starts)
 
     def __len__(self) -> int:
         return len(self.starts) - 1
@@ -208,16 +209,9 @@ def _pinyin_rows(texts: Texts) -> tuple[_Rows, _Rows]:
     that of its runs of Chinese characters one after another (``lazy_pinyin`` converts each run
     alone and ignores the rest), and each distinct run is converted once (found as distinct rows of
     code points, a run length at a time)."""
-    if not len(texts):
-        return _Rows.of([]), _Rows.of([])
-    # What lasts is made here, after the pinyin of every run and its memo (hundreds of thousands of small
-    # strings) are gone: made amid them, it would keep their memory from going back.
-    return tuple(_Rows(_ROW + text, np.concatenate([[0], np.cumsum(lengths + 1)])) for text, lengths in _pinyin_texts(texts))
-
-
-def _pinyin_texts(texts: Texts) -> list[tuple[str, np.ndarray]]:
-    """(the rows' texts joined by ``_ROW``, each row's length) of the initials and of the full pinyin."""
     n = len(texts)
+    if not n:
+        return _Rows.of([]), _Rows.of([])
     codes = texts.codes
     distinct = np.flatnonzero(np.bincount(codes))
     han = np.zeros(int(distinct[-1]) + 1, np.int8)
@@ -243,8 +237,8 @@ def _pinyin_texts(texts: Texts) -> list[tuple[str, np.ndarray]]:
     for parts in (initials, full):
         lengths = np.bincount(rows, weights=[len(p) for p in parts], minlength=n).astype(np.int64) if parts else np.zeros(n, np.int64)
         text = "".join(np.insert(np.array(parts, dtype=object), bounds, _ROW).tolist()) if parts else _ROW * n
-        out.append((text, lengths))
-    return out
+        out.append(_Rows(_ROW + text, np.concatenate([[0], np.cumsum(lengths + 1)])))
+    return out[0], out[1]
 
 
 def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -100,8 +100,9 @@ class Texts:
 
     def joined(self, rows, sep: str) -> str:
         """Texts ``rows`` joined by ``sep`` (one character)."""
-        picked = self.taken(np.asarray(rows, dtype=np.int64)).codes
-        picked[picked == 0] = ord(sep)
+        taken = self.taken(np.asarray(rows, dtype=np.int64))
+        picked = taken.codes
+        picked[np.cumsum(taken.lengths + 1) - 1] = ord(sep)  # each text's end (a text may hold a 0 itself)
         return text_of(picked[:-1])
 
     def strs(self) -> list[str]:
