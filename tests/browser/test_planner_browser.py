@@ -129,6 +129,7 @@ def test_uploaded_candidate_names_are_text(page, tmp_path):
     page.goto("/planner")
     wait_for_coverage(page)
     page.set_input_files("#candidates-input", str(hosts))
+    assert page.locator("#candidates-input-chosen").inner_text() == hosts.name  # the name, not the browser's text
     run_plan(page, YUZHONG, 2)
     names = page.locator("#proposal-list .proposal-name").all_inner_texts()
     assert names == [XSS_NAME, "`${alert(2)}`"]

@@ -15,6 +15,7 @@ import pytest
 
 from geo.registry import dump_feature_collection
 from tests.browser.conftest import (
+    ARTIFACTS,
     XSS_ID,
     XSS_LONLAT,
     XSS_NAME,
@@ -172,6 +173,25 @@ def test_hostile_name_stays_inert_on_portal_pages_and_map(clerk):
     assert card.locator("h3").inner_text() == XSS_NAME
     assert page.locator('img[src="x"]').count() == 0
     page.wait_for_timeout(300)  # let any injected handler fire; the fixture then checks for dialogs
+
+
+def test_the_file_button_speaks_the_pages_language_not_the_browsers(clerk):
+    """The browser (English here) would draw "Choose File / No file chosen" on a Chinese page; ours says it."""
+    page = clerk
+    page.goto("/upload")
+    button, chosen = page.locator(".file-pick-button"), page.locator("#file-chosen")
+    assert button.inner_text() == "选择文件" and chosen.inner_text() == "未选择文件"
+    assert button.is_visible() and page.locator("#file").bounding_box()["width"] <= 1
+    with page.expect_file_chooser() as chooser:  # our button opens the browser's picker
+        button.click()
+    chooser.value.set_files(files=[{"name": "渝中区台账.csv", "mimeType": "text/csv", "buffer": b"name\n"}])
+    assert chosen.inner_text() == "渝中区台账.csv"
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.screenshot(path=str(ARTIFACTS / "upload-360.png"), full_page=True)
+    page.goto("/upload?lang=en")
+    assert page.locator(".file-pick-button").inner_text() == "Choose file"
+    assert page.locator("#file-chosen").inner_text() == "No file chosen"
+    page.goto("/upload?lang=zh")
 
 
 def test_portal_pages_fit_a_360px_phone(clerk):

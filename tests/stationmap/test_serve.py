@@ -105,9 +105,14 @@ def test_workers_give_identical_answers_and_all_follow_a_registry_change(serve, 
         with ThreadPoolExecutor(8) as pool:  # concurrent, so both workers take some
             return list(pool.map(lambda _: server.request(QUERY), range(40)))
 
+    def explained(answers):  # what each worker said, and the server's log, should this ever fail
+        return {"statuses": sorted({status for status, _, _ in answers}),
+                "bodies": [body[:400] for body in {body for _, _, body in answers}],
+                "log": server.log.read_text(errors="replace")[-3000:]}
+
     before = answers()
-    assert {status for status, _, _ in before} == {200}
-    assert len({body for _, _, body in before}) == 1
+    assert {status for status, _, _ in before} == {200}, explained(before)
+    assert len({body for _, _, body in before}) == 1, explained(before)
     assert json.loads(before[0][2])["count"] == 3
 
     [new_id] = GeoJSONFileStore(registry, districts).add([make_station("500103-OS-0099", 106.5716, 29.5539)],
@@ -118,9 +123,9 @@ def test_workers_give_identical_answers_and_all_follow_a_registry_change(serve, 
     while not all(new_id.encode() in body for _, _, body in after) and time.monotonic() < deadline:
         time.sleep(0.1)
         after = answers()
-    assert len({body for _, _, body in after}) == 1
+    assert len({body for _, _, body in after}) == 1, explained(after)
     nearest = json.loads(after[0][2])["features"][0]["properties"]
-    assert nearest["id"] == new_id and nearest["distance_m"] < 20
+    assert nearest["id"] == new_id and nearest["distance_m"] < 20, explained(after)
 
 
 def test_a_district_uploads_through_the_server_and_every_worker_finds_the_station(serve, districts):
