@@ -11,6 +11,9 @@ from pathlib import Path
 
 import click
 
+from geo.messages import locale_lang, translate
+from stationmap.options import domain_errors
+
 WORKER_CLASS = "stationmap.worker.FairGeventWorker"
 
 
@@ -26,7 +29,8 @@ def control_socket_path(host: str, port: int) -> str:
 
 
 def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: dict,
-                 max_connections_per_address: int = 64, header_timeout: float = 20.0, body_timeout: float = 60.0) -> None:
+                 max_connections_per_address: int = 64, header_timeout: float = 20.0, body_timeout: float = 60.0,
+                 lang: str = "zh") -> None:
     """Start gunicorn in this process; its forked workers share the app built and warmed here."""
     # Load the registry and build the nearest index once, before forking: a missing or corrupt
     # registry fails here with one line instead of a worker boot loop, and the workers inherit
@@ -44,7 +48,7 @@ def run_gunicorn(host: str, port: int, workers: int, idle_timeout: int, config: 
     warm_essentials(app)
     # Each worker follows other servers' writes with a watcher of its own (REGISTRY_FOLLOW="workers"):
     # none runs here, so nothing has to be stopped (a watcher waits up to 1 s on its connection) before the fork.
-    click.echo(f"驿站图 serving on http://{host}:{port}/  ({workers} workers; Ctrl-C to stop)", err=True)
+    click.echo(translate("cli.serve_ready", lang, url=f"http://{host}:{port}/", workers=workers), err=True)
     # Everything built so far lives as long as the server. Frozen, the workers' garbage
     # collector skips it: a full collection no longer walks the whole registry (it paused
     # a worker for ~100 ms), and the pages stay shared with the parent after the fork.
@@ -184,6 +188,7 @@ def warm_rest(app) -> None:
                    "(see `stationmap db`) [default: data/stations.geojson].")
 @click.option("--tiles", type=click.Choice(["osm", "tianditu", "amap", "none"]), default=None, envvar="STATIONMAP_TILES",
               help="Base map: osm (default), tianditu (needs STATIONMAP_TIANDITU_KEY), amap (GCJ-02), none.")
+@domain_errors
 def serve(host, port, workers, idle_timeout, max_connections_per_address, header_timeout, body_timeout, registry, tiles):
     """Serve the map, the finder, the coverage page and the JSON API.
 
@@ -192,7 +197,6 @@ def serve(host, port, workers, idle_timeout, max_connections_per_address, header
       stationmap serve --port 8000 --workers 2
     then open http://127.0.0.1:8000/ in a browser.
     """
-    from geo.errors import StationMapError
     from geo.registry.postgis import redacted
 
     # Follow other processes' writes in the background, indexes built before a version is served.
@@ -201,8 +205,8 @@ def serve(host, port, workers, idle_timeout, max_connections_per_address, header
         config["STORE_URL"] = registry
     if tiles:
         config["TILE_PROVIDER"] = tiles
-    click.echo(f"驿站图: loading {redacted(str(registry)) if registry else 'data/stations.geojson'} …", err=True)
-    try:
-        run_gunicorn(host, port, workers, idle_timeout, config, max_connections_per_address, header_timeout, body_timeout)
-    except StationMapError as exc:
-        raise click.ClickException(str(exc)) from None
+    lang = locale_lang()
+    where = redacted(str(registry)) if registry else "data/stations.geojson"
+    click.echo(translate("cli.serve_loading", lang, where=where), err=True)
+    run_gunicorn(host, port, workers, idle_timeout, config, max_connections_per_address, header_timeout, body_timeout,
+                 lang)

@@ -78,7 +78,7 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, **kwargs)
     except psycopg.Error as exc:
-        raise RegistryUnavailableError(f"{redacted(url)}: cannot connect to PostgreSQL ({first_line(exc)})") from None
+        raise RegistryUnavailableError(Text("registry.db_unreachable", where=redacted(url), detail=first_line(exc))) from None
 
 
 def bounded_connect(url: str, **kwargs) -> psycopg.Connection:
@@ -103,15 +103,13 @@ def check_schema(conn, url: str) -> None:
     conn.rollback()
     where = redacted(url)
     if found == 0:
-        raise RegistryUnavailableError(f"{where}: no station registry schema here; run `stationmap db upgrade --store URL` first")
+        raise RegistryUnavailableError(Text("registry.db_no_schema", where=where))
     if not has_postgis:
-        raise RegistryUnavailableError(f"{where}: the PostGIS extension is missing (CREATE EXTENSION postgis, as a superuser)")
+        raise RegistryUnavailableError(Text("registry.db_no_postgis", where=where))
     if found < wanted:
-        raise RegistryUnavailableError(f"{where}: schema version {found} is older than this program's {wanted}; "
-                                       "run `stationmap db upgrade`")
+        raise RegistryUnavailableError(Text("registry.db_schema_older", where=where, found=found, wanted=wanted))
     if found > wanted:
-        raise RegistryUnavailableError(f"{where}: schema version {found} is newer than this program's {wanted}; "
-                                       "upgrade stationmap on this server")
+        raise RegistryUnavailableError(Text("registry.db_schema_newer", where=where, found=found, wanted=wanted))
 
 
 def feature_of(props_json: str, lon: float, lat: float) -> dict:
@@ -465,8 +463,8 @@ def import_registry(url: str, features: list[dict], version: int, entries: list[
             conn.execute("LOCK TABLE registry_meta, stations, audit IN EXCLUSIVE MODE")
             held = conn.execute("SELECT (SELECT count(*) FROM stations), (SELECT count(*) FROM audit)").fetchone()
             if any(held):
-                raise RegistryUnavailableError(f"{redacted(url)}: the registry is not empty ({held[0]} stations, "
-                                               f"{held[1]} audit entries); import only into a new database")
+                raise RegistryUnavailableError(Text("registry.db_not_empty", where=redacted(url), stations=held[0],
+                                                    entries=held[1]))
             with conn.cursor().copy("COPY stations (id, geom, props, version) FROM STDIN") as copy:
                 for f in features:
                     lon, lat = f["geometry"]["coordinates"][:2]

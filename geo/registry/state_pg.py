@@ -366,7 +366,7 @@ def import_accounts(url: str, users: dict, secrets: dict[str, str]) -> None:
             conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
             (held,) = conn.execute("SELECT count(*) FROM accounts").fetchone()
             if held:
-                raise RegistryUnavailableError(f"the database already holds {held} accounts; import them only into a new one")
+                raise RegistryUnavailableError(Text("registry.db_accounts_held", n=held))
             store_account_changes(conn, {}, users)
             for name, value in secrets.items():
                 conn.execute("INSERT INTO app_secrets (name, value) VALUES (%s, %s) "

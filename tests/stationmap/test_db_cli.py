@@ -56,7 +56,7 @@ def test_import_then_export_round_trips_stations_versions_and_audit(pg_url, regi
 def test_import_refuses_a_database_that_already_holds_a_registry(pg_url, registry_path):
     assert run("db", "import", str(registry_path), "--store", pg_url).exit_code == 0
     again = run("db", "import", str(registry_path), "--store", pg_url)
-    assert again.exit_code == 1 and "not empty (12 stations" in again.output
+    assert again.exit_code == 1 and "登记库不是空的（12 个站点" in again.output
 
 
 def test_the_audit_log_cannot_be_rewritten(pg_url, registry_path, districts):
@@ -97,12 +97,32 @@ def test_bad_configuration_stops_the_server_at_start_with_one_line(breakage, mes
         _no_postgis(url)
     elif breakage == "older":
         monkeypatch.setattr("geo.registry.postgis.latest_version", lambda: latest_version() + 1)
-    monkeypatch.setenv("STATIONMAP_TILES", "none")
-    result = CliRunner().invoke(main, ["serve", "--store", url, "--port", "1"])
+    result = serve_in(url, "en_US.UTF-8", monkeypatch)
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(lines) == 1 and message in lines[0], result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def serve_in(url, locale, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    monkeypatch.setenv("STATIONMAP_TILES", "none")
+    return CliRunner().invoke(main, ["serve", "--store", url, "--port", "1"])
+
+
+@pytest.mark.parametrize("breakage,message", [
+    ("unreachable", "无法连接 PostgreSQL"),
+    ("empty", "还没有站点登记的表；请先运行 `stationmap db upgrade --store URL`"),
+])
+def test_a_chinese_locale_gets_the_same_one_line_in_chinese(breakage, message, pg_empty_url, monkeypatch, tmp_path):
+    url = {"unreachable": f"postgresql://postgres@/nowhere?host={tmp_path}&port=5999", "empty": pg_empty_url}[breakage]
+    result = serve_in(url, "zh_CN.UTF-8", monkeypatch)
+    assert result.exit_code == 1
+    assert "正在载入" in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("错误：")]
+    assert len(lines) == 1 and message in lines[0] and "Error" not in result.output, result.output
 
 
 def test_export_writes_geojson_to_standard_output(pg_url):
