@@ -14,8 +14,8 @@ import click
 
 from geo import schema
 from geo.errors import StationMapError, ValidationError
-from geo.messages import locale_lang, translate
-from stationmap.options import districts_option, domain_errors, registry_option
+from geo.messages import locale_lang, localise, message_of, translate
+from stationmap.options import CommandError, districts_option, domain_errors, registry_option
 from stationmap.table import format_table
 
 KIND_CHOICE = click.Choice(list(schema.KINDS))
@@ -166,8 +166,10 @@ def coverage(radius_m, as_csv, as_json, gaps_file, lang, population, at, cell_m,
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @districts_option
-@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
-def validate(file, districts, as_json):
+@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON (in English, for programs).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=locale_lang, show_default="the locale's (LANG), else zh",
+              help="Language of the problems and the summary.")
+def validate(file, districts, as_json, lang):
     """Check a station GeoJSON file against the schema and the district map.
 
     Reports every problem (feature, field, reason); exit status 1 if there is any.
@@ -182,7 +184,7 @@ def validate(file, districts, as_json):
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        raise click.ClickException(f"{file}: cannot read ({exc.strerror})") from None
+        raise CommandError(translate("cli.cannot_read", lang, file=str(file), detail=exc.strerror), lang) from None
     try:
         data = validate_file_bytes(raw, Districts.load(districts), source=str(file))
     except ValidationError as exc:
@@ -191,13 +193,14 @@ def validate(file, districts, as_json):
         else:
             for problem in exc.problems:
                 # Whole-file problems already name the file as their place.
-                text = str(problem)
-                click.echo(text if text.startswith(f"{file}:") else f"{file}: {text}", err=True)
-        raise click.ClickException(f"{file}: {len(exc.problems)} problem(s) found") from None
+                text = problem.text(lang)
+                click.echo(text if text.startswith(str(file)) else translate("cli.in_file", lang, file=str(file), text=text),
+                           err=True)
+        raise CommandError(translate("cli.validate_failed", lang, file=str(file), n=len(exc.problems)), lang) from None
     except StationMapError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(localise(message_of(exc), lang), lang) from None
     n = len(data["features"])
-    click.echo(json.dumps({"ok": True, "features": n}) if as_json else f"{file}: OK, {n} stations")
+    click.echo(json.dumps({"ok": True, "features": n}) if as_json else translate("cli.validate_ok", lang, file=str(file), n=n))
 
 
 @main.command()

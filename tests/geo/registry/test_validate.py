@@ -82,7 +82,7 @@ BAD_FILES = [
 def test_validate_rejects_bad_file(tmp_path, label, raw, message):
     path = tmp_path / "bad.geojson"
     path.write_bytes(raw)
-    result = CliRunner().invoke(main, ["validate", str(path)])
+    result = CliRunner().invoke(main, ["validate", "--lang", "en", str(path)])
     assert result.exit_code == 1
     assert message in result.output, result.output
     assert "Traceback" not in result.output
@@ -91,7 +91,7 @@ def test_validate_rejects_bad_file(tmp_path, label, raw, message):
 def test_validate_accepts_good_file_and_reports_count(tmp_path):
     path = tmp_path / "good.geojson"
     path.write_bytes(dump_feature_collection(SMALL_REGISTRY))
-    result = CliRunner().invoke(main, ["validate", str(path)])
+    result = CliRunner().invoke(main, ["validate", "--lang", "en", str(path)])
     assert result.exit_code == 0, result.output
     assert "OK, 12 stations" in result.output
 
@@ -113,6 +113,24 @@ def test_validate_reports_every_problem_at_once(tmp_path):
 
 
 def test_validate_missing_file_is_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["validate", str(tmp_path / "nope.geojson")])
+    result = CliRunner().invoke(main, ["validate", "--lang", "en", str(tmp_path / "nope.geojson")])
     assert result.exit_code == 1
     assert "cannot read" in result.output
+
+
+def test_validate_speaks_chinese_where_asked(tmp_path):
+    """Every line a person reads: each problem (which feature, which field, why), the count and the verdict."""
+    features = copy.deepcopy(SMALL_REGISTRY)
+    features[0]["properties"]["kind"] = "cafe"
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps(collection(features), ensure_ascii=False))
+    result = CliRunner().invoke(main, ["validate", "--lang", "zh", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[-1] == f"错误：{path}：发现 1 个问题", result.output
+    assert lines[0].startswith(f"{path}：") and "cafe" in lines[0] and "Error" not in result.output, result.output
+    path.write_bytes(dump_feature_collection(SMALL_REGISTRY))
+    good = CliRunner().invoke(main, ["validate", "--lang", "zh", str(path)])
+    assert good.exit_code == 0 and good.output.strip() == f"{path}：通过，共 12 个站点"
+    missing = CliRunner().invoke(main, ["validate", "--lang", "zh", str(tmp_path / "nope.geojson")])
+    assert missing.exit_code == 1 and missing.output.startswith("错误：") and "无法读取" in missing.output
