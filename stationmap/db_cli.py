@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from geo.messages import locale_lang, translate
 from stationmap.options import districts_option, domain_errors
 
 store_option = click.option(
@@ -22,10 +23,17 @@ def _database_url(url: str) -> str:
     return url
 
 
-def _psycopg_errors(action: str):
+def say(key: str, **values) -> str:
+    """A line of these commands in the locale's language (LANG; Chinese by default)."""
+    return translate(key, locale_lang(), **values)
+
+
+def _psycopg_errors(step: str):
     """psycopg failures as one line (the server's message), never a traceback."""
     import psycopg
 
+    from geo.errors import RegistryUnavailableError
+    from geo.messages import Text
     from geo.registry.postgis import first_line
 
     class Guard:
@@ -34,7 +42,7 @@ def _psycopg_errors(action: str):
 
         def __exit__(self, kind, exc, tb):
             if isinstance(exc, psycopg.Error):
-                raise click.ClickException(f"{action}: {first_line(exc)}") from None
+                raise RegistryUnavailableError(Text("cli.db_failed", step=step, detail=first_line(exc))) from None
             return False
 
     return Guard()
@@ -69,9 +77,9 @@ def upgrade(url):
     from geo.registry.postgis_schema import latest_version
     from geo.registry.postgis_schema import upgrade as run_upgrade
 
-    with connect(_database_url(url)) as conn, _psycopg_errors("upgrade failed"):
-        applied = run_upgrade(conn, log=lambda line: click.echo(line, err=True))
-    click.echo(f"schema is at version {latest_version()}" + ("" if applied else " (nothing to do)"))
+    with connect(_database_url(url)) as conn, _psycopg_errors("upgrade"):
+        applied = run_upgrade(conn, log=lambda migration: click.echo(say("cli.db_applied", migration=migration), err=True))
+    click.echo(say("cli.db_schema_at" if applied else "cli.db_schema_already", version=latest_version()))
 
 
 @db.command()
@@ -86,13 +94,13 @@ def status(url):
     """
     from geo.registry.postgis import check_schema, connect
 
-    with connect(_database_url(url)) as conn, _psycopg_errors("status failed"):
+    with connect(_database_url(url)) as conn, _psycopg_errors("status"):
         check_schema(conn, url)
         version, stations, entries, accounts, reports = conn.execute(
             "SELECT (SELECT version FROM registry_meta), (SELECT count(*) FROM stations), (SELECT count(*) FROM audit), "
             "(SELECT count(*) FROM accounts), (SELECT count(*) FROM reports)").fetchone()
-    click.echo(f"registry version {version}: {stations} stations, {entries} audit entries, "
-               f"{accounts} accounts, {reports} reports")
+    click.echo(say("cli.db_status", version=version, stations=stations, entries=entries, accounts=accounts,
+                   reports=reports))
 
 
 @db.command("import")
@@ -143,13 +151,13 @@ def import_(file, audit_file, accounts_file, reports_file, url, districts):
             secrets[name] = path.read_text().strip()
     reports_file = reports_file or file.with_name("reports.sqlite")
     reports = SQLiteReportStore(reports_file).list(status="all", limit=10**9) if reports_file.exists() else []
-    with _psycopg_errors("import failed"):
+    with _psycopg_errors("import"):
         import_registry(url, data["features"], version, entries)
         import_accounts(url, users, secrets)
         import_reports(url, reports)
-    click.echo(f"imported {len(data['features'])} stations and {len(entries)} audit entries (registry version {version})")
-    click.echo(f"imported {len(users)} accounts ({sum(len(u.tokens) for u in users.values())} tokens) and "
-               f"{len(reports)} reports")
+    click.echo(say("cli.db_imported", stations=len(data["features"]), entries=len(entries), version=version))
+    click.echo(say("cli.db_imported_accounts", accounts=len(users), tokens=sum(len(u.tokens) for u in users.values()),
+                   reports=len(reports)))
 
 
 @db.command()
@@ -169,7 +177,7 @@ def export(output, url, districts):
     from geo.registry import dump_feature_collection, open_store
 
     store = open_store(_database_url(url), districts)
-    with _psycopg_errors("export failed"):
+    with _psycopg_errors("export"):
         version, features = store.backend.load()
     data = dump_feature_collection(features, version)
     store.close()
@@ -177,4 +185,4 @@ def export(output, url, districts):
         sys.stdout.buffer.write(data)
         return
     atomic_write_bytes(output, data)
-    click.echo(f"wrote {len(features)} stations (registry version {version}) to {output}", err=True)
+    click.echo(say("cli.db_exported", stations=len(features), version=version, file=str(output)), err=True)

@@ -53,8 +53,9 @@ def schema_version(conn) -> int:
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
 
-def upgrade(conn, log=print) -> list[Migration]:
-    """Apply every pending migration on ``conn`` (autocommit off or on); returns those applied."""
+def upgrade(conn, log=lambda _migration: None) -> list[Migration]:
+    """Apply every pending migration on ``conn`` (autocommit off or on); returns those applied.
+    ``log(name)`` is told each one's name (``0001_registry``) as it is applied."""
     applied = []
     for migration in migrations():
         with conn.transaction():
@@ -65,6 +66,6 @@ def upgrade(conn, log=print) -> list[Migration]:
                 continue
             conn.execute(migration.sql)
             conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (migration.number, migration.name))
-        log(f"applied migration {migration.number:04d}_{migration.name}")
+        log(f"{migration.number:04d}_{migration.name}")
         applied.append(migration)
     return applied

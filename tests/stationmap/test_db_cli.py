@@ -24,10 +24,18 @@ def run(*args):
 def test_upgrade_makes_the_schema_once_and_status_reports_it(pg_empty_url):
     first = run("db", "upgrade", "--store", pg_empty_url)
     assert first.exit_code == 0, first.output
-    assert "applied migration 0001_registry" in first.output and "applied migration 0002_app_state" in first.output
-    assert f"version {latest_version()}" in first.output
+    assert "已执行迁移 0001_registry" in first.output and "已执行迁移 0002_app_state" in first.output
+    assert f"数据库结构已升级到版本 {latest_version()}" in first.output
     again = run("db", "upgrade", "--store", pg_empty_url)
-    assert again.exit_code == 0 and "nothing to do" in again.output
+    assert again.exit_code == 0 and "（无需改动）" in again.output
+    status = run("db", "status", "--store", pg_empty_url)
+    assert status.output.strip() == "登记版本 0：0 个站点、0 条操作记录、0 个账号、0 条反馈"
+
+
+def test_an_english_locale_gets_the_db_commands_in_english(pg_empty_url, monkeypatch):
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    first = run("db", "upgrade", "--store", pg_empty_url)
+    assert "applied migration 0001_registry" in first.output and f"schema is at version {latest_version()}" in first.output
     status = run("db", "status", "--store", pg_empty_url)
     assert status.output.strip() == "registry version 0: 0 stations, 0 audit entries, 0 accounts, 0 reports"
 
@@ -38,7 +46,7 @@ def test_import_then_export_round_trips_stations_versions_and_audit(pg_url, regi
     file_store.retire("500105-OS-0001", CLI_ACTOR)
     result = run("db", "import", str(registry_path), "--store", pg_url)
     assert result.exit_code == 0, result.output
-    assert "imported 13 stations and 2 audit entries (registry version 2)" in result.output
+    assert "已导入 13 个站点和 2 条操作记录（登记版本 2）" in result.output
 
     exported = tmp_path / "exported.geojson"
     result = run("db", "export", "--store", pg_url, "-o", str(exported))
@@ -154,9 +162,9 @@ def test_import_moves_accounts_tokens_secret_and_reports(pg_url, registry_path, 
 
     result = run("db", "import", str(registry_path), "--store", pg_url)
     assert result.exit_code == 0, result.output
-    assert "imported 1 accounts (1 tokens) and 1 reports" in result.output
+    assert "已导入 1 个账号（1 个令牌）和 1 条反馈" in result.output
     status = run("db", "status", "--store", pg_url)
-    assert "1 accounts, 1 reports" in status.output
+    assert "1 个账号、1 条反馈" in status.output
 
     state = open_state(pg_url)
     moved = AccountStore(None, districts, hasher=CHEAP_HASHER, records=state.accounts())
