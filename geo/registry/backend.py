@@ -155,6 +155,20 @@ def native_thread(target, name: str):
     return threading.Thread(target=target, name=name, daemon=True)
 
 
+def report_once(reported: set, what: str, exc: BaseException) -> None:
+    """One line on standard error the first time a background thread meets this failure (``what``: which thread),
+    so that a server which stopped following writes says why, without a line every poll. Written with
+    ``os.write``: no lock of ``logging``'s, which gevent may have swapped for one this thread cannot wait on."""
+    line = f"stationmap: {what}: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+    if line in reported:
+        return
+    reported.add(line)
+    try:
+        os.write(2, (line + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
 def native_sleep(seconds: float) -> None:
     """``time.sleep`` for a watcher's OS thread: gevent's patched sleep would start a hub in that thread."""
     monkey = _patched("time")

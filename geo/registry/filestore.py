@@ -19,7 +19,7 @@ from geo.fileio import ProcessFileLock, atomic_write_bytes, remove_orphan_temp_f
 from geo.messages import Text
 from geo.registry import validate as validate_module
 from geo.registry.audit import AuditLog
-from geo.registry.backend import Backend, WriteTransaction, native_sleep
+from geo.registry.backend import Backend, WriteTransaction, native_sleep, report_once
 from geo.registry.store import StationStore, highest_serials_in
 from geo.registry.validate import parse_json_strict, validate_feature_collection
 
@@ -76,14 +76,16 @@ class FileBackend(Backend):
     def _watch(self, callback, stopped, interval_s: float = 0.2) -> None:
         """Poll the file's stamp (one stat every ``interval_s``)."""
         seen = None  # catch up first: a forked worker starts watching after its parent's last look
+        reported: set[str] = set()
         while not stopped():
             try:
                 now = self.stamp()
                 if now != seen:
                     callback()
                     seen = now
-            except Exception:  # noqa: S110 - a corrupt or missing file: keep serving the last good version
-                pass
+                    reported.clear()  # followed: a later failure is news again
+            except Exception as exc:  # noqa: BLE001 - a corrupt or missing file: keep serving the last good version
+                report_once(reported, f"{self.path}: still serving the last good version", exc)
             native_sleep(interval_s)
 
     def _read_file(self) -> tuple[int, list[dict]]:

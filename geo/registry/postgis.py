@@ -34,7 +34,7 @@ from geo import schema
 from geo.errors import RegistryUnavailableError
 from geo.messages import Text
 from geo.registry.audit import entry_matches
-from geo.registry.backend import AuditReader, Backend, WriteTransaction, native_sleep
+from geo.registry.backend import AuditReader, Backend, WriteTransaction, native_sleep, report_once
 from geo.registry.postgis_load import (
     CONNECT_TIMEOUT_S,
     NULL_MARK,
@@ -343,13 +343,14 @@ class PostGISBackend(Backend):
 
     def _watch(self, callback, stopped) -> None:
         """LISTEN on a connection of its own; ``callback()`` on notifications and after every (re)connect."""
-        delay = 0.2
+        delay, reported = 0.2, set()
         while not stopped():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     callback()  # catch up on whatever was written while we were not listening
                     delay = 0.2
+                    reported.clear()  # caught up: a later failure is news again
                     while not stopped():
                         if any(True for _ in conn.notifies(timeout=1.0, stop_after=1)):
                             # Coalesce a burst: one delta covers every version up to now.
@@ -358,7 +359,8 @@ class PostGISBackend(Backend):
                             callback()
                         else:
                             conn.execute("SELECT 1")  # notice a dead connection even when nobody writes
-            except Exception:  # noqa: BLE001 - any failure: reconnect and catch up, reads go on from the snapshot
+            except Exception as exc:  # noqa: BLE001 - any failure: reconnect and catch up, reads go on from the snapshot
+                report_once(reported, f"{redacted(self.url)}: following writes, will reconnect and catch up", exc)
                 native_sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -222,6 +222,10 @@ def test_a_database_restart_keeps_reads_working_and_writes_recover(tmp_path, dis
             [new_id], _ = wait_for(write_again)
             found, _ = wait_for(lambda: nearest_id(a, *free_points["500103"][1]) == new_id)
             assert found
+            # The server's log said in a line why it had stopped following (the file store's test shows once, not a retry).
+            said = [line for line in a.log.read_text(errors="replace").splitlines()
+                    if "following writes, will reconnect and catch up" in line]
+            assert said and "postgres@" in said[0] and "Traceback" not in a.log.read_text(), said
         finally:
             for server in (a, b):
                 server.stop()

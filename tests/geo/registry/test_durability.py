@@ -216,3 +216,27 @@ def test_store_keeps_only_what_a_station_may_carry(store):
     assert stored["properties"]["source"] == "district_upload"
     (sid,) = store.add([new_station("管理员导入", 106.5600, 29.5550)], ADMIN)
     assert store.get(sid)["properties"]["source"] == "admin"
+
+
+def test_a_follower_keeps_the_last_good_version_of_a_file_corrupted_meanwhile_and_says_so_once(registry_path, districts,
+                                                                                             capfd):
+    """A server following the file (``keep_current``) while someone leaves it broken: riders keep the last good
+    version, the server's log says why in one line (not one per poll), and a repaired file is followed again."""
+    store = GeoJSONFileStore(registry_path, districts)
+    store.keep_current()
+    good = store.snapshot()
+    raw = registry_path.read_bytes()
+    registry_path.write_bytes(CORRUPTIONS["truncated"](raw))
+    time.sleep(1.0)  # five polls of the broken file
+    assert store.snapshot() is good
+    reported = [line for line in capfd.readouterr().err.splitlines() if "still serving the last good version" in line]
+    assert len(reported) == 1 and str(registry_path) in reported[0], reported
+    repaired = json.loads(raw)
+    repaired["features"][0]["properties"]["name"] += "（修复后）"
+    registry_path.write_bytes(json.dumps(repaired, ensure_ascii=False).encode())
+    deadline = time.monotonic() + 10
+    while store.snapshot() is good and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = store.snapshot().features[0]["properties"]["name"]
+    assert store.snapshot() is not good and first.endswith("（修复后）")
+    store.close()
