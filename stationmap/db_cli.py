@@ -23,11 +23,6 @@ def _database_url(url: str) -> str:
     return url
 
 
-def say(key: str, **values) -> str:
-    """A line of these commands in the locale's language (LANG; Chinese by default)."""
-    return translate(key, locale_lang(), **values)
-
-
 def _psycopg_errors(step: str):
     """psycopg failures as one line (the server's message), never a traceback."""
     import psycopg
@@ -77,9 +72,13 @@ def upgrade(url):
     from geo.registry.postgis_schema import latest_version
     from geo.registry.postgis_schema import upgrade as run_upgrade
 
+    lang = locale_lang()
     with connect(_database_url(url)) as conn, _psycopg_errors("upgrade"):
-        applied = run_upgrade(conn, log=lambda migration: click.echo(say("cli.db_applied", migration=migration), err=True))
-    click.echo(say("cli.db_schema_at" if applied else "cli.db_schema_already", version=latest_version()))
+        applied = run_upgrade(conn, log=lambda name: click.echo(translate("cli.db_applied", lang, migration=name), err=True))
+    if applied:
+        click.echo(translate("cli.db_schema_at", lang, version=latest_version()))
+    else:
+        click.echo(translate("cli.db_schema_already", lang, version=latest_version()))
 
 
 @db.command()
@@ -99,8 +98,8 @@ def status(url):
         version, stations, entries, accounts, reports = conn.execute(
             "SELECT (SELECT version FROM registry_meta), (SELECT count(*) FROM stations), (SELECT count(*) FROM audit), "
             "(SELECT count(*) FROM accounts), (SELECT count(*) FROM reports)").fetchone()
-    click.echo(say("cli.db_status", version=version, stations=stations, entries=entries, accounts=accounts,
-                   reports=reports))
+    click.echo(translate("cli.db_status", locale_lang(), version=version, stations=stations, entries=entries,
+                         accounts=accounts, reports=reports))
 
 
 @db.command("import")
@@ -155,9 +154,10 @@ def import_(file, audit_file, accounts_file, reports_file, url, districts):
         import_registry(url, data["features"], version, entries)
         import_accounts(url, users, secrets)
         import_reports(url, reports)
-    click.echo(say("cli.db_imported", stations=len(data["features"]), entries=len(entries), version=version))
-    click.echo(say("cli.db_imported_accounts", accounts=len(users), tokens=sum(len(u.tokens) for u in users.values()),
-                   reports=len(reports)))
+    lang = locale_lang()
+    click.echo(translate("cli.db_imported", lang, stations=len(data["features"]), entries=len(entries), version=version))
+    click.echo(translate("cli.db_imported_accounts", lang, accounts=len(users),
+                         tokens=sum(len(u.tokens) for u in users.values()), reports=len(reports)))
 
 
 @db.command()
@@ -185,4 +185,4 @@ def export(output, url, districts):
         sys.stdout.buffer.write(data)
         return
     atomic_write_bytes(output, data)
-    click.echo(say("cli.db_exported", stations=len(features), version=version, file=str(output)), err=True)
+    click.echo(translate("cli.db_exported", locale_lang(), stations=len(features), version=version, file=str(output)), err=True)
