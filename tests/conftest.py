@@ -11,6 +11,7 @@ import os
 
 import pytest
 from flask import Flask
+from hypothesis import settings
 from jinja2 import BytecodeCache
 from werkzeug.routing import Rule
 
@@ -18,6 +19,11 @@ from geo.districts import Districts
 from geo.paths import DATA_DIR
 from geo.registry import GeoJSONFileStore, dump_feature_collection
 from tests.ramdisk import ram_temp_root
+
+# No wall-clock limit on an example: a loaded CI machine must not fail a property that holds
+# (hypothesis's default 200 ms deadline is a timing assertion, which the tests never make).
+settings.register_profile("stationmap", deadline=None)
+settings.load_profile("stationmap")
 
 DISTRICTS_PATH = DATA_DIR / "districts.geojson"
 DISTRICT_NAMES = {"500103": "渝中区", "500105": "江北区", "500106": "沙坪坝区", "500112": "渝北区", "500229": "城口县"}
