@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,9 +34,25 @@ QUERY = "/api/nearest?lon=106.5716&lat=29.5538&k=3&at=2025-07-01T14:30"
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, below the kernel's range for outgoing connections (so that no client's connection
+    takes it before the server binds it), in a band of its own per xdist worker (so that two workers'
+    servers never pick the same one)."""
+    try:
+        ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    band = 10_000 + (int(worker) % 8 if worker.isdigit() else 0) * 2_000
+    candidates = list(range(band, min(band + 2_000, ephemeral_low)))
+    random.shuffle(candidates)
+    for port in candidates or [0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 class Server:
@@ -56,7 +73,8 @@ class Server:
             assert self.process.poll() is None, self.log.read_text()
             try:
                 status, _, _ = self.request(QUERY)
-                if status == 200:
+                # This server's answer, not another's that took the port: it logged listening there.
+                if status == 200 and f"Listening at: http://127.0.0.1:{self.port} " in self.log.read_text(errors="replace"):
                     return
             except OSError:
                 pass
