@@ -240,3 +240,21 @@ def test_a_follower_keeps_the_last_good_version_of_a_file_corrupted_meanwhile_an
     first = store.snapshot().features[0]["properties"]["name"]
     assert store.snapshot() is not good and first.endswith("（修复后）")
     store.close()
+
+
+def test_a_corrupt_registry_is_explained_in_the_readers_language(registry_path, districts):
+    """What the server prints at start (``stationmap serve``): the file, the first problem with its feature and
+    field, and how many more, in Chinese or English; a whole-file problem names the file once."""
+    from geo.messages import localise, message_of
+
+    registry_path.write_bytes(CORRUPTIONS["bad-station"](registry_path.read_bytes()))
+    with pytest.raises(RegistryUnavailableError) as caught:
+        GeoJSONFileStore(registry_path, districts)
+    zh, en = localise(message_of(caught.value), "zh"), localise(message_of(caught.value), "en")
+    assert zh.startswith(f"站点登记文件已损坏，不会被覆盖：{registry_path}：第 ") and "library" in zh and "kind" not in zh, zh
+    assert en.startswith(f"registry is corrupt and will not be overwritten: {registry_path}: features[") and "library" in en
+    registry_path.write_bytes(b"<html>502 Bad Gateway</html>")
+    with pytest.raises(RegistryUnavailableError) as caught:
+        GeoJSONFileStore(registry_path, districts)
+    zh = localise(message_of(caught.value), "zh")
+    assert zh.count(str(registry_path)) == 1 and "不是有效的 JSON" in zh, zh
