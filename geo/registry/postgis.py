@@ -476,5 +476,8 @@ def import_registry(url: str, features: list[dict], version: int, entries: list[
                     insert_audit(cur, entry)
             conn.execute("UPDATE registry_meta SET version = %s", (version,))
             conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(version)))
-        conn.execute("ANALYZE stations")
-        conn.commit()
+        # Bulk-loaded rows: freeze them, mark their pages all-visible and gather statistics now (~1 s at 200,000
+        # stations), as PostgreSQL advises after a bulk load. Else autovacuum comes back to the whole table a minute
+        # later, maybe while servers start: a vacuum running beside a start slowed it by ~0.8 s at 200,000.
+        conn.autocommit = True
+        conn.execute("VACUUM (FREEZE, ANALYZE) stations, audit")

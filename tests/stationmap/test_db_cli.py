@@ -47,6 +47,10 @@ def test_import_then_export_round_trips_stations_versions_and_audit(pg_url, regi
     result = run("db", "import", str(registry_path), "--store", pg_url)
     assert result.exit_code == 0, result.output
     assert "已导入 13 个站点和 2 条操作记录（登记版本 2）" in result.output
+    with psycopg.connect(pg_url) as conn:  # vacuumed and analysed after the bulk load: autovacuum has nothing left
+        vacuumed = conn.execute("SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                                "WHERE relname = 'stations'").fetchone()[0]
+    assert vacuumed
 
     exported = tmp_path / "exported.geojson"
     result = run("db", "export", "--store", pg_url, "-o", str(exported))
