@@ -227,9 +227,15 @@ def test_a_follower_keeps_the_last_good_version_of_a_file_corrupted_meanwhile_an
     good = store.snapshot()
     raw = registry_path.read_bytes()
     registry_path.write_bytes(CORRUPTIONS["truncated"](raw))
-    time.sleep(1.0)  # five polls of the broken file
+    said = ""
+    deadline = time.monotonic() + 10
+    while "still serving the last good version" not in said and time.monotonic() < deadline:
+        time.sleep(0.05)
+        said += capfd.readouterr().err
+    time.sleep(1.0)  # five more polls of the broken file (one every 0.2 s)
+    said += capfd.readouterr().err
     assert store.snapshot() is good
-    reported = [line for line in capfd.readouterr().err.splitlines() if "still serving the last good version" in line]
+    reported = [line for line in said.splitlines() if "still serving the last good version" in line]
     assert len(reported) == 1 and str(registry_path) in reported[0], reported
     repaired = json.loads(raw)
     repaired["features"][0]["properties"]["name"] += "（修复后）"
