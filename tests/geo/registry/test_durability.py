@@ -226,7 +226,9 @@ def test_a_follower_keeps_the_last_good_version_of_a_file_corrupted_meanwhile_an
     store.keep_current()
     good = store.snapshot()
     raw = registry_path.read_bytes()
-    registry_path.write_bytes(CORRUPTIONS["truncated"](raw))
+    broken = registry_path.with_name("broken.tmp")  # replaced at once: a watcher never reads it half-written
+    broken.write_bytes(CORRUPTIONS["truncated"](raw))
+    os.replace(broken, registry_path)
     said = ""
     deadline = time.monotonic() + 10
     while "still serving the last good version" not in said and time.monotonic() < deadline:
@@ -239,7 +241,8 @@ def test_a_follower_keeps_the_last_good_version_of_a_file_corrupted_meanwhile_an
     assert len(reported) == 1 and str(registry_path) in reported[0], reported
     repaired = json.loads(raw)
     repaired["features"][0]["properties"]["name"] += "（修复后）"
-    registry_path.write_bytes(json.dumps(repaired, ensure_ascii=False).encode())
+    broken.write_bytes(json.dumps(repaired, ensure_ascii=False).encode())
+    os.replace(broken, registry_path)
     deadline = time.monotonic() + 10
     while store.snapshot() is good and time.monotonic() < deadline:
         time.sleep(0.05)
