@@ -110,9 +110,9 @@ class FileBackend(Backend):
             if problems:
                 raise ValidationError(problems, source=str(self.path))
         except ValidationError as exc:
-            first, more = exc.problems[0], len(exc.problems) - 1
+            first, more = (exc.problems or [None])[0], len(exc.problems) - 1
             # A whole-file problem is placed at the file, which the message names already.
-            problem = first.message_text if first.where == str(self.path) else first.line()
+            problem = str(exc) if first is None else first.message_text if first.where == str(self.path) else first.line()
             raise RegistryUnavailableError(Text("registry.corrupt", path=str(self.path), problem=problem,
                                                 more=Text("cli.more_problems", n=more) if more > 0 else "")) from exc
         version = data.get(VERSION_MEMBER, 0)
